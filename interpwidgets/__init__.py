@@ -1,0 +1,31 @@
+"""interpwidgets: Jupyter widgets for seeing inside neural networks, on one activation-capture engine.
+
+>>> import interpwidgets as iw
+>>> iw.sites, iw.capture, iw.intervene, iw.collect, iw.fit_probes  # doctest: +ELLIPSIS
+(...)
+"""
+
+from .capture import (
+    Ablate,
+    ActivationCache,
+    Add,
+    HookContext,
+    Intervention,
+    Patch,
+    Scale,
+    Set,
+    Site,
+    SiteNotFoundError,
+    UnsupportedModelError,
+    capture,
+    intervene,
+    resolve_sites,
+    sites,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Ablate", "ActivationCache", "Add", "HookContext", "Intervention", "Patch", "Scale", "Set", "Site",
+    "SiteNotFoundError", "UnsupportedModelError", "capture", "intervene", "resolve_sites", "sites",
+]

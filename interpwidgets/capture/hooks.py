@@ -1,0 +1,451 @@
+"""capture() and intervene(): read and edit sites during any forward pass, then leave no trace.
+
+One torch hook per (module, input|output) serves every open context: edits run first, in the order
+their contexts opened, then captures, so a capture always records what flows on through the model,
+whichever way the contexts are nested. Per-head q/k/v/pattern of transformers models come from a
+wrapper around the attention function the model looks up in transformers' registry: the model keeps
+running its own code, and the wrapper adds nothing to the outputs. Everything is removed in
+``finally`` blocks, also when the forward pass raises.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from .cache import ActivationCache
+from .interventions import HookContext, Intervention, as_edit
+from .sites import HEAD_KINDS, Site, resolve_sites, root_module
+
+__all__ = ["capture", "intervene"]
+
+Recorder = Callable[[Site, torch.Tensor, bool], None]
+
+
+class _Tracker:
+    """Counts the forward calls of a root module and reads how many tokens its KV cache holds."""
+
+    def __init__(self, root: nn.Module):
+        self.call, self.offset, self.depth, self.refs = -1, 0, 0, 0
+        self._handles = [
+            root.register_forward_pre_hook(self._enter, with_kwargs=True),
+            root.register_forward_hook(self._exit, always_call=True),
+        ]
+
+    def _enter(self, module, args, kwargs):
+        if self.depth == 0:
+            self.call += 1
+            self.offset = _cached_tokens(kwargs)
+        self.depth += 1
+
+    def _exit(self, module, args, output):
+        self.depth -= 1
+        if self.depth == 0:
+            self.offset = 0
+
+    def context(self, site: Site) -> HookContext:
+        return HookContext(site, max(self.call, 0), self.offset, site.module)
+
+    @property
+    def continuing(self) -> bool:
+        return self.depth > 0 and self.offset > 0
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def _cached_tokens(kwargs: dict) -> int:
+    for key in ("past_key_values", "cache"):
+        cache = kwargs.get(key)
+        if cache is not None and hasattr(cache, "get_seq_length"):
+            return int(cache.get_seq_length())
+    return 0
+
+
+class _Handler:
+    __slots__ = ("site", "edit", "record", "tracker")
+
+    def __init__(self, site: Site, edit: Intervention | None, record: Recorder | None, tracker: _Tracker):
+        self.site, self.edit, self.record, self.tracker = site, edit, record, tracker
+
+
+# --------------------------------------------------------------------------- site layouts
+
+
+def _to_site(site: Site, raw: torch.Tensor) -> torch.Tensor:
+    if site.hook == "attn_fn" and site.kind in ("q", "k", "v"):
+        return raw.transpose(1, 2)  # [b, heads, s, d] -> [b, s, heads, d]
+    if site.kind in HEAD_KINDS:
+        return raw.unflatten(-1, (-1, site.d_head))
+    return raw
+
+
+def _from_site(site: Site, t: torch.Tensor) -> torch.Tensor:
+    if site.hook == "attn_fn" and site.kind in ("q", "k", "v"):
+        return t.transpose(1, 2)
+    if site.kind in HEAD_KINDS:
+        return t.flatten(-2)
+    return t
+
+
+def _run(handlers: list[_Handler], raw: torch.Tensor, record_view=None) -> torch.Tensor:
+    """Edits in order, then records of the edited value. Returns ``raw`` itself if nothing changed."""
+    for h in handlers:
+        if h.edit is not None:
+            t = _to_site(h.site, raw)
+            new = h.edit(t, h.tracker.context(h.site))
+            if new is not t:
+                raw = _from_site(h.site, new)
+    for h in handlers:
+        if h.record is not None:
+            t = _to_site(h.site, raw)
+            if record_view is not None:
+                t = record_view(h, t)
+                if t is None:
+                    continue
+            h.record(h.site, t, h.tracker.continuing)
+    return raw
+
+
+# --------------------------------------------------------------------------- torch module hooks
+
+
+def _first_tensor(args: tuple, kwargs: dict) -> tuple[torch.Tensor | None, object]:
+    if args and isinstance(args[0], torch.Tensor):
+        return args[0], 0
+    for key in ("hidden_states", "x", "input"):
+        if isinstance(kwargs.get(key), torch.Tensor):
+            return kwargs[key], key
+    return None, None
+
+
+def _output_tensor(output) -> torch.Tensor | None:
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    if isinstance(output, Mapping) and output:
+        first = next(iter(output.values()))
+        return first if isinstance(first, torch.Tensor) else None
+    return None
+
+
+def _replace_output(output, new: torch.Tensor):
+    if isinstance(output, torch.Tensor):
+        return new
+    if isinstance(output, tuple):
+        return type(output)((new, *output[1:])) if type(output) is tuple else (new, *output[1:])
+    if isinstance(output, list):
+        return [new, *output[1:]]
+    output[next(iter(output.keys()))] = new  # a ModelOutput
+    return output
+
+
+class _Dispatch:
+    """The single torch hook on one (module, input|output) that serves every handler."""
+
+    def __init__(self, module: nn.Module, where: str):
+        self.handlers: list[_Handler] = []
+        if where == "input":
+            self.handle = module.register_forward_pre_hook(self._pre, with_kwargs=True)
+        else:
+            self.handle = module.register_forward_hook(self._post)
+
+    def _pre(self, module, args, kwargs):
+        raw, key = _first_tensor(args, kwargs)
+        if raw is None:
+            return None
+        new = _run(self.handlers, raw)
+        if new is raw:
+            return None
+        if key == 0:
+            return (new, *args[1:]), kwargs
+        return args, {**kwargs, key: new}
+
+    def _post(self, module, args, output):
+        raw = _output_tensor(output)
+        if raw is None:
+            return None
+        new = _run(self.handlers, raw)
+        return None if new is raw else _replace_output(output, new)
+
+
+_DISPATCH: dict[tuple[int, str], _Dispatch] = {}
+
+
+# --------------------------------------------------------------------------- transformers' attention registry
+
+_ATTN: dict[int, list[_Handler]] = {}  # id(module in an attention container) -> handlers
+_ORIGINAL_GET_INTERFACE: list = []
+
+
+def _attention_interface():
+    from transformers.modeling_utils import AttentionInterface
+
+    return AttentionInterface
+
+
+def _patched_get_interface(self, attn_implementation, default):
+    fn = _ORIGINAL_GET_INTERFACE[0](self, attn_implementation, default)
+    return functools.partial(_attention_call, fn, default)
+
+
+def _attention_call(fn, eager, module, query, key, value, attention_mask, *args, **kwargs):
+    handlers = _ATTN.get(id(module))
+    if not handlers:
+        return fn(module, query, key, value, attention_mask, *args, **kwargs)
+    by_kind: dict[str, list[_Handler]] = {}
+    for h in handlers:
+        by_kind.setdefault(h.site.kind, []).append(h)
+    q_len = query.shape[2]
+
+    def new_keys_only(h: _Handler, t: torch.Tensor):
+        if not h.tracker.continuing:
+            return t
+        return None if h.site.cross else t[:, -q_len:]  # the cache holds the past keys already
+
+    query = _run(by_kind.get("q", []), query)
+    key = _run(by_kind.get("k", []), key, new_keys_only)
+    value = _run(by_kind.get("v", []), value, new_keys_only)
+    out, weights = fn(module, query, key, value, attention_mask, *args, **kwargs)
+    if "pattern" in by_kind:
+        probs = weights if weights is not None else _eager_weights(
+            eager, module, query, key, value, attention_mask, args, kwargs)
+        new = _run(by_kind["pattern"], probs)
+        if new is not probs:  # an edited pattern: attend with it
+            n_rep = new.shape[1] // value.shape[1]
+            v = value.repeat_interleave(n_rep, dim=1) if n_rep > 1 else value
+            out = torch.matmul(new.to(v.dtype), v).transpose(1, 2).contiguous()
+            weights = new
+    return out, weights
+
+
+def _eager_weights(eager, module, query, key, value, mask, args, kwargs):
+    """The attention probabilities, from the model's own eager function, with the mask it expects."""
+    kw = {k: v for k, v in kwargs.items() if k not in ("dropout", "is_causal")}
+    is_causal = kwargs.get("is_causal")
+    is_causal = getattr(module, "is_causal", False) if is_causal is None else is_causal
+    q_len, k_len = query.shape[2], key.shape[2]
+    minimum = torch.finfo(query.dtype).min
+    if mask is None and is_causal and q_len > 1:  # what sdpa's is_causal means: upper-left aligned
+        allowed = torch.ones(q_len, k_len, dtype=torch.bool, device=query.device).tril()
+        mask = torch.zeros(1, 1, q_len, k_len, dtype=query.dtype, device=query.device).masked_fill(~allowed, minimum)
+    elif mask is not None and mask.dtype == torch.bool:
+        if mask.dim() == 2:  # a padding mask [batch, keys]
+            mask = mask[:, None, None, :]
+        mask = torch.zeros(mask.shape, dtype=query.dtype, device=query.device).masked_fill(~mask, minimum)
+    _, weights = eager(module, query, key, value, mask, *args, dropout=0.0, **kw)
+    return weights
+
+
+# --------------------------------------------------------------------------- diffusers attention pattern
+
+
+class _DiffusersPattern:
+    """attn.pattern of a diffusers ``Attention``: from its to_q/to_k outputs in the same call."""
+
+    def __init__(self, attn: nn.Module, tracker: _Tracker):
+        self.attn, self.handlers, self.stash = attn, [], {}
+        self.hooks = [_Handler(_stash_site(attn.to_q), None, self._keep("q"), tracker),
+                      _Handler(_stash_site(attn.to_k), None, self._keep("k"), tracker)]
+        for h in self.hooks:
+            _add_module_handler(h, "output")
+        self.handle = attn.register_forward_hook(self._post, with_kwargs=True)
+
+    def _keep(self, part):
+        def record(site, t, continuing):
+            self.stash[part] = t
+        return record
+
+    def _post(self, module, args, kwargs, output):
+        q, k = self.stash.pop("q", None), self.stash.pop("k", None)
+        if q is None or k is None:
+            return None
+        a = self.attn
+        mask = kwargs.get("attention_mask")
+        if mask is not None:
+            mask = a.prepare_attention_mask(mask, k.shape[1], q.shape[0])
+        probs = a.get_attention_scores(a.head_to_batch_dim(q), a.head_to_batch_dim(k), mask)
+        probs = probs.unflatten(0, (q.shape[0], a.heads))
+        _run(self.handlers, probs)
+        return None
+
+    def remove(self):
+        self.handle.remove()
+        for h in self.hooks:
+            _remove_module_handler(h, "output")
+
+
+def _stash_site(module: nn.Module) -> Site:
+    return Site("_stash", "raw", module, "", "output")
+
+
+_DIFFUSERS: dict[int, _DiffusersPattern] = {}
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def _add_module_handler(h: _Handler, where: str) -> None:
+    key = (id(h.site.module), where)
+    if key not in _DISPATCH:
+        _DISPATCH[key] = _Dispatch(h.site.module, where)
+    _DISPATCH[key].handlers.append(h)
+
+
+def _remove_module_handler(h: _Handler, where: str) -> None:
+    key = (id(h.site.module), where)
+    d = _DISPATCH[key]
+    d.handlers.remove(h)
+    if not d.handlers:
+        d.handle.remove()
+        del _DISPATCH[key]
+
+
+def _add(h: _Handler) -> None:
+    hook = h.site.hook
+    if hook in ("input", "output"):
+        _add_module_handler(h, hook)
+    elif hook == "attn_fn":
+        if not _ORIGINAL_GET_INTERFACE:
+            cls = _attention_interface()
+            _ORIGINAL_GET_INTERFACE.append(cls.get_interface)
+            cls.get_interface = _patched_get_interface
+        for m in h.site.module.modules():
+            _ATTN.setdefault(id(m), []).append(h)
+    elif hook == "diffusers_pattern":
+        key = id(h.site.module)
+        if key not in _DIFFUSERS:
+            _DIFFUSERS[key] = _DiffusersPattern(h.site.module, h.tracker)
+        _DIFFUSERS[key].handlers.append(h)
+    else:  # pragma: no cover - sites are built by sites.py
+        raise ValueError(f"unknown hook kind {hook!r}")
+
+
+def _remove(h: _Handler) -> None:
+    hook = h.site.hook
+    if hook in ("input", "output"):
+        _remove_module_handler(h, hook)
+    elif hook == "attn_fn":
+        for m in h.site.module.modules():
+            hs = _ATTN[id(m)]
+            hs.remove(h)
+            if not hs:
+                del _ATTN[id(m)]
+        if not _ATTN and _ORIGINAL_GET_INTERFACE:
+            _attention_interface().get_interface = _ORIGINAL_GET_INTERFACE.pop()
+    elif hook == "diffusers_pattern":
+        dp = _DIFFUSERS[id(h.site.module)]
+        dp.handlers.remove(h)
+        if not dp.handlers:
+            dp.remove()
+            del _DIFFUSERS[id(h.site.module)]
+
+
+_TRACKERS: dict[int, _Tracker] = {}
+
+
+@contextmanager
+def _session(model, entries: list[tuple[Site, Intervention | None, Recorder | None]]) -> Iterator[None]:
+    root = root_module(model)
+    tracker = _TRACKERS.get(id(root))
+    if tracker is None:
+        tracker = _TRACKERS[id(root)] = _Tracker(root)
+    tracker.refs += 1
+    added: list[_Handler] = []
+    try:
+        for site, edit, record in entries:
+            h = _Handler(site, edit, record, tracker)
+            _add(h)
+            added.append(h)
+        yield
+    finally:
+        for h in reversed(added):
+            _remove(h)
+        tracker.refs -= 1
+        if tracker.refs == 0:
+            tracker.remove()
+            del _TRACKERS[id(root)]
+
+
+# --------------------------------------------------------------------------- public API
+
+
+@contextmanager
+def capture(model, sites, *, device: str | torch.device | None = None,
+            dtype: torch.dtype | None = None) -> Iterator[ActivationCache]:
+    """Record activations at ``sites`` during every forward pass inside the ``with`` block.
+
+    Works around ``model(...)``, ``model.generate(...)`` (KV cache: the new tokens are appended along
+    the sequence axis) and diffusers pipeline calls (one call per denoising step, stacked on a
+    leading axis). Nothing about the model's outputs changes.
+
+    Parameters
+    ----------
+    model
+        A ``torch.nn.Module`` or a diffusers pipeline.
+    sites
+        A site name, a glob (``"layers.*.attn.q"``), a raw module path, or a list of them
+        (see :func:`interpwidgets.sites`).
+    device, dtype
+        Move / cast each recorded tensor as it is captured (``device="cpu"`` offloads GPU activations).
+
+    Yields
+    ------
+    ActivationCache
+        Filled as the model runs; read it after the forward pass.
+
+    Examples
+    --------
+    >>> import torch, interpwidgets as iw
+    >>> from transformers import GPT2Config, GPT2LMHeadModel
+    >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=4)).eval()
+    >>> with iw.capture(model, ["layers.*.attn.pattern", "layers.1.resid_post"]) as cache:
+    ...     _ = model(torch.tensor([[1, 2, 3, 4]]))
+    >>> cache["layers.0.attn.pattern"].shape
+    torch.Size([1, 4, 4, 4])
+    """
+    resolved = resolve_sites(model, sites)
+    cache = ActivationCache(resolved, device=device, dtype=dtype)
+    with _session(model, [(s, None, cache._record) for s in resolved]):
+        yield cache
+
+
+@contextmanager
+def intervene(model, edits: Mapping[str, object]) -> Iterator[None]:
+    """Apply edits at sites during every forward pass inside the ``with`` block.
+
+    Parameters
+    ----------
+    model
+        A ``torch.nn.Module`` or a diffusers pipeline.
+    edits
+        ``{site or glob: edit}``, each edit an :class:`~interpwidgets.Add`, ``Scale``, ``Ablate``,
+        ``Set``, ``Patch`` or a function ``fn(tensor, ctx) -> tensor`` in the site's layout.
+        Shapes are checked before anything runs.
+
+    Examples
+    --------
+    >>> import torch, interpwidgets as iw
+    >>> from transformers import GPT2Config, GPT2LMHeadModel
+    >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=4)).eval()
+    >>> ids = torch.tensor([[1, 2, 3]])
+    >>> with iw.intervene(model, {"layers.*.attn.head_out": iw.Ablate(heads=[0])}):
+    ...     out = model.generate(ids, max_new_tokens=3, do_sample=False, pad_token_id=0)
+    """
+    entries: list[tuple[Site, Intervention | None, Recorder | None]] = []
+    for name, edit in edits.items():
+        edit = as_edit(edit)
+        for site in resolve_sites(model, name):
+            if site.hook == "diffusers_pattern":
+                raise ValueError(f"{site.name!r}: diffusers attention patterns can be captured, not edited; "
+                                 f"edit attn.q / attn.k / attn.head_out instead")
+            edit.validate(site)
+            entries.append((site, edit, None))
+    with _session(model, entries):
+        yield

