@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 
 import torch
 
-from .sites import Site
+from .sites import Site, glob_regex
 
 __all__ = ["ActivationCache"]
-
-
-def _glob(pattern: str) -> re.Pattern:
-    return re.compile("^" + re.escape(pattern).replace(r"\*", r"[^.]+") + "$")
 
 
 class ActivationCache(Mapping):
@@ -93,7 +88,7 @@ class ActivationCache(Mapping):
 
     def stack(self, pattern: str) -> torch.Tensor:
         """Stack the sites matching a glob (``layers.*.resid_post``) on a new leading axis."""
-        rx = _glob(pattern)
+        rx = glob_regex(pattern)
         names = [n for n in self if rx.match(n)]
         if not names:
             raise KeyError(f"no recorded site matches {pattern!r}; recorded: {list(self)[:8]}")

@@ -377,7 +377,8 @@ def _raw_site(model, name: str) -> Site:
     return Site(name, "raw", module, path, end or "output")
 
 
-def _glob_regex(pattern: str) -> re.Pattern:
+def glob_regex(pattern: str) -> re.Pattern:
+    """A regex for a site glob: ``*`` stands for one dot-free name part (``layers.*.attn.q``)."""
     return re.compile("^" + re.escape(pattern).replace(r"\*", r"[^.]+") + "$")
 
 
@@ -398,7 +399,7 @@ def resolve_sites(model, names: str | Iterable[str]) -> list[Site]:
         if not isinstance(name, str):
             raise TypeError(f"site names are strings, got {type(name).__name__}: {name!r}")
         if "*" in name:
-            rx = _glob_regex(name)
+            rx = glob_regex(name)
             hits = [s for n, s in table.items() if rx.match(n)]
             if not hits:
                 raise _not_found(model, table, name)
