@@ -8,6 +8,7 @@
 from .capture import (
     Ablate,
     ActivationCache,
+    ActivationStore,
     Add,
     HookContext,
     Intervention,
@@ -18,14 +19,17 @@ from .capture import (
     SiteNotFoundError,
     UnsupportedModelError,
     capture,
+    collect,
     intervene,
     resolve_sites,
     sites,
 )
+from .probes import ProbeResult, fit_probes, mass_mean_direction, random_direction
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Ablate", "ActivationCache", "Add", "HookContext", "Intervention", "Patch", "Scale", "Set", "Site",
+    "Ablate", "ActivationCache", "ActivationStore", "collect", "ProbeResult", "fit_probes",
+    "mass_mean_direction", "random_direction", "Add", "HookContext", "Intervention", "Patch", "Scale", "Set", "Site",
     "SiteNotFoundError", "UnsupportedModelError", "capture", "intervene", "resolve_sites", "sites",
 ]

@@ -100,6 +100,58 @@ def unet():
     )
 
 
+def images(batch=2, size=32, seed=0):
+    return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
 def tokens(model, batch=2, seq=6, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(3, model.config.vocab_size, (batch, seq), generator=g)
+
+
+@functools.cache
+def clip_tokenizer_dir() -> str:
+    """A tiny CLIP tokenizer trained here in milliseconds on a few words (no download)."""
+    import tempfile
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    words = "a photo of cat dog red blue house tree on the in with small large green car sky".split()
+    corpus = [" ".join(words[i:] + words[:i]) for i in range(len(words))]
+    tok = Tokenizer(models.BPE(unk_token="<|endoftext|>", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=200, special_tokens=["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>"))
+    path = tempfile.mkdtemp(prefix="iw-clip-tok-")
+    tok.model.save(path)
+    return path
+
+
+def sd_pipeline():
+    """A whole StableDiffusionPipeline from tiny configs: UNet, VAE, CLIP text encoder, LMS scheduler."""
+    from diffusers import AutoencoderKL, LMSDiscreteScheduler, StableDiffusionPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    tok = CLIPTokenizer.from_pretrained(clip_tokenizer_dir(), model_max_length=77)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4,
+        norm_num_groups=8, sample_size=16).eval()
+    text = CLIPTextModel(CLIPTextConfig(
+        vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
+        pad_token_id=1)).eval()
+    scheduler = LMSDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                     steps_offset=1)
+    pipe = StableDiffusionPipeline(unet=unet(), vae=vae, text_encoder=text, tokenizer=tok,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def all_hooks(module: torch.nn.Module) -> int:
+    """How many torch hooks are registered anywhere in a module tree."""
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())

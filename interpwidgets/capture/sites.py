@@ -343,8 +343,9 @@ def sites(model, details: bool = False) -> list[str] | list[Site]:
     Returns
     -------
     list
-        Canonical names in execution order (for an encoder-decoder, the encoder's first). A model that no family rule can read has no canonical
-        sites: its raw module paths are returned instead, each a valid site.
+        Canonical names in execution order (for an encoder-decoder, the encoder's first). A model
+        that no family rule can read has no canonical sites: its raw module paths are returned
+        instead, each a valid site.
 
     Examples
     --------
@@ -378,8 +379,13 @@ def _raw_site(model, name: str) -> Site:
 
 
 def glob_regex(pattern: str) -> re.Pattern:
-    """A regex for a site glob: ``*`` stands for one dot-free name part (``layers.*.attn.q``)."""
-    return re.compile("^" + re.escape(pattern).replace(r"\*", r"[^.]+") + "$")
+    """A regex for a site glob: ``*`` is one dot-free name part, ``**`` any run of parts.
+
+    ``layers.*.attn.q`` matches every layer's queries; ``**.attn.pattern`` also those of an
+    encoder-decoder's ``encoder.`` and ``decoder.`` stacks.
+    """
+    parts = [re.escape(p).replace(r"\*", r"[^.]+") for p in pattern.split("**")]
+    return re.compile("^" + ".*".join(parts) + "$")
 
 
 def resolve_sites(model, names: str | Iterable[str]) -> list[Site]:
