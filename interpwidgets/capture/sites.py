@@ -10,8 +10,9 @@ No table per checkpoint: the rules read what every transformer shares.
   ``ModuleList`` (a layer stack). Blocks are grouped by that list: one list gives ``layers.{i}``,
   an encoder-decoder gives ``encoder.layers.{i}`` and ``decoder.layers.{i}``. In a diffusers UNet
   every ``BasicTransformerBlock`` is one layer, numbered in execution order (down, mid, up).
-* The attention's **output projection** is the last linear layer registered in its container
-  (diffusers: ``to_out[0]``): ``attn.head_out`` is its input split into heads, ``attn.out`` its output.
+* The attention's **output projection** is the last linear layer of its container that writes the
+  width its first linear reads (q/k/v read the residual stream; the output projection writes back to
+  it): ``attn.head_out`` is its input split into heads, ``attn.out`` its output.
 * The **MLP down projection** is the last linear of the block, outside attention, whose output
   width equals the attention's: ``mlp.hidden`` is its input, ``mlp.out`` its output.
 * Per-head ``q``/``k``/``v``/``pattern`` come from transformers' attention-function registry when
@@ -244,10 +245,12 @@ def _name_stacks(model: nn.Module, blocks: list[_Block]) -> list[tuple[str, list
 def _attention_sites(model, prefix: str, att: _Attention, layer: str, stack_kind: str) -> list[Site]:
     m = att.module
     linears = [(p, s) for p, s in m.named_modules() if _linear_dims(s)]
-    if _is_diffusers_attention(m):
-        o_path, o_mod = "to_out.0", m.to_out[0]
-    else:
-        o_path, o_mod = linears[-1]
+    # q/k/v read the residual stream; the output projection writes back to it (Phi-3 registers it first)
+    d_resid = _linear_dims(linears[0][1])[0]
+    writers = [(p, s) for p, s in linears if _linear_dims(s)[1] == d_resid]
+    if not writers:
+        return []
+    o_path, o_mod = writers[-1]
     o_in, o_out = _linear_dims(o_mod)
     mods = list(m.modules())
     heads = _int_attr(mods, _HEAD_ATTRS) or _config_value(model, ("num_attention_heads",), stack_kind)
