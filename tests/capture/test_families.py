@@ -301,3 +301,20 @@ def test_plain_module_canonical_name_explains_raw_paths():
         iw.capture(TinyNet(), "layers.0.resid_post").__enter__()
     assert isinstance(err.value, KeyError)
     assert "encoder" in str(err.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_capture_and_edit(dtype):
+    model, eager = models.llama("sdpa").to(dtype), models.llama("eager").to(dtype)
+    ids = models.tokens(model)
+    with torch.no_grad():
+        ref = model(ids).logits
+        with iw.capture(model, iw.sites(model)) as c:
+            out = model(ids).logits
+        att = eager(ids, output_attentions=True).attentions
+        with iw.intervene(model, {"layers.0.attn.head_out": iw.Add(torch.ones(8), alpha=3, heads=[1])}):
+            edited = model(ids).logits
+    assert torch.equal(ref, out) and not torch.equal(ref, edited)
+    assert c["layers.1.attn.pattern"].dtype == dtype
+    torch.testing.assert_close(c["layers.1.attn.pattern"], att[1])
+    _assert_clean(model)
