@@ -231,14 +231,18 @@ def _eager_weights(eager, module, query, key, value, mask, args, kwargs):
     is_causal = kwargs.get("is_causal")
     is_causal = getattr(module, "is_causal", False) if is_causal is None else is_causal
     q_len, k_len = query.shape[2], key.shape[2]
-    minimum = torch.finfo(query.dtype).min
+    allowed = None
+    if mask is not None and not mask.is_floating_point():  # boolean, or 0/1 integers (flash attention)
+        allowed = mask.bool()
+        if allowed.dim() == 2:  # a padding mask [batch, keys]: causality is left to the kernel
+            allowed = allowed[:, None, None, :]
+            mask = None
     if mask is None and is_causal and q_len > 1:  # what sdpa's is_causal means: upper-left aligned
-        allowed = torch.ones(q_len, k_len, dtype=torch.bool, device=query.device).tril()
-        mask = torch.zeros(1, 1, q_len, k_len, dtype=query.dtype, device=query.device).masked_fill(~allowed, minimum)
-    elif mask is not None and mask.dtype == torch.bool:
-        if mask.dim() == 2:  # a padding mask [batch, keys]
-            mask = mask[:, None, None, :]
-        mask = torch.zeros(mask.shape, dtype=query.dtype, device=query.device).masked_fill(~mask, minimum)
+        causal = torch.ones(q_len, k_len, dtype=torch.bool, device=query.device).tril()
+        allowed = causal if allowed is None else allowed & causal
+    if allowed is not None:
+        mask = torch.zeros(allowed.shape, dtype=query.dtype, device=query.device).masked_fill(
+            ~allowed, torch.finfo(query.dtype).min)
     _, weights = eager(module, query, key, value, mask, *args, dropout=0.0, **kw)
     return weights
 

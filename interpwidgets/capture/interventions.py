@@ -66,7 +66,9 @@ class Intervention:
             axis = site.seq_axis
             n = t.shape[axis]
             pos = self.positions
-            local = torch.where(pos < 0, pos + n, pos - ctx.offset)
+            # the keys and values an attention function sees include the cached past: index them absolutely
+            offset = 0 if site.hook == "attn_fn" and site.kind in ("k", "v") else ctx.offset
+            local = torch.where(pos < 0, pos + n, pos - offset)
             local = local[(local >= 0) & (local < n)]
             if local.numel() == 0:
                 return None

@@ -318,3 +318,35 @@ def test_half_precision_capture_and_edit(dtype):
     assert c["layers.1.attn.pattern"].dtype == dtype
     torch.testing.assert_close(c["layers.1.attn.pattern"], att[1])
     _assert_clean(model)
+
+
+def test_key_edit_during_generation_equals_one_edited_forward():
+    """Absolute positions on attn.k hold through the KV cache: generation = one pass with the same edit."""
+    model, inputs = _run("llama", "sdpa")
+    ids = inputs["input_ids"][:1]
+    edit = {"layers.1.attn.k": iw.Add(torch.ones(8), alpha=4.0, heads=[1], positions=[2])}
+    watch = ["layers.1.attn.pattern", "layers.1.resid_post"]
+    with torch.no_grad():
+        with iw.intervene(model, edit), iw.capture(model, watch) as gen:
+            seq = model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=0)
+        with iw.intervene(model, edit), iw.capture(model, watch) as full:
+            model(seq[:, :-1])
+        with iw.capture(model, watch) as clean:
+            model(seq[:, :-1])
+    for s in watch:
+        torch.testing.assert_close(gen[s], full[s], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(full["layers.1.attn.pattern"], clean["layers.1.attn.pattern"])
+
+
+def test_integer_padding_masks_become_boolean():
+    from interpwidgets.capture.hooks import _eager_weights
+    from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    model = models.llama("eager")
+    attn = model.model.layers[0].self_attn
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, n, 5, 8, generator=g) for n in (4, 2, 2))
+    padding = torch.tensor([[1, 1, 1, 0, 0]])  # as flash attention receives it
+    w = _eager_weights(eager_attention_forward, attn, q, k, v, padding, (), {"scaling": 8 ** -0.5})
+    assert (w[..., 3:] == 0).all() and (w[0, :, 0, 1:3] == 0).all()  # padding and causality both hold
+    torch.testing.assert_close(w.sum(-1), torch.ones(1, 4, 5))
