@@ -207,7 +207,7 @@ def fit_probes(features, labels, *, kind: str = "logistic", groups=None, val_fra
     if tuple(y.shape[1:]) not in {(), batch}:
         raise ValueError(f"labels must be [n] or [n, *batch] = [{n}, {', '.join(map(str, batch))}], "
                          f"got {tuple(y.shape)}")
-    if not torch.isfinite(X).all():
+    if not torch.isfinite(X.mean(0)).all():  # a NaN or inf anywhere reaches the mean; one cheap pass
         raise ValueError("features contain NaN or infinite values")
     if kind not in ("logistic", "ridge"):
         raise ValueError(f"kind must be 'logistic' or 'ridge', got {kind!r}")
@@ -232,9 +232,12 @@ def fit_probes(features, labels, *, kind: str = "logistic", groups=None, val_fra
     bar = tqdm(starts, desc=f"{kind} probes", unit="chunk",
                disable=not (progress if progress is not None else len(starts) > 4))
     Ws, bs, its = [], [], []
+    scores: dict[str, list[torch.Tensor]] = {"train": [], "val": []}
+    train_dev, val_dev = train_idx.to(X.device), val_idx.to(X.device)
     for s in bar:
-        Xc = flat[train_idx, s:s + chunk].transpose(0, 1).contiguous()
-        yc = targets[train_idx, s:s + chunk].transpose(0, 1)
+        part = flat[:, s:s + chunk].transpose(0, 1)  # a view; index_select gathers and transposes in one copy
+        Xc = part.index_select(1, train_dev)
+        yc = targets[train_dev, s:s + chunk].transpose(0, 1)
         if kind == "logistic":
             W, b, it = fit_logistic(Xc, yc, len(classes), l2=l2, max_iter=max_iter, tol=tol)
             its.append(it)
@@ -242,26 +245,29 @@ def fit_probes(features, labels, *, kind: str = "logistic", groups=None, val_fra
             W, b = fit_ridge(Xc, yc, l2=l2)
         Ws.append(W)
         bs.append(b)
+        scores["train"].append(torch.bmm(Xc, W) + b.unsqueeze(1))  # [chunk, m, k], features still in cache
+        scores["val"].append(torch.bmm(part.index_select(1, val_dev), W) + b.unsqueeze(1))
     W = torch.cat(Ws).reshape(*batch, d, -1)
     b = torch.cat(bs).reshape(*batch, -1)
     result = ProbeResult(kind, W, b, {}, classes, train_idx, val_idx, l2,
                          torch.cat(its).reshape(batch) if its else None)
-    result.metrics = _metrics(result, X, targets.reshape(n, *batch))
+    result.metrics = _metrics(kind, {k: torch.cat(v) for k, v in scores.items()},
+                              {"train": targets[train_dev].T, "val": targets[val_dev].T}, batch)
     return result
 
 
-def _metrics(res: ProbeResult, X: torch.Tensor, targets: torch.Tensor) -> dict:
+def _metrics(kind: str, scores: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+             batch: tuple[int, ...]) -> dict[str, torch.Tensor]:
+    """Per-probe metrics from scores ``[P, m, k]`` and targets ``[P, m]``, shaped ``[*batch]``."""
     out = {}
-    for part, idx in (("train", res.train_idx), ("val", res.val_idx)):
-        z = res.decision(X[idx])  # [m, *batch, k]
-        t = targets[idx]
-        move = lambda a: a.movedim(0, -1)  # noqa: E731 - examples last, as metrics expect
-        if res.kind == "ridge":
-            out[f"{part}_r2"] = r2(move(z[..., 0]), move(t))
-            out[f"{part}_rmse"] = rmse(move(z[..., 0]), move(t))
+    for part, z in scores.items():
+        t = targets[part]
+        if kind == "ridge":
+            out[f"{part}_r2"] = r2(z[..., 0], t)
+            out[f"{part}_rmse"] = rmse(z[..., 0], t)
         else:
             pred = (z[..., 0] > 0).long() if z.shape[-1] == 1 else z.argmax(-1)
-            out[f"{part}_accuracy"] = accuracy(move(pred), move(t))
+            out[f"{part}_accuracy"] = accuracy(pred, t)
             if z.shape[-1] == 1:
-                out[f"{part}_auc"] = auc(move(z[..., 0]), move(t))
-    return out
+                out[f"{part}_auc"] = auc(z[..., 0], t)
+    return {k: v.reshape(batch) for k, v in out.items()}

@@ -7,7 +7,9 @@ is Böhning's bound ``B = c * Xc^T Xc + l2 * I`` (``c = 1/4`` for the sigmoid, `
 factored once per probe: the bound dominates the true Hessian, so the plain preconditioned step
 ``-B^{-1} g`` never increases the loss and serves as the fallback whenever a quasi-Newton step fails
 its Armijo test. Features are centred implicitly (no copy of X), which makes the bias block of
-``B`` decouple from the weights.
+``B`` decouple from the weights. Converged probes leave the working set at once, so the few slow
+ones (nearly separable classes, where the bound is loose) do not hold the others up; binary probes
+still running after a few iterations finish with damped Newton steps on their own Hessians.
 
 Ridge regression is solved in closed form from the centred Gram matrix.
 """
@@ -28,6 +30,11 @@ class _Problem:
         self.n = X.shape[1]
         self.mu = X.mean(1)  # [P, d]
         self.l2 = l2
+
+    def subset(self, mask: torch.Tensor) -> _Problem:
+        sub = _Problem.__new__(_Problem)
+        sub.X, sub.n, sub.mu, sub.l2 = self.X[mask], self.n, self.mu[mask], self.l2
+        return sub
 
     def gram(self) -> torch.Tensor:
         """Xc^T Xc, without forming Xc."""
@@ -63,9 +70,60 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).flatten(1).sum(1)
 
 
+class _Working:
+    """The probes still being fitted: their rows in the output and every per-probe tensor."""
+
+    def __init__(self, rows, prob, Y, W, b, chol):
+        self.rows, self.prob, self.Y, self.W, self.b, self.chol = rows, prob, Y, W, b, chol
+        self.history: list[tuple[torch.Tensor, ...]] = []
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Drop the converged probes, so that later iterations cost only what is left."""
+        self.rows, self.Y, self.W, self.b, self.chol = (t[mask] for t in (self.rows, self.Y, self.W, self.b,
+                                                                            self.chol))
+        self.prob = self.prob.subset(mask)
+        self.loss, self.gW, self.gb = self.loss[mask], self.gW[mask], self.gb[mask]
+        self.history = [tuple(t[mask] for t in pair) for pair in self.history]
+
+
+def _lbfgs_direction(w: _Working, precondition) -> tuple[torch.Tensor, torch.Tensor]:
+    """The L-BFGS two-loop recursion over the stored pairs, with ``precondition`` as H0^-1."""
+    qW, qb = w.gW.clone(), w.gb.clone()
+    coefs = []
+    for sW, sb, yW, yb in reversed(w.history):
+        rho = 1.0 / (_dot(sW, yW) + _dot(sb, yb)).clamp_min(1e-20)
+        a = rho * (_dot(sW, qW) + _dot(sb, qb))
+        qW, qb = qW - a[:, None, None] * yW, qb - a[:, None] * yb
+        coefs.append((a, rho))
+    rW, rb = precondition(qW, qb)
+    for (sW, sb, yW, yb), (a, rho) in zip(w.history, reversed(coefs), strict=True):
+        beta = rho * (_dot(yW, rW) + _dot(yb, rb))
+        rW, rb = rW + (a - beta)[:, None, None] * sW, rb + (a - beta)[:, None] * sb
+    return -rW, -rb
+
+
+def _newton_step(w: _Working, l2: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exact Newton direction of binary probes, weights and bias jointly (for the last few probes)."""
+    prob = w.prob
+    Xa = torch.cat([prob.X - prob.mu.unsqueeze(1), torch.ones_like(prob.X[..., :1])], -1)  # [m, n, d+1]
+    p = torch.sigmoid(prob.scores(w.W, w.b))
+    Xs = Xa * (p * (1 - p)).sqrt()
+    reg = torch.full((Xa.shape[-1],), l2, dtype=Xa.dtype, device=Xa.device)
+    reg[-1] = 1e-6
+    H = torch.bmm(Xs.transpose(1, 2), Xs) + torch.diag(reg)
+    g = torch.cat([w.gW, w.gb.unsqueeze(1)], 1)  # [m, d+1, 1]
+    step = -torch.cholesky_solve(g, torch.linalg.cholesky(H))
+    return step[:, :-1], step[:, -1]
+
+
 def fit_logistic(X: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float = 1.0, max_iter: int = 100,
-                 tol: float = 1e-4, memory: int = 6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 tol: float = 1e-4, memory: int = 6, newton_after: int = 6,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fit one logistic probe per leading index of ``X``.
+
+    Binary probes still unconverged after ``newton_after`` iterations (nearly separable classes,
+    where the bound is loose) finish with damped Newton steps, when ``d`` is small enough for
+    per-probe Hessians.
 
     Parameters
     ----------
@@ -89,49 +147,44 @@ def fit_logistic(X: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float = 1
     eye = torch.eye(d, dtype=X.dtype, device=X.device)
     chol = torch.linalg.cholesky(c * prob.gram() + (l2 + 1e-6) * eye)  # [P, d, d]
     b_scale = 1.0 / (c * n)
+    W_out, b_out = X.new_zeros(P, d, k), X.new_zeros(P, k)
+    iters = torch.full((P,), max_iter, dtype=torch.long, device=X.device)
 
-    def precondition(gW, gb):
-        return torch.cholesky_solve(gW, chol), gb * b_scale
+    w = _Working(torch.arange(P, device=X.device), prob, Y, X.new_zeros(P, d, k), X.new_zeros(P, k), chol)
+    w.loss, w.gW, w.gb = _loss_grad(w.prob, w.W, w.b, Y, binary)
 
-    W = X.new_zeros(P, d, k)
-    b = X.new_zeros(P, k)
-    loss, gW, gb = _loss_grad(prob, W, b, Y, binary)
-    history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    iters = torch.zeros(P, dtype=torch.long, device=X.device)
-    active = torch.ones(P, dtype=torch.bool, device=X.device)
-    for _ in range(max_iter):
-        # two-loop recursion over the stored pairs, with B^-1 as the initial inverse Hessian
-        qW, qb = gW.clone(), gb.clone()
-        coefs = []
-        for sW, sb, yW, yb in reversed(history):
-            rho = 1.0 / (_dot(sW, yW) + _dot(sb, yb)).clamp_min(1e-20)
-            a = rho * (_dot(sW, qW) + _dot(sb, qb))
-            qW, qb = qW - a[:, None, None] * yW, qb - a[:, None] * yb
-            coefs.append((a, rho))
-        rW, rb = precondition(qW, qb)
-        for (sW, sb, yW, yb), (a, rho) in zip(history, reversed(coefs), strict=True):
-            beta = rho * (_dot(yW, rW) + _dot(yb, rb))
-            rW, rb = rW + (a - beta)[:, None, None] * sW, rb + (a - beta)[:, None] * sb
-        stepW, stepb = -rW, -rb
-        stepW[~active], stepb[~active] = 0, 0
-        new_loss, ngW, ngb = _loss_grad(prob, W + stepW, b + stepb, Y, binary)
-        failed = new_loss > loss + 1e-4 * (_dot(gW, stepW) + _dot(gb, stepb))
-        if failed.any():  # the bound's own step always descends
-            fW, fb = precondition(gW, gb)
-            stepW = torch.where(failed[:, None, None], -fW, stepW)
-            stepb = torch.where(failed[:, None], -fb, stepb)
-            stepW[~active], stepb[~active] = 0, 0
-            new_loss, ngW, ngb = _loss_grad(prob, W + stepW, b + stepb, Y, binary)
-        history.append((stepW, stepb, ngW - gW, ngb - gb))
-        history = history[-memory:]
-        W, b, loss, gW, gb = W + stepW, b + stepb, new_loss, ngW, ngb
-        iters += active
+    def bound_step(gW, gb):  # B^-1 g: the bound's own step always descends
+        return torch.cholesky_solve(gW, w.chol), gb * b_scale
+
+    for it in range(max_iter):
+        use_newton = binary and it >= newton_after and d <= 1024
+        stepW, stepb = _newton_step(w, l2) if use_newton else _lbfgs_direction(w, bound_step)
+        for _ in range(8 if use_newton else 1):
+            new_loss, ngW, ngb = _loss_grad(w.prob, w.W + stepW, w.b + stepb, w.Y, binary)
+            failed = new_loss > w.loss + 1e-4 * (_dot(w.gW, stepW) + _dot(w.gb, stepb))
+            if not failed.any():
+                break
+            if use_newton:  # backtrack
+                stepW = torch.where(failed[:, None, None], stepW / 2, stepW)
+                stepb = torch.where(failed[:, None], stepb / 2, stepb)
+            else:
+                fW, fb = bound_step(w.gW, w.gb)
+                stepW = torch.where(failed[:, None, None], -fW, stepW)
+                stepb = torch.where(failed[:, None], -fb, stepb)
+                new_loss, ngW, ngb = _loss_grad(w.prob, w.W + stepW, w.b + stepb, w.Y, binary)
+        w.history = (w.history + [(stepW, stepb, ngW - w.gW, ngb - w.gb)])[-memory:]
+        w.W, w.b, w.loss, w.gW, w.gb = w.W + stepW, w.b + stepb, new_loss, ngW, ngb
         # scikit-learn's criterion: the largest gradient entry of the mean loss below tol
-        gmax = torch.maximum(gW.abs().flatten(1).amax(1), gb.abs().amax(1)) / n
-        active = active & (gmax > tol)
-        if not active.any():
-            break
-    return W, b - (prob.mu.unsqueeze(1) @ W).squeeze(1), iters
+        done = torch.maximum(w.gW.abs().flatten(1).amax(1), w.gb.abs().amax(1)) / n <= tol
+        if done.any():
+            rows = w.rows[done]
+            W_out[rows], b_out[rows] = w.W[done], w.b[done] - (w.prob.mu[done].unsqueeze(1) @ w.W[done]).squeeze(1)
+            iters[rows] = it + 1
+            if done.all():
+                return W_out, b_out, iters
+            w.keep(~done)
+    W_out[w.rows], b_out[w.rows] = w.W, w.b - (w.prob.mu.unsqueeze(1) @ w.W).squeeze(1)
+    return W_out, b_out, iters
 
 
 def fit_ridge(X: torch.Tensor, y: torch.Tensor, l2: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:

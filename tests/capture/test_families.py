@@ -339,8 +339,9 @@ def test_key_edit_during_generation_equals_one_edited_forward():
 
 
 def test_integer_padding_masks_become_boolean():
-    from interpwidgets.capture.hooks import _eager_weights
     from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    from interpwidgets.capture.hooks import _eager_weights
 
     model = models.llama("eager")
     attn = model.model.layers[0].self_attn
