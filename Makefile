@@ -40,7 +40,7 @@ demo: $(VENV)/.lab
 		--ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: $(VENV)/.bench
-	MALLOC_MMAP_THRESHOLD_=65536 $(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

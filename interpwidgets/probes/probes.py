@@ -268,6 +268,6 @@ def _metrics(kind: str, scores: dict[str, torch.Tensor], targets: dict[str, torc
         else:
             pred = (z[..., 0] > 0).long() if z.shape[-1] == 1 else z.argmax(-1)
             out[f"{part}_accuracy"] = accuracy(pred, t)
-            if z.shape[-1] == 1:
-                out[f"{part}_auc"] = auc(z[..., 0], t)
+            if z.shape[-1] == 1 and part == "val":
+                out["val_auc"] = auc(z[..., 0], t)
     return {k: v.reshape(batch) for k, v in out.items()}

@@ -40,8 +40,10 @@ def train_val_split(labels, groups=None, val_frac: float = 0.2, seed: int = 0,
         raise ValueError(f"groups has {len(g)} entries but there are {n} examples")
     rng = np.random.default_rng(seed)
     uniq, inverse = np.unique(g, return_inverse=True)
-    # each group's majority label is its stratum
-    stratum = np.array([np.bincount(y[inverse == i] - y.min()).argmax() for i in range(len(uniq))])
+    classes, y_code = np.unique(y, return_inverse=True)
+    # each group's majority label is its stratum: a (group x class) count table
+    counts = np.bincount(inverse * len(classes) + y_code, minlength=len(uniq) * len(classes))
+    stratum = counts.reshape(len(uniq), len(classes)).argmax(1)
     val_groups = []
     for s in np.unique(stratum):
         members = np.flatnonzero(stratum == s)
