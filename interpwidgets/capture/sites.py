@@ -76,7 +76,6 @@ class Site:
     d_head: int | None = None
     width: int | None = None
     cross: bool = False
-    extra: dict = field(default_factory=dict, repr=False)
 
     @property
     def feature_shape(self) -> tuple[int, ...] | None:
@@ -265,11 +264,11 @@ def _attention_sites(model, prefix: str, att: _Attention, layer: str, stack_kind
     o_full = f"{att.path}.{o_path}"
     out = []
 
-    def add(kind, module, path, hook, *, n_heads=heads, width=None, **extra):
+    def add(kind, module, path, hook, *, n_heads=heads, width=None):
         out.append(Site(f"{base}.{kind if kind != 'attn_out' else 'out'}", kind, module, path, hook,
                         heads=n_heads if kind in HEAD_KINDS | {"pattern"} else None,
                         d_head=d_head if kind in HEAD_KINDS else None,
-                        width=width, cross=att.cross, extra=extra))
+                        width=width, cross=att.cross))
 
     if _is_diffusers_attention(m) and getattr(m, "norm_q", None) is None:
         for kind, lin in (("q", "to_q"), ("k", "to_k"), ("v", "to_v")):
