@@ -215,7 +215,8 @@ def _attention_call(fn, eager, module, query, key, value, attention_mask, *args,
     out, weights = fn(module, query, key, value, attention_mask, *args, **kwargs)
     if "pattern" in by_kind:
         probs = weights if weights is not None else _eager_weights(
-            eager, module, query, key, value, attention_mask, args, kwargs)
+            eager, module, query, key, value, attention_mask, args, kwargs,
+            bottom_right="flash" in getattr(fn, "__name__", ""))
         new = _run(by_kind["pattern"], probs)
         if new is not probs:  # an edited pattern: attend with it
             n_rep = new.shape[1] // value.shape[1]
@@ -225,8 +226,17 @@ def _attention_call(fn, eager, module, query, key, value, attention_mask, *args,
     return out, weights
 
 
-def _eager_weights(eager, module, query, key, value, mask, args, kwargs):
-    """The attention probabilities, from the model's own eager function, with the mask it expects."""
+def _eager_weights(eager, module, query, key, value, mask, args, kwargs, bottom_right: bool = False):
+    """The attention probabilities, from the model's own eager function, with the mask it expects.
+
+    Without a mask, a causal module is masked the way its kernel does it: sdpa's ``is_causal`` aligns
+    the triangle to the top left, flash attention's to the bottom right (they differ only when there
+    are more keys than queries, as in a chunked prefill).
+    """
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        raise NotImplementedError(
+            f"attn.pattern cannot be read from a {type(mask).__name__} mask (flex attention); load the model "
+            f"with attn_implementation='sdpa' or 'eager' to capture patterns")
     kw = {k: v for k, v in kwargs.items() if k not in ("dropout", "is_causal")}
     is_causal = kwargs.get("is_causal")
     is_causal = getattr(module, "is_causal", False) if is_causal is None else is_causal
@@ -237,8 +247,9 @@ def _eager_weights(eager, module, query, key, value, mask, args, kwargs):
         if allowed.dim() == 2:  # a padding mask [batch, keys]: causality is left to the kernel
             allowed = allowed[:, None, None, :]
             mask = None
-    if mask is None and is_causal and q_len > 1:  # what sdpa's is_causal means: upper-left aligned
-        causal = torch.ones(q_len, k_len, dtype=torch.bool, device=query.device).tril()
+    if mask is None and is_causal and q_len > 1:
+        causal = torch.ones(q_len, k_len, dtype=torch.bool, device=query.device).tril(
+            k_len - q_len if bottom_right else 0)
         allowed = causal if allowed is None else allowed & causal
     if allowed is not None:
         mask = torch.zeros(allowed.shape, dtype=query.dtype, device=query.device).masked_fill(

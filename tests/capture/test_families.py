@@ -351,3 +351,24 @@ def test_integer_padding_masks_become_boolean():
     w = _eager_weights(eager_attention_forward, attn, q, k, v, padding, (), {"scaling": 8 ** -0.5})
     assert (w[..., 3:] == 0).all() and (w[0, :, 0, 1:3] == 0).all()  # padding and causality both hold
     torch.testing.assert_close(w.sum(-1), torch.ones(1, 4, 5))
+
+
+def test_causal_alignment_follows_the_kernel_and_flex_masks_are_explained():
+    from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    from interpwidgets.capture.hooks import _eager_weights
+
+    attn = models.llama("eager").model.layers[0].self_attn  # causal, 4 heads over 2 key-value heads
+    g = torch.Generator().manual_seed(0)
+    q, k, v = torch.randn(1, 4, 2, 8, generator=g), torch.randn(1, 2, 5, 8, generator=g), torch.randn(1, 2, 5, 8)
+    args = (eager_attention_forward, attn, q, k, v, None, (), {"scaling": 8 ** -0.5})
+    top_left, bottom_right = _eager_weights(*args), _eager_weights(*args, bottom_right=True)
+    assert (top_left[0, :, 0, 1:] == 0).all() and (top_left[0, :, 1, 2:] == 0).all()  # sdpa: query i sees keys <= i
+    assert (bottom_right[0, :, 0, 4:] == 0).all() and (bottom_right[0, :, 0, :4] > 0).all()  # flash: 2 queries end at 5
+    assert (bottom_right[0, :, 1] > 0).all()
+
+    class BlockMask:  # stands in for torch's flex-attention mask object
+        pass
+
+    with pytest.raises(NotImplementedError, match="attn_implementation='sdpa'"):
+        _eager_weights(eager_attention_forward, attn, q, k, v, BlockMask(), (), {})
