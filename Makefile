@@ -2,6 +2,7 @@
 #   make demo   JupyterLab on the tour notebook (prints the URL; no browser is opened)
 #   make test   ruff, then the whole test suite
 #   make bench  the side-by-side benchmarks; results in benchmarks/results/
+#   make js     rebuild the JavaScript bundles (make js-watch: on every save)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +11,7 @@ TORCH  ?= torch==2.13.0
 PORT   ?= 8888
 export HF_HUB_OFFLINE = 1
 
-.PHONY: demo test bench setup clean browser
+.PHONY: demo test bench setup clean browser js js-watch
 
 # torch goes in first, pinned, so that nothing pulls a CUDA build onto a CPU machine
 $(VENV)/.torch:
@@ -39,8 +40,16 @@ demo: $(VENV)/.lab
 	$(VENV)/bin/jupyter lab notebooks/00_tour.ipynb --no-browser --ip=127.0.0.1 --port=$(PORT) \
 		--ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# the JS bundles (also built by every pip install of the package); js-watch rebuilds on save and
+# anywidget hot-reloads them in a running notebook
+js:
+	cd js && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+
+js-watch:
+	cd js && node build.mjs --watch
+
 bench: $(VENV)/.bench
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache js/node_modules interpwidgets/static

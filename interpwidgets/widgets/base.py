@@ -104,3 +104,15 @@ class Widget(anywidget.AnyWidget):
         state, paths, buffers = _remove_buffers(reply)
         state["buffer_paths"] = paths
         return state, buffers
+
+    def save_html(self, path, title: str | None = None):
+        """Write this widget as one standalone HTML file that opens from ``file://`` with no network."""
+        from .export import save_html
+
+        return save_html(self, path, title)
+
+    def save_png(self, path, width: int = 1000, height: int = 700):
+        """Render this widget in headless Chromium and save a PNG."""
+        from .export import save_png
+
+        return save_png(self, path, width, height)

@@ -1,0 +1,111 @@
+"""Standalone exports of a widget: one offline HTML file, and a PNG rendered by headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import anywidget
+from ipywidgets.embed import embed_data, escape_script
+
+from .base import STATIC
+
+__all__ = ["save_html", "save_png", "CHROMIUM_ARGS", "find_chromium"]
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<title>{title}</title>
+<style>body {{ font-family: system-ui, sans-serif; margin: 16px; background: #fff; }}</style>
+{scripts}
+</head>
+<body>
+<script type="application/vnd.jupyter.widget-state+json">
+{state}
+</script>
+{views}
+</body>
+</html>
+"""
+
+
+def _inline(js: str) -> str:
+    return "<script>\n" + js.replace("</script", "<\\/script") + "\n</script>"
+
+
+def _anywidget_amd() -> str:
+    """anywidget's AMD build, as a module named ``anywidget`` (it ships as an anonymous define)."""
+    source = (Path(anywidget.__file__).parent / "nbextension" / "index.js").read_text()
+    anchor = 'define(["@jupyter-widgets/base"]'
+    if anchor not in source:
+        raise RuntimeError("this anywidget version's AMD build has an unexpected shape; save_html cannot inline it")
+    head, _, tail = source.rpartition(anchor)
+    return head + 'define("anywidget", ["@jupyter-widgets/base"]' + tail
+
+
+def save_html(widget, path: str | os.PathLike, title: str | None = None) -> Path:
+    """Write ``widget`` (with its state and code) as one HTML file that works from ``file://`` offline.
+
+    require.js, @jupyter-widgets/html-manager and anywidget are inlined, so the page loads nothing
+    from the network; arrays travel in the page as base64 buffers.
+    """
+    assets = [STATIC / "require.js", STATIC / "embed-amd.js"]
+    missing = [a.name for a in assets if not a.exists()]
+    if missing:
+        raise FileNotFoundError(f"{', '.join(missing)} missing from {STATIC}: they are built when the package is "
+                                f"installed (pip install .), or by `make js`")
+    data = embed_data(views=[widget], drop_defaults=False)  # anywidget's _esm is a default: keep it
+    views = "\n".join(
+        '<script type="application/vnd.jupyter.widget-view+json">\n' + escape_script(json.dumps(v)) + "\n</script>"
+        for v in data["view_specs"])
+    scripts = "\n".join([_inline(assets[0].read_text()), _inline(_anywidget_amd()), _inline(assets[1].read_text())])
+    path = Path(path)
+    path.write_text(_PAGE.format(title=title or type(widget).__name__, scripts=scripts,
+                                 state=escape_script(json.dumps(data["manager_state"])), views=views))
+    return path
+
+
+def find_chromium() -> str:
+    """The Chromium to drive: ``$IW_CHROMIUM``, else Debian's ``chromium`` on the PATH."""
+    found = os.environ.get("IW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        raise FileNotFoundError("no Chromium found: install it (apt-get install chromium) or set IW_CHROMIUM")
+    return found
+
+
+def save_png(widget, path: str | os.PathLike, width: int = 1000, height: int = 700, timeout_ms: int = 20000) -> Path:
+    """Render ``widget`` in headless Chromium (through :func:`save_html`) and save a PNG of it.
+
+    Runs in a worker thread: Playwright's sync API refuses a thread with a running event loop, and a
+    Jupyter kernel always has one.
+    """
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="iw-png-") as tmp:
+        page_file = save_html(widget, Path(tmp) / "widget.html")
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(_screenshot, page_file, path, width, height, timeout_ms).result()
+    return path
+
+
+def _screenshot(page_file: Path, path: Path, width: int, height: int, timeout_ms: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(page_file.as_uri())
+            view = page.locator(".widget-subarea, .jupyter-widgets").first
+            view.wait_for(state="visible", timeout=timeout_ms)
+            page.wait_for_timeout(200)  # let canvases paint
+            view.screenshot(path=str(path))
+        finally:
+            browser.close()

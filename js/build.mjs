@@ -1,0 +1,30 @@
+// Bundle every js/<name>/index.js into interpwidgets/static/<name>.js, and copy the assets that
+// save_html() inlines for offline pages (require.js, @jupyter-widgets/html-manager's embed-amd.js).
+// `node build.mjs --watch` rebuilds on change; anywidget hot-reloads the bundle in a running notebook.
+import * as esbuild from "esbuild";
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = join(here, "..", "interpwidgets", "static");
+mkdirSync(out, { recursive: true });
+
+copyFileSync(join(here, "node_modules/requirejs/require.js"), join(out, "require.js"));
+copyFileSync(join(here, "node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js"), join(out, "embed-amd.js"));
+
+const entries = readdirSync(here, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && !["node_modules", "lib"].includes(d.name))
+  .filter((d) => existsSync(join(here, d.name, "index.js")))
+  .map((d) => ({ in: join(here, d.name, "index.js"), out: d.name }));
+
+const options = { entryPoints: entries, bundle: true, format: "esm", outdir: out, minify: true, sourcemap: false,
+                  logLevel: "warning" };
+if (process.argv.includes("--watch")) {
+  const ctx = await esbuild.context(options);
+  await ctx.watch();
+  console.log(`watching ${entries.length} bundle(s) into ${out}`);
+} else {
+  if (entries.length) await esbuild.build(options);
+  console.log(`built ${entries.length} bundle(s) and the offline assets into ${out}`);
+}
