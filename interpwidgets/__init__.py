@@ -5,6 +5,7 @@
 (...)
 """
 
+from .attention import AttentionPatterns
 from .capture import (
     Ablate,
     ActivationCache,
@@ -29,7 +30,7 @@ from .probes import ProbeResult, fit_probes, mass_mean_direction, random_directi
 __version__ = "0.1.0"
 
 __all__ = [
-    "Ablate", "ActivationCache", "ActivationStore", "collect", "ProbeResult", "fit_probes",
+    "AttentionPatterns", "Ablate", "ActivationCache", "ActivationStore", "collect", "ProbeResult", "fit_probes",
     "mass_mean_direction", "random_direction", "Add", "HookContext", "Intervention", "Patch", "Scale", "Set", "Site",
     "SiteNotFoundError", "UnsupportedModelError", "capture", "intervene", "resolve_sites", "sites",
 ]

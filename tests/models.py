@@ -153,5 +153,14 @@ def sd_pipeline():
 
 
 def all_hooks(module: torch.nn.Module) -> int:
-    """How many torch hooks are registered anywhere in a module tree."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+    """How many interpwidgets hooks are registered anywhere in a module tree.
+
+    Only ours count: transformers installs recorder hooks of its own the first time a model runs with
+    ``output_attentions=True``, and keeps them.
+    """
+    def ours(hook) -> bool:
+        owner = getattr(hook, "__self__", hook)
+        return type(owner).__module__.startswith("interpwidgets") or \
+            getattr(hook, "__module__", "").startswith("interpwidgets")
+
+    return sum(ours(h) for m in module.modules() for d in (m._forward_hooks, m._forward_pre_hooks) for h in d.values())

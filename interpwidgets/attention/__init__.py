@@ -1,0 +1,5 @@
+"""Attention views: AttentionPatterns (the classic views), AttentionView (AttentionViz) next."""
+
+from .patterns import AttentionPatterns
+
+__all__ = ["AttentionPatterns"]

@@ -1,0 +1,146 @@
+"""AttentionPatterns: the classic views of attention (every head as a thumbnail, one head as a matrix).
+
+The patterns come from the engine (``iw.capture`` of ``layers.*.attn.pattern``), so they exist under
+sdpa and for every family the engine reads. The view asks for what is on screen: a thumbnail per
+visible head, the full matrix of the selected head. Nothing else crosses to the browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+import traitlets
+
+from ..capture import capture, sites
+from ..capture.inputs import context_length, find_tokenizer, model_device
+from ..transport import encode
+from ..widgets import Widget, serves
+
+__all__ = ["AttentionPatterns", "thumbnail"]
+
+THUMB = 48  # thumbnails are at most THUMB x THUMB cells
+
+
+def thumbnail(pattern: torch.Tensor, size: int = THUMB) -> torch.Tensor:
+    """A ``[q, k]`` pattern shrunk to at most ``size x size``: each cell is the attention a block of
+    queries pays (on average) to a block of keys (in total), so rows still sum to 1 and colours
+    compare with the full matrix."""
+    q, k = pattern.shape[-2:]
+    if q <= size and k <= size:
+        return pattern.float()
+    out = (min(q, size), min(k, size))
+    return F.adaptive_avg_pool2d(pattern.float()[None, None], out)[0, 0] * (k / out[1])
+
+
+class AttentionPatterns(Widget):
+    """Every layer x head of a model's attention as thumbnails; click one to see its matrix.
+
+    Parameters
+    ----------
+    model
+        A transformers model (any family the engine reads; encoder-decoders show the encoder's
+        self-attention by default).
+    texts
+        One text or a list of texts (a selector picks among them).
+    tokenizer
+        Found from the model when not given.
+    stack
+        For encoder-decoders: ``"encoder."`` or ``"decoder."`` (default: the first).
+
+    Examples
+    --------
+    >>> import interpwidgets as iw  # doctest: +SKIP
+    >>> view = iw.AttentionPatterns(model, ["The cat sat on the mat."])  # doctest: +SKIP
+    >>> view.layer, view.head = 2, 5  # linked widgets can drive the selection  # doctest: +SKIP
+    """
+
+    _bundle = "attention_patterns"
+
+    layer = traitlets.Int(0).tag(sync=True)
+    head = traitlets.Int(0).tag(sync=True)
+    text_index = traitlets.Int(0).tag(sync=True)
+    view = traitlets.Unicode("model").tag(sync=True)  # "model" | "matrix"
+    hovered = traitlets.List([-1, -1]).tag(sync=True)  # (query, key) under the pointer in the matrix view
+    n_layers = traitlets.Int(0).tag(sync=True)
+    n_heads = traitlets.Int(0).tag(sync=True)
+    tokens = traitlets.List([]).tag(sync=True)  # one list of token strings per text
+    notice = traitlets.Unicode("").tag(sync=True)
+    snapshot = traitlets.Dict({}).tag(sync=True)  # what an exported page shows without a kernel
+
+    def __init__(self, model, texts: str | Sequence[str], tokenizer=None, stack: str | None = None, **kwargs):
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            raise ValueError("AttentionPatterns needs at least one text")
+        tokenizer = find_tokenizer(model, tokenizer)
+        names = [n for n in sites(model) if n.endswith(".attn.pattern") and ".cross_attn" not in n]
+        if not names:
+            raise ValueError(f"{type(model).__name__} has no attention-pattern sites the engine can read "
+                             f"(its attention code does not go through transformers' attention registry); "
+                             f"iw.sites(model) lists what it offers")
+        prefixes = sorted({n.split("layers.")[0] for n in names}, key=lambda p: p != "encoder.")
+        stack = prefixes[0] if stack is None else stack
+        if stack not in prefixes:
+            raise ValueError(f"stack must be one of {prefixes}, got {stack!r}")
+        self._sites = [n for n in names if n.startswith(stack + "layers.")]
+        limit = context_length(model, tokenizer)
+        self._patterns: list[torch.Tensor] = []  # per text: [layers, heads, q, k], float16 on the CPU
+        token_lists, truncated = [], []
+        for i, text in enumerate(texts):
+            enc = tokenizer(text, return_tensors="pt", truncation=limit is not None, max_length=limit)
+            if limit is not None and len(tokenizer(text)["input_ids"]) > limit:
+                truncated.append(i)
+            self._patterns.append(self._run(model, enc))
+            token_lists.append(tokenizer.convert_ids_to_tokens(enc["input_ids"][0]))
+        first = self._patterns[0]
+        notice = ""
+        if truncated:
+            notice = (f"Text(s) {', '.join(map(str, truncated))} were longer than the model's context and were "
+                      f"truncated to {limit} tokens.")
+        super().__init__(n_layers=first.shape[0], n_heads=first.shape[1], tokens=token_lists, notice=notice,
+                         **kwargs)
+
+    def _run(self, model, enc) -> torch.Tensor:
+        device = model_device(model)
+        inputs = {k: v.to(device) for k, v in enc.items()}
+        if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+            inputs["decoder_input_ids"] = inputs["input_ids"]
+        with torch.no_grad(), capture(model, self._sites, device="cpu", dtype=torch.float16) as cache:
+            model(**inputs)
+        return torch.stack([cache[s][0] for s in self._sites])
+
+    # ------------------------------------------------------------------ what the view asks for
+    def _check(self, text: int, layer: int, head: int) -> torch.Tensor:
+        if not 0 <= text < len(self._patterns):
+            raise IndexError(f"text {text} out of range: there are {len(self._patterns)}")
+        p = self._patterns[text]
+        if not (0 <= layer < p.shape[0] and 0 <= head < p.shape[1]):
+            raise IndexError(f"layer {layer}, head {head} out of range: {p.shape[0]} layers x {p.shape[1]} heads")
+        return p[layer, head]
+
+    @serves("thumb")
+    def _thumb(self, text: int, layer: int, head: int) -> dict:
+        small = thumbnail(self._check(text, layer, head))
+        return {"text": text, "layer": layer, "head": head, "pattern": encode(small)}
+
+    @serves("pattern")
+    def _pattern(self, text: int, layer: int, head: int) -> dict:
+        return {"text": text, "layer": layer, "head": head, "pattern": encode(self._check(text, layer, head))}
+
+    def pattern(self, layer: int | None = None, head: int | None = None, text: int | None = None) -> torch.Tensor:
+        """The ``[q, k]`` attention pattern shown for a head (the selected one by default)."""
+        return self._check(self.text_index if text is None else text, self.layer if layer is None else layer,
+                           self.head if head is None else head).float()
+
+    def take_snapshot(self) -> None:
+        """Embed every thumbnail of the current text and the selected head's matrix, for offline pages."""
+        p = self._patterns[self.text_index]
+        thumbs = torch.stack([torch.stack([thumbnail(p[l, h]) for h in range(p.shape[1])]) for l in range(p.shape[0])])
+        self.snapshot = {"text": self.text_index, "layer": self.layer, "head": self.head,
+                         "thumbs": encode(thumbs), "pattern": encode(p[self.layer, self.head])}
+
+    def save_html(self, path, title: str | None = None):
+        """Write the view as one offline HTML file (thumbnails of every head and the selected matrix)."""
+        self.take_snapshot()
+        return super().save_html(path, title or "AttentionPatterns")

@@ -1,0 +1,94 @@
+"""AttentionPatterns, Python side: the right patterns, served lazily one head at a time, bad input explained."""
+
+import models
+import numpy as np
+import pytest
+import torch
+from ipywidgets.widgets.widget import _put_buffers
+
+import interpwidgets as iw
+from interpwidgets.attention.patterns import thumbnail
+from interpwidgets.transport import decode
+
+TEXTS = ["The cat sat on the mat because it was tired.", "Attention is all you need."]
+
+
+@pytest.fixture(scope="module")
+def view():
+    return iw.AttentionPatterns(models.minilm("sdpa"), TEXTS, tokenizer=models.minilm_tokenizer())
+
+
+def _ask(view, method, **args):
+    reply, buffers = view._respond({"kind": "request", "id": 1, "method": method, "args": args})
+    _put_buffers(reply, reply["buffer_paths"], buffers)
+    return reply, sum(b.nbytes for b in buffers)
+
+
+def test_patterns_are_the_models_own(view):
+    tok = models.minilm_tokenizer()
+    with torch.no_grad():
+        ref = models.minilm("eager")(**tok(TEXTS[1], return_tensors="pt"), output_attentions=True).attentions
+    assert (view.n_layers, view.n_heads) == (6, 12)
+    assert view.tokens[1] == tok.convert_ids_to_tokens(tok(TEXTS[1])["input_ids"])
+    torch.testing.assert_close(view.pattern(layer=3, head=7, text=1), ref[3][0, 7], atol=1e-3, rtol=0)  # float16
+
+
+def test_a_request_sends_one_head_only(view):
+    reply, sent = _ask(view, "pattern", text=0, layer=2, head=4)
+    n = len(view.tokens[0])
+    assert sent == n * n * 4  # one [q, k] float32 matrix, nothing else
+    np.testing.assert_allclose(decode(reply["result"]["pattern"]), view.pattern(2, 4, 0).numpy(), atol=1e-6)
+    reply, sent = _ask(view, "thumb", text=1, layer=0, head=0)
+    assert sent == len(view.tokens[1]) ** 2 * 4
+
+
+def test_thumbnails_pool_long_patterns():
+    p = torch.softmax(torch.randn(200, 200), -1)
+    t = thumbnail(p)
+    assert t.shape == (48, 48)
+    torch.testing.assert_close(t.sum(-1), torch.ones(48), atol=0.05, rtol=0)  # rows still sum to 1
+    torch.testing.assert_close(t.sum(), torch.tensor(48.0), atol=0.5, rtol=0)
+    assert thumbnail(p[:10, :10]).shape == (10, 10)
+
+
+def test_bad_requests_come_back_as_errors(view):
+    reply, _ = _ask(view, "pattern", text=0, layer=6, head=0)
+    assert "layer 6, head 0 out of range: 6 layers x 12 heads" in reply["error"]
+    assert view.error.startswith("IndexError")
+    view.error = ""
+
+
+def test_long_texts_are_truncated_with_a_notice():
+    v = iw.AttentionPatterns(models.minilm("sdpa"), ["word " * 700], tokenizer=models.minilm_tokenizer())
+    assert len(v.tokens[0]) == 512 and "truncated to 512 tokens" in v.notice
+
+
+def test_nan_in_a_pattern_is_sent_not_fatal(view):
+    saved = view._patterns[0][0, 0, 0, 0].item()
+    view._patterns[0][0, 0, 0, 0] = float("nan")
+    try:
+        reply, _ = _ask(view, "pattern", text=0, layer=0, head=0)
+        assert np.isnan(decode(reply["result"]["pattern"])[0, 0]) and "error" not in reply
+    finally:
+        view._patterns[0][0, 0, 0, 0] = saved
+
+
+def test_bad_input_is_explained():
+    model = models.minilm("sdpa")
+    with pytest.raises(ValueError, match="at least one text"):
+        iw.AttentionPatterns(model, [], tokenizer=models.minilm_tokenizer())
+    with pytest.raises(ValueError, match="tokenizer="):
+        iw.AttentionPatterns(models.gpt2(), ["hello"])  # built from a config: no tokenizer saved anywhere
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    with pytest.raises(ValueError, match="no attention-pattern sites"):
+        iw.AttentionPatterns(net, ["x"], tokenizer=models.minilm_tokenizer())
+
+
+def test_encoder_decoder_shows_the_encoder():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(models.minilm_dir())  # any tokenizer works for a model with ids < 100
+    model = models.t5("sdpa")
+    model.resize_token_embeddings(tok.vocab_size)
+    v = iw.AttentionPatterns(model, ["hello world"], tokenizer=tok)
+    assert v._sites[0].startswith("encoder.") and v.n_layers == 2 and v.n_heads == 4

@@ -1,0 +1,54 @@
+"""AttentionPatterns in Chromium: offline export, both views, and the numbers a hover reads out."""
+
+import models
+import pytest
+
+import interpwidgets as iw
+
+
+@pytest.fixture(scope="module")
+def view():
+    v = iw.AttentionPatterns(models.minilm("sdpa"), ["The cat sat on the mat because it was tired.",
+                                                      "Attention is all you need."],
+                             tokenizer=models.minilm_tokenizer())
+    v.layer, v.head = 0, 2
+    return v
+
+
+def test_model_view_paints_every_head_offline(view, tmp_path, offline_page):
+    offline_page.goto(view.save_html(tmp_path / "ap.html").as_uri())
+    grid = offline_page.locator(".iwap-grid canvas")
+    grid.first.wait_for(timeout=20000)
+    assert grid.count() == 72
+    offline_page.wait_for_function("document.querySelectorAll('canvas[data-painted]').length >= 72", timeout=10000)
+    assert offline_page.locator("canvas.sel").get_attribute("title") == "layer 0, head 2"
+    assert offline_page.blocked == [] and offline_page.errors == []
+
+
+def test_matrix_view_reads_out_the_pythons_numbers(view, tmp_path, offline_page):
+    view.view = "matrix"
+    try:
+        path = view.save_html(tmp_path / "ap_matrix.html")
+    finally:
+        view.view = "model"
+    offline_page.goto(path.as_uri())
+    canvas = offline_page.locator("canvas.iwap-canvas[data-painted]")
+    canvas.wait_for(timeout=20000)
+    assert "layer 0, head 2" in offline_page.locator(".iwap-title").inner_text()
+    tokens = view.tokens[0]
+    n = len(tokens)
+    box = canvas.bounding_box()
+    q, k = 6, 5  # "mat" attends to "the" in the previous-token head
+    offline_page.mouse.move(box["x"] + (k + 0.5) * box["width"] / n, box["y"] + (q + 0.5) * box["height"] / n)
+    readout = offline_page.locator(".iwap-readout")
+    readout.filter(has_text="→").wait_for(timeout=5000)
+    expected = view.pattern(0, 2, 0)[q, k].item()
+    assert readout.inner_text() == f"{tokens[q]} ({q}) → {tokens[k]} ({k}): {expected:.3f}"
+
+
+def test_clicking_a_thumbnail_opens_its_matrix(view, tmp_path, offline_page):
+    offline_page.goto(view.save_html(tmp_path / "ap_click.html").as_uri())
+    offline_page.locator("canvas[title='layer 0, head 2']").click(timeout=20000)
+    offline_page.locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=10000)
+    assert offline_page.locator("button.on").inner_text() == "One head"
+    assert offline_page.locator("select.iwap-head").input_value() == "2"
