@@ -81,15 +81,27 @@ def find_chromium() -> str:
     return found
 
 
+# Our views mark a canvas data-drawn when they ask for its data and data-painted once it is drawn:
+# the page is ready when something is painted and nothing asked for is still pending.
+_DRAWN = """() => {
+  const canvases = [...document.querySelectorAll('.widget-subarea canvas, .jupyter-widgets canvas')];
+  return canvases.length === 0 || (canvases.some(c => c.dataset.painted)
+                                   && !canvases.some(c => c.dataset.drawn && !c.dataset.painted));
+}"""
+
+
 def save_png(widget, path: str | os.PathLike, width: int = 1000, height: int = 700, timeout_ms: int = 20000) -> Path:
     """Render ``widget`` in headless Chromium (through :func:`save_html`) and save a PNG of it.
+
+    The page grows to the widget's height, and the shot waits until the view's canvases are drawn
+    (see ``_DRAWN``), so asynchronously painted parts are in the picture.
 
     Runs in a worker thread: Playwright's sync API refuses a thread with a running event loop, and a
     Jupyter kernel always has one.
     """
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="iw-png-") as tmp:
-        page_file = save_html(widget, Path(tmp) / "widget.html")
+        page_file = widget.save_html(Path(tmp) / "widget.html")  # the widget's own: views add their snapshot
         with ThreadPoolExecutor(1) as pool:
             pool.submit(_screenshot, page_file, path, width, height, timeout_ms).result()
     return path
@@ -105,7 +117,10 @@ def _screenshot(page_file: Path, path: Path, width: int, height: int, timeout_ms
             page.goto(page_file.as_uri())
             view = page.locator(".widget-subarea, .jupyter-widgets").first
             view.wait_for(state="visible", timeout=timeout_ms)
-            page.wait_for_timeout(200)  # let canvases paint
+            box = view.bounding_box()
+            page.set_viewport_size({"width": width, "height": max(height, int(box["y"] + box["height"]) + 16)})
+            page.wait_for_function(_DRAWN, timeout=timeout_ms)
+            page.wait_for_timeout(100)
             view.screenshot(path=str(path))
         finally:
             browser.close()

@@ -52,3 +52,15 @@ def test_clicking_a_thumbnail_opens_its_matrix(view, tmp_path, offline_page):
     offline_page.locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=10000)
     assert offline_page.locator("button.on").inner_text() == "One head"
     assert offline_page.locator("select.iwap-head").input_value() == "2"
+
+
+def test_save_png_waits_for_the_thumbnails(view, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    png = view.save_png(tmp_path / "ap.png", width=760, height=200)
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    assert img.shape[0] > 350  # the page grew to the whole grid
+    r, b = img[..., 0], img[..., 2]
+    tints = img[(b > r + 10) & (img.sum(-1) < 740)]  # blue shades: painted cells, not grey text or white
+    assert len(np.unique(tints, axis=0)) > 30
