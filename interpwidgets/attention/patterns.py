@@ -1,4 +1,5 @@
-"""AttentionPatterns: the classic views of attention (every head as a thumbnail, one head as a matrix).
+"""AttentionPatterns: the classic views of attention (every head as a thumbnail; one head as lines
+between tokens, or as a matrix).
 
 The patterns come from the engine (``iw.capture`` of ``layers.*.attn.pattern``), so they exist under
 sdpa and for every family the engine reads. The view asks for what is on screen: a thumbnail per
@@ -35,7 +36,7 @@ def thumbnail(pattern: torch.Tensor, size: int = THUMB) -> torch.Tensor:
 
 
 class AttentionPatterns(Widget):
-    """Every layer x head of a model's attention as thumbnails; click one to see its matrix.
+    """Every layer x head of a model's attention as thumbnails; click one to see it as lines or a matrix.
 
     Parameters
     ----------
@@ -61,8 +62,8 @@ class AttentionPatterns(Widget):
     layer = traitlets.Int(0).tag(sync=True)
     head = traitlets.Int(0).tag(sync=True)
     text_index = traitlets.Int(0).tag(sync=True)
-    view = traitlets.Unicode("model").tag(sync=True)  # "model" | "matrix"
-    hovered = traitlets.List([-1, -1]).tag(sync=True)  # (query, key) under the pointer in the matrix view
+    view = traitlets.Unicode("model").tag(sync=True)  # "model" | "head" (lines) | "matrix"
+    hovered = traitlets.List([-1, -1]).tag(sync=True)  # (query, key) under the pointer; key -1: a whole row
     n_layers = traitlets.Int(0).tag(sync=True)
     n_heads = traitlets.Int(0).tag(sync=True)
     tokens = traitlets.List([]).tag(sync=True)  # one list of token strings per text

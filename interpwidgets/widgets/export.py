@@ -81,12 +81,12 @@ def find_chromium() -> str:
     return found
 
 
-# Our views mark a canvas data-drawn when they ask for its data and data-painted once it is drawn:
-# the page is ready when something is painted and nothing asked for is still pending.
+# Our views mark an element (a canvas, an svg) data-drawn when they ask for its data and data-painted
+# once it is drawn: the page is ready when something is painted and nothing asked for is pending.
 _DRAWN = """() => {
-  const canvases = [...document.querySelectorAll('.widget-subarea canvas, .jupyter-widgets canvas')];
-  return canvases.length === 0 || (canvases.some(c => c.dataset.painted)
-                                   && !canvases.some(c => c.dataset.drawn && !c.dataset.painted));
+  const parts = [...document.querySelectorAll('.jupyter-widgets canvas, .jupyter-widgets [data-drawn]')];
+  return parts.length === 0 || (parts.some(c => c.dataset.painted)
+                                && !parts.some(c => c.dataset.drawn && !c.dataset.painted));
 }"""
 
 

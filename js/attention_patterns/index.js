@@ -1,5 +1,5 @@
-// AttentionPatterns: every layer x head as a thumbnail (fetched as it scrolls into view), and one
-// head as a query x key matrix with its tokens. Layer, head, text and view are model traits, so
+// AttentionPatterns: every layer x head as a thumbnail (fetched as it scrolls into view), one head as
+// lines from each token to the tokens it attends to, and one head as a query x key matrix. Layer, head, text and view are model traits, so
 // other widgets can drive them; the pointer's (query, key) in the matrix goes back as `hovered`.
 import { decode } from "../lib/array.js";
 import { channel } from "../lib/channel.js";
@@ -23,7 +23,14 @@ const CSS = `
 .iwap-xtok { position: relative; }
 .iwap-xtok div { position: absolute; transform: rotate(-60deg); transform-origin: left bottom; white-space: nowrap; }
 .iwap-readout { min-height: 1.4em; margin-top: 6px; color: #333; }
+.iwap-lines text { font-size: 12px; cursor: pointer; dominant-baseline: middle; }
+.iwap-lines text.on { font-weight: bold; fill: #08306b; }
+.iwap-lines line { stroke: #2171b5; }
+.iwap-lines.focus line:not(.on) { display: none; }
 `;
+
+const SVG = "http://www.w3.org/2000/svg";
+const MIN_WEIGHT = 0.01;  // lines below this are not drawn: long texts stay fast
 
 function h(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -75,12 +82,12 @@ function render({ model, el }) {
       sel.value = model.get("text_index");
       bar.append(sel);
     }
-    for (const [name, label] of [["model", "All heads"], ["matrix", "One head"]]) {
+    for (const [name, label] of [["model", "All heads"], ["head", "Lines"], ["matrix", "Matrix"]]) {
       const b = h("button", { class: model.get("view") === name ? "on" : "", "data-view": name,
         onclick: () => { model.set("view", name); model.save_changes(); } }, label);
       bar.append(b);
     }
-    if (model.get("view") === "matrix") {
+    if (model.get("view") !== "model") {
       for (const [trait, n, label] of [["layer", model.get("n_layers"), "layer"], ["head", model.get("n_heads"), "head"]]) {
         const sel = h("select", { class: `iwap-${trait}`, onchange: (e) => { model.set(trait, +e.target.value); model.save_changes(); } });
         for (let i = 0; i < n; i++) sel.append(new Option(`${label} ${i}`, i));
@@ -142,6 +149,7 @@ function render({ model, el }) {
     const wrap = h("div", {},
       h("div", { class: "iwap-title" }, `layer ${layer}, head ${head}: query (rows) attends to key (columns)`),
       h("div", { class: "iwap-matrix" }, h("div"), xtok, ytok, canvas), readout);
+    canvas.dataset.drawn = "1";
     fetch("pattern", text, layer, head).then(({ data }) => {
       paint(canvas, data, n, n);
       canvas.dataset.painted = "1";
@@ -163,13 +171,73 @@ function render({ model, el }) {
     return wrap;
   }
 
+  function headView(text) {
+    const tokens = model.get("tokens")[text];
+    const n = tokens.length;
+    const row = 20, width = 420, pad = 8;
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "iwap-lines");
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", n * row + 2 * pad);
+    const layer = model.get("layer"), head = model.get("head");
+    const x0 = 150, x1 = width - 150;
+    const y = (i) => pad + i * row + row / 2;
+    const label = (t, i, side) => {
+      const e = document.createElementNS(SVG, "text");
+      e.setAttribute("x", side === "q" ? x0 - 8 : x1 + 8);
+      e.setAttribute("y", y(i));
+      e.setAttribute("text-anchor", side === "q" ? "end" : "start");
+      e.dataset.side = side;
+      e.dataset.index = i;
+      e.textContent = t;
+      return e;
+    };
+    const wrap = h("div", {}, h("div", { class: "iwap-title" },
+      `layer ${layer}, head ${head}: each token (left) to the tokens it attends to (right); hover a token`), svg);
+    svg.dataset.drawn = "1";
+    fetch("pattern", text, layer, head).then(({ data }) => {
+      const lines = [];
+      for (let q = 0; q < n; q++) {
+        for (let k = 0; k < n; k++) {
+          const w = data[q * n + k];
+          if (!(w >= MIN_WEIGHT)) continue;
+          const l = document.createElementNS(SVG, "line");
+          l.setAttribute("x1", x0); l.setAttribute("y1", y(q)); l.setAttribute("x2", x1); l.setAttribute("y2", y(k));
+          l.setAttribute("stroke-opacity", Math.min(1, w).toFixed(3));
+          l.setAttribute("stroke-width", (0.5 + 2.5 * w).toFixed(2));
+          l.dataset.q = q; l.dataset.k = k;
+          lines.push(l);
+          svg.append(l);
+        }
+      }
+      tokens.forEach((t, i) => { svg.append(label(t, i, "q")); svg.append(label(t, i, "k")); });
+      svg.addEventListener("mouseover", (e) => {
+        const t = e.target.closest("text");
+        if (!t) return;
+        const key = t.dataset.side, i = t.dataset.index;
+        svg.classList.add("focus");
+        svg.querySelectorAll(".on").forEach((x) => x.classList.remove("on"));
+        t.classList.add("on");
+        lines.forEach((l) => { if (l.dataset[key] === i) l.classList.add("on"); });
+        if (key === "q") { model.set("hovered", [+i, -1]); model.save_changes(); }
+      });
+      svg.addEventListener("mouseleave", () => {
+        svg.classList.remove("focus");
+        svg.querySelectorAll(".on").forEach((x) => x.classList.remove("on"));
+      });
+      svg.dataset.painted = "1";
+    }).catch(showError);
+    return wrap;
+  }
+
   function draw() {
     root.innerHTML = "";
     if (model.get("notice")) root.append(h("div", { class: "iwap-notice" }, model.get("notice")));
     if (model.get("error")) showError(model.get("error"));
     root.append(toolbar());
     const text = model.get("text_index");
-    root.append(model.get("view") === "matrix" ? matrixView(text) : modelView(text));
+    const view = model.get("view");
+    root.append(view === "matrix" ? matrixView(text) : view === "head" ? headView(text) : modelView(text));
   }
 
   draw();

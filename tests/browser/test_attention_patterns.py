@@ -50,7 +50,7 @@ def test_clicking_a_thumbnail_opens_its_matrix(view, tmp_path, offline_page):
     offline_page.goto(view.save_html(tmp_path / "ap_click.html").as_uri())
     offline_page.locator("canvas[title='layer 0, head 2']").click(timeout=20000)
     offline_page.locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=10000)
-    assert offline_page.locator("button.on").inner_text() == "One head"
+    assert offline_page.locator("button.on").inner_text() == "Matrix"
     assert offline_page.locator("select.iwap-head").input_value() == "2"
 
 
@@ -64,3 +64,23 @@ def test_save_png_waits_for_the_thumbnails(view, tmp_path):
     r, b = img[..., 0], img[..., 2]
     tints = img[(b > r + 10) & (img.sum(-1) < 740)]  # blue shades: painted cells, not grey text or white
     assert len(np.unique(tints, axis=0)) > 30
+
+
+def test_lines_view_draws_the_weights_and_focuses_a_token(view, tmp_path, offline_page):
+    view.view, view.layer, view.head = "head", 2, 1
+    try:
+        path = view.save_html(tmp_path / "ap_lines.html")
+        pattern = view.pattern()
+    finally:
+        view.view, view.layer, view.head = "model", 0, 2
+    offline_page.goto(path.as_uri())
+    offline_page.locator("svg.iwap-lines[data-painted]").wait_for(timeout=20000)
+    lines = offline_page.locator("svg.iwap-lines line")
+    assert lines.count() == int((pattern >= 0.01).sum())
+    first = lines.first
+    q, k = int(first.get_attribute("data-q")), int(first.get_attribute("data-k"))
+    assert float(first.get_attribute("stroke-opacity")) == round(min(1.0, pattern[q, k].item()), 3)
+    offline_page.locator("svg.iwap-lines text[data-side='q'][data-index='6']").hover()  # "mat"
+    shown = offline_page.locator("svg.iwap-lines line.on")
+    assert shown.count() == int((pattern[6] >= 0.01).sum())
+    assert {int(shown.nth(i).get_attribute("data-q")) for i in range(shown.count())} == {6}
