@@ -49,7 +49,9 @@ js-watch:
 	cd js && node build.mjs --watch
 
 bench: $(VENV)/.bench
+	$(PIP) --no-deps bertviz==1.4.1  # only its HTML generator is used; its declared needs are not
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/bench_attention.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache js/node_modules interpwidgets/static
