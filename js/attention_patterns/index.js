@@ -44,6 +44,7 @@ function h(tag, attrs = {}, ...children) {
 function render({ model, el }) {
   const request = channel(model);
   const cache = new Map();  // "thumb|pattern/text/layer/head" -> {data, shape}
+  let zoomLevel = 1;  // of the matrix view: a view setting, not shared state
   const root = h("div", { class: "iwap" });
   el.append(h("style", {}, CSS), root);
   let observer = null;
@@ -132,11 +133,18 @@ function render({ model, el }) {
   function matrixView(text) {
     const tokens = model.get("tokens")[text];
     const n = tokens.length;
-    const cell = Math.max(1, Math.min(24, Math.floor(560 / n)));
-    const side = cell * n;
-    const labelled = cell >= 8;
+    const zoom = zoomLevel;
+    const side = Math.min(24 * n, 560) * zoom;  // long texts: the matrix is scaled down, then zoomed into
+    const cell = side / n;
+    const labelled = cell >= 8 && zoom === 1;
     const canvas = h("canvas", { class: "iwap-canvas" });
     canvas.style.width = canvas.style.height = `${side}px`;
+    const zoomSel = h("select", { class: "iwap-zoom", onchange: (e) => { zoomLevel = +e.target.value; draw(); } });
+    for (const z of [1, 2, 4, 8, 16]) zoomSel.append(new Option(`zoom ${z}x`, z));
+    zoomSel.value = zoom;
+    const scroller = h("div", { class: "iwap-scroll" }, canvas);
+    scroller.style.maxWidth = scroller.style.maxHeight = "580px";
+    scroller.style.overflow = "auto";
     const ytok = h("div", { class: "iwap-ytok" });
     const xtok = h("div", { class: "iwap-xtok" });
     xtok.style.height = labelled ? "70px" : "0px";
@@ -147,8 +155,8 @@ function render({ model, el }) {
     const readout = h("div", { class: "iwap-readout" }, labelled ? "" : `${n} tokens: hover the matrix to read them`);
     const layer = model.get("layer"), head = model.get("head");
     const wrap = h("div", {},
-      h("div", { class: "iwap-title" }, `layer ${layer}, head ${head}: query (rows) attends to key (columns)`),
-      h("div", { class: "iwap-matrix" }, h("div"), xtok, ytok, canvas), readout);
+      h("div", { class: "iwap-title" }, `layer ${layer}, head ${head}: query (rows) attends to key (columns) `, zoomSel),
+      h("div", { class: "iwap-matrix" }, h("div"), xtok, ytok, scroller), readout);
     canvas.dataset.drawn = "1";
     fetch("pattern", text, layer, head).then(({ data }) => {
       paint(canvas, data, n, n);

@@ -84,3 +84,28 @@ def test_lines_view_draws_the_weights_and_focuses_a_token(view, tmp_path, offlin
     shown = offline_page.locator("svg.iwap-lines line.on")
     assert shown.count() == int((pattern[6] >= 0.01).sum())
     assert {int(shown.nth(i).get_attribute("data-q")) for i in range(shown.count())} == {6}
+
+
+def test_a_long_text_matrix_fits_and_zooms(tmp_path, offline_page):
+    from transformers import AutoConfig, BertModel
+
+    config = AutoConfig.from_pretrained(models.minilm_dir())
+    config.num_hidden_layers, config.max_position_embeddings = 1, 1024
+    long_view = iw.AttentionPatterns(BertModel(config).eval(), ["word " * 900], tokenizer=models.minilm_tokenizer())
+    long_view.view = "matrix"
+    offline_page.goto(long_view.save_html(tmp_path / "long.html").as_uri())
+    canvas = offline_page.locator("canvas.iwap-canvas[data-painted]")
+    canvas.wait_for(timeout=30000)
+    assert canvas.evaluate("c => c.style.width") == "560px"  # 902 tokens in 560 px; labels off, hover reads them
+    assert offline_page.locator(".iwap-ytok div").count() == 0
+    offline_page.locator("select.iwap-zoom").select_option("4")
+    zoomed = offline_page.locator("canvas.iwap-canvas[data-painted]")
+    zoomed.wait_for(timeout=10000)
+    assert offline_page.locator(".iwap-canvas").evaluate("c => c.style.width") == "2240px"
+    box = offline_page.locator(".iwap-scroll").bounding_box()
+    assert box["width"] <= 581  # scrolled, not overflowing the page
+    cell = 2240 / len(long_view.tokens[0])  # px per token at 4x
+    offline_page.mouse.move(box["x"] + 1 + 10.5 * cell, box["y"] + 1 + 20.5 * cell)  # key 10, query 20
+    offline_page.locator(".iwap-readout").filter(has_text="→").wait_for(timeout=5000)
+    expected = long_view.pattern(0, 0)[20, 10].item()
+    assert offline_page.locator(".iwap-readout").inner_text() == f"word (20) → word (10): {expected:.3f}"
