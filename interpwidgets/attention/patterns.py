@@ -41,14 +41,16 @@ class AttentionPatterns(Widget):
     Parameters
     ----------
     model
-        A transformers model (any family the engine reads; encoder-decoders show the encoder's
-        self-attention by default).
+        A transformers model (any family the engine reads).
     texts
         One text or a list of texts (a selector picks among them).
     tokenizer
         Found from the model when not given.
-    stack
-        For encoder-decoders: ``"encoder."`` or ``"decoder."`` (default: the first).
+    attention
+        For encoder-decoders: ``"encoder"`` (default) or ``"decoder"`` self-attention, or ``"cross"``
+        (decoder tokens attending to encoder tokens).
+    targets
+        For encoder-decoders: the decoder's texts, one per text (default: the texts themselves).
 
     Examples
     --------
@@ -66,47 +68,65 @@ class AttentionPatterns(Widget):
     hovered = traitlets.List([-1, -1]).tag(sync=True)  # (query, key) under the pointer; key -1: a whole row
     n_layers = traitlets.Int(0).tag(sync=True)
     n_heads = traitlets.Int(0).tag(sync=True)
-    tokens = traitlets.List([]).tag(sync=True)  # one list of token strings per text
+    tokens = traitlets.List([]).tag(sync=True)  # per text: the query tokens
+    key_tokens = traitlets.List([]).tag(sync=True)  # per text: the key tokens where they differ (cross-attention)
     notice = traitlets.Unicode("").tag(sync=True)
     snapshot = traitlets.Dict({}).tag(sync=True)  # what an exported page shows without a kernel
 
-    def __init__(self, model, texts: str | Sequence[str], tokenizer=None, stack: str | None = None, **kwargs):
+    def __init__(self, model, texts: str | Sequence[str], tokenizer=None, attention: str | None = None,
+                 targets: str | Sequence[str] | None = None, **kwargs):
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             raise ValueError("AttentionPatterns needs at least one text")
         tokenizer = find_tokenizer(model, tokenizer)
-        names = [n for n in sites(model) if n.endswith(".attn.pattern") and ".cross_attn" not in n]
+        names = [n for n in sites(model) if n.endswith("attn.pattern")]
         if not names:
             raise ValueError(f"{type(model).__name__} has no attention-pattern sites the engine can read "
                              f"(its attention code does not go through transformers' attention registry); "
                              f"iw.sites(model) lists what it offers")
-        prefixes = sorted({n.split("layers.")[0] for n in names}, key=lambda p: p != "encoder.")
-        stack = prefixes[0] if stack is None else stack
-        if stack not in prefixes:
-            raise ValueError(f"stack must be one of {prefixes}, got {stack!r}")
-        self._sites = [n for n in names if n.startswith(stack + "layers.")]
+        seq2seq = any(n.startswith("decoder.") for n in names)
+        choices = ("encoder", "decoder", "cross") if seq2seq else ("self",)
+        attention = attention or choices[0]
+        if attention not in choices:
+            raise ValueError(f"attention must be one of {choices} for {type(model).__name__}, got {attention!r}")
+        pattern = {"self": "layers.", "encoder": "encoder.layers.", "decoder": "decoder.layers.",
+                   "cross": "decoder.layers."}[attention]
+        part = ".cross_attn.pattern" if attention == "cross" else ".attn.pattern"
+        self._sites = [n for n in names if n.startswith(pattern) and n.endswith(part)]
+        if targets is not None:
+            targets = [targets] if isinstance(targets, str) else list(targets)
+            if not seq2seq or len(targets) != len(texts):
+                raise ValueError("targets= gives an encoder-decoder's decoder texts, one per text "
+                                 f"({len(texts)} here)" if seq2seq else
+                                 f"targets= is for encoder-decoders; {type(model).__name__} has one stack")
         limit = context_length(model, tokenizer)
         self._patterns: list[torch.Tensor] = []  # per text: [layers, heads, q, k], float16 on the CPU
-        token_lists, truncated = [], []
+        query_tokens, key_tokens, truncated = [], [], []
         for i, text in enumerate(texts):
             enc = tokenizer(text, return_tensors="pt", truncation=limit is not None, max_length=limit)
             if limit is not None and len(tokenizer(text)["input_ids"]) > limit:
                 truncated.append(i)
-            self._patterns.append(self._run(model, enc))
-            token_lists.append(tokenizer.convert_ids_to_tokens(enc["input_ids"][0]))
+            source = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+            inputs = dict(enc)
+            target = source
+            if seq2seq:  # the decoder reads the target text, or the source again
+                dec = tokenizer(targets[i], return_tensors="pt") if targets is not None else enc
+                inputs["decoder_input_ids"] = dec["input_ids"]
+                target = tokenizer.convert_ids_to_tokens(dec["input_ids"][0])
+            self._patterns.append(self._run(model, inputs))
+            query_tokens.append(target if attention in ("decoder", "cross") else source)
+            key_tokens.append(source if attention == "cross" else [])
         first = self._patterns[0]
         notice = ""
         if truncated:
             notice = (f"Text(s) {', '.join(map(str, truncated))} were longer than the model's context and were "
                       f"truncated to {limit} tokens.")
-        super().__init__(n_layers=first.shape[0], n_heads=first.shape[1], tokens=token_lists, notice=notice,
-                         **kwargs)
+        super().__init__(n_layers=first.shape[0], n_heads=first.shape[1], tokens=query_tokens,
+                         key_tokens=key_tokens, notice=notice, **kwargs)
 
-    def _run(self, model, enc) -> torch.Tensor:
+    def _run(self, model, inputs) -> torch.Tensor:
         device = model_device(model)
-        inputs = {k: v.to(device) for k, v in enc.items()}
-        if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
-            inputs["decoder_input_ids"] = inputs["input_ids"]
+        inputs = {k: v.to(device) for k, v in inputs.items()}
         with torch.no_grad(), capture(model, self._sites, device="cpu", dtype=torch.float16) as cache:
             model(**inputs)
         return torch.stack([cache[s][0] for s in self._sites])

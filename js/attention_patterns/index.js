@@ -45,6 +45,7 @@ function render({ model, el }) {
   const request = channel(model);
   const cache = new Map();  // "thumb|pattern/text/layer/head" -> {data, shape}
   let zoomLevel = 1;  // of the matrix view: a view setting, not shared state
+  const keyTokens = (text) => { const k = model.get("key_tokens")[text]; return k && k.length ? k : model.get("tokens")[text]; };
   const root = h("div", { class: "iwap" });
   el.append(h("style", {}, CSS), root);
   let observer = null;
@@ -132,13 +133,14 @@ function render({ model, el }) {
 
   function matrixView(text) {
     const tokens = model.get("tokens")[text];
-    const n = tokens.length;
+    const keys = keyTokens(text);
+    const n = tokens.length, m = keys.length;
     const zoom = zoomLevel;
-    const side = Math.min(24 * n, 560) * zoom;  // long texts: the matrix is scaled down, then zoomed into
-    const cell = side / n;
+    const cell = (Math.min(24 * Math.max(n, m), 560) / Math.max(n, m)) * zoom;  // long texts: scaled, then zoomed
     const labelled = cell >= 8 && zoom === 1;
     const canvas = h("canvas", { class: "iwap-canvas" });
-    canvas.style.width = canvas.style.height = `${side}px`;
+    canvas.style.width = `${cell * m}px`;
+    canvas.style.height = `${cell * n}px`;
     const zoomSel = h("select", { class: "iwap-zoom", onchange: (e) => { zoomLevel = +e.target.value; draw(); } });
     for (const z of [1, 2, 4, 8, 16]) zoomSel.append(new Option(`zoom ${z}x`, z));
     zoomSel.value = zoom;
@@ -150,7 +152,7 @@ function render({ model, el }) {
     xtok.style.height = labelled ? "70px" : "0px";
     if (labelled) {
       tokens.forEach((t) => { const d = h("div", {}, t); d.style.height = `${cell}px`; d.style.fontSize = `${Math.min(11, cell - 1)}px`; ytok.append(d); });
-      tokens.forEach((t, k) => { const d = h("div", {}, t); d.style.left = `${k * cell + cell / 2}px`; d.style.bottom = "0px"; xtok.append(d); });
+      keys.forEach((t, k) => { const d = h("div", {}, t); d.style.left = `${k * cell + cell / 2}px`; d.style.bottom = "0px"; xtok.append(d); });
     }
     const readout = h("div", { class: "iwap-readout" }, labelled ? "" : `${n} tokens: hover the matrix to read them`);
     const layer = model.get("layer"), head = model.get("head");
@@ -159,17 +161,17 @@ function render({ model, el }) {
       h("div", { class: "iwap-matrix" }, h("div"), xtok, ytok, scroller), readout);
     canvas.dataset.drawn = "1";
     fetch("pattern", text, layer, head).then(({ data }) => {
-      paint(canvas, data, n, n);
+      paint(canvas, data, n, m);
       canvas.dataset.painted = "1";
       let last = "";
       canvas.addEventListener("mousemove", (e) => {
         const r = canvas.getBoundingClientRect();
-        const q = Math.floor(((e.clientY - r.top) / r.height) * n), k = Math.floor(((e.clientX - r.left) / r.width) * n);
-        if (q < 0 || k < 0 || q >= n || k >= n || `${q},${k}` === last) return;
+        const q = Math.floor(((e.clientY - r.top) / r.height) * n), k = Math.floor(((e.clientX - r.left) / r.width) * m);
+        if (q < 0 || k < 0 || q >= n || k >= m || `${q},${k}` === last) return;
         last = `${q},${k}`;
-        const v = data[q * n + k];
+        const v = data[q * m + k];
         readout.innerHTML = "";
-        readout.append(`${tokens[q]} (${q}) → ${tokens[k]} (${k}): `, h("b", {}, Number.isFinite(v) ? v.toFixed(3) : String(v)));
+        readout.append(`${tokens[q]} (${q}) → ${keys[k]} (${k}): `, h("b", {}, Number.isFinite(v) ? v.toFixed(3) : String(v)));
         readout.style.borderLeft = `12px solid ${cssColour(v)}`;
         readout.style.paddingLeft = "6px";
         model.set("hovered", [q, k]);
@@ -181,12 +183,13 @@ function render({ model, el }) {
 
   function headView(text) {
     const tokens = model.get("tokens")[text];
-    const n = tokens.length;
+    const keys = keyTokens(text);
+    const n = tokens.length, m = keys.length;
     const row = 20, width = 420, pad = 8;
     const svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("class", "iwap-lines");
     svg.setAttribute("width", width);
-    svg.setAttribute("height", n * row + 2 * pad);
+    svg.setAttribute("height", Math.max(n, m) * row + 2 * pad);
     const layer = model.get("layer"), head = model.get("head");
     const x0 = 150, x1 = width - 150;
     const y = (i) => pad + i * row + row / 2;
@@ -206,8 +209,8 @@ function render({ model, el }) {
     fetch("pattern", text, layer, head).then(({ data }) => {
       const lines = [];
       for (let q = 0; q < n; q++) {
-        for (let k = 0; k < n; k++) {
-          const w = data[q * n + k];
+        for (let k = 0; k < m; k++) {
+          const w = data[q * m + k];
           if (!(w >= MIN_WEIGHT)) continue;
           const l = document.createElementNS(SVG, "line");
           l.setAttribute("x1", x0); l.setAttribute("y1", y(q)); l.setAttribute("x2", x1); l.setAttribute("y2", y(k));
@@ -218,7 +221,8 @@ function render({ model, el }) {
           svg.append(l);
         }
       }
-      tokens.forEach((t, i) => { svg.append(label(t, i, "q")); svg.append(label(t, i, "k")); });
+      tokens.forEach((t, i) => svg.append(label(t, i, "q")));
+      keys.forEach((t, i) => svg.append(label(t, i, "k")));
       svg.addEventListener("mouseover", (e) => {
         const t = e.target.closest("text");
         if (!t) return;

@@ -84,11 +84,36 @@ def test_bad_input_is_explained():
         iw.AttentionPatterns(net, ["x"], tokenizer=models.minilm_tokenizer())
 
 
-def test_encoder_decoder_shows_the_encoder():
+def _t5_and_tokenizer():
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(models.minilm_dir())  # any tokenizer works for a model with ids < 100
+    tok = AutoTokenizer.from_pretrained(models.minilm_dir())  # any tokenizer, once the vocabulary fits
     model = models.t5("sdpa")
     model.resize_token_embeddings(tok.vocab_size)
-    v = iw.AttentionPatterns(model, ["hello world"], tokenizer=tok)
-    assert v._sites[0].startswith("encoder.") and v.n_layers == 2 and v.n_heads == 4
+    return model, tok
+
+
+def test_encoder_decoder_self_and_cross_attention():
+    model, tok = _t5_and_tokenizer()
+    src, tgt = "the cat sat on the mat", "le chat"
+    enc = iw.AttentionPatterns(model, [src], tokenizer=tok)
+    assert enc._sites[0].startswith("encoder.") and (enc.n_layers, enc.n_heads) == (2, 4)
+    cross = iw.AttentionPatterns(model, [src], tokenizer=tok, attention="cross", targets=[tgt])
+    assert cross.tokens[0] == tok.convert_ids_to_tokens(tok(tgt)["input_ids"])
+    assert cross.key_tokens[0] == tok.convert_ids_to_tokens(tok(src)["input_ids"])
+    model.set_attn_implementation("eager")  # sdpa returns no attentions: the reference runs eager
+    with torch.no_grad():
+        ref = model(**tok(src, return_tensors="pt"), decoder_input_ids=tok(tgt, return_tensors="pt")["input_ids"],
+                    output_attentions=True).cross_attentions
+    torch.testing.assert_close(cross.pattern(1, 3), ref[1][0, 3], atol=1e-3, rtol=0)
+    assert cross.pattern(0, 0).shape == (len(cross.tokens[0]), len(cross.key_tokens[0]))
+
+
+def test_attention_and_targets_are_checked():
+    model, tok = _t5_and_tokenizer()
+    with pytest.raises(ValueError, match=r"\('encoder', 'decoder', 'cross'\)"):
+        iw.AttentionPatterns(model, ["x"], tokenizer=tok, attention="self")
+    with pytest.raises(ValueError, match="one per text"):
+        iw.AttentionPatterns(model, ["x", "y"], tokenizer=tok, targets=["z"])
+    with pytest.raises(ValueError, match="targets= is for encoder-decoders"):
+        iw.AttentionPatterns(models.minilm("sdpa"), ["x"], tokenizer=tok, targets=["z"])

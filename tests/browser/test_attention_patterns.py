@@ -109,3 +109,27 @@ def test_a_long_text_matrix_fits_and_zooms(tmp_path, offline_page):
     offline_page.locator(".iwap-readout").filter(has_text="→").wait_for(timeout=5000)
     expected = long_view.pattern(0, 0)[20, 10].item()
     assert offline_page.locator(".iwap-readout").inner_text() == f"word (20) → word (10): {expected:.3f}"
+
+
+def test_cross_attention_matrix_is_query_by_key(tmp_path, offline_page):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(models.minilm_dir())
+    model = models.t5("sdpa")
+    model.resize_token_embeddings(tok.vocab_size)
+    cross = iw.AttentionPatterns(model, ["the cat sat on the mat"], tokenizer=tok, attention="cross",
+                                 targets=["le chat"])
+    cross.view = "matrix"
+    offline_page.goto(cross.save_html(tmp_path / "cross.html").as_uri())
+    canvas = offline_page.locator("canvas.iwap-canvas[data-painted]")
+    canvas.wait_for(timeout=20000)
+    n, m = len(cross.tokens[0]), len(cross.key_tokens[0])
+    assert canvas.evaluate("c => [c.width, c.height]") == [m, n]
+    assert offline_page.locator(".iwap-xtok div").all_inner_texts() == cross.key_tokens[0]
+    assert offline_page.locator(".iwap-ytok div").all_inner_texts() == cross.tokens[0]
+    box = canvas.bounding_box()
+    offline_page.mouse.move(box["x"] + 1 + 5.5 * (box["width"] - 2) / m, box["y"] + 1 + 1.5 * (box["height"] - 2) / n)
+    offline_page.locator(".iwap-readout").filter(has_text="→").wait_for(timeout=5000)
+    expected = cross.pattern()[1, 5].item()
+    assert offline_page.locator(".iwap-readout").inner_text() == \
+        f"{cross.tokens[0][1]} (1) → {cross.key_tokens[0][5]} (5): {expected:.3f}"
