@@ -90,13 +90,15 @@ def test_a_long_text_matrix_fits_and_zooms(tmp_path, offline_page):
     from transformers import AutoConfig, BertModel
 
     config = AutoConfig.from_pretrained(models.minilm_dir())
-    config.num_hidden_layers, config.max_position_embeddings = 1, 1024
-    long_view = iw.AttentionPatterns(BertModel(config).eval(), ["word " * 900], tokenizer=models.minilm_tokenizer())
+    config.num_hidden_layers, config.max_position_embeddings = 1, 1200
+    long_view = iw.AttentionPatterns(BertModel(config).eval(), ["word " * 1100], tokenizer=models.minilm_tokenizer())
     long_view.view = "matrix"
-    offline_page.goto(long_view.save_html(tmp_path / "long.html").as_uri())
+    path = long_view.save_html(tmp_path / "long.html")
+    assert "chunks" in long_view.snapshot["pattern"]  # 1102^2 float32 > 4 MB: the page decodes chunks
+    offline_page.goto(path.as_uri())
     canvas = offline_page.locator("canvas.iwap-canvas[data-painted]")
     canvas.wait_for(timeout=30000)
-    assert canvas.evaluate("c => c.style.width") == "560px"  # 902 tokens in 560 px; labels off, hover reads them
+    assert canvas.evaluate("c => c.style.width") == "560px"  # 1102 tokens in 560 px; labels off, hover reads them
     assert offline_page.locator(".iwap-ytok div").count() == 0
     offline_page.locator("select.iwap-zoom").select_option("4")
     zoomed = offline_page.locator("canvas.iwap-canvas[data-painted]")
@@ -133,3 +135,16 @@ def test_cross_attention_matrix_is_query_by_key(tmp_path, offline_page):
     expected = cross.pattern()[1, 5].item()
     assert offline_page.locator(".iwap-readout").inner_text() == \
         f"{cross.tokens[0][1]} (1) → {cross.key_tokens[0][5]} (5): {expected:.3f}"
+
+
+def test_an_error_from_python_is_shown_in_the_view(view, tmp_path, offline_page):
+    view.error = "IndexError: layer 9, head 0 out of range: 6 layers x 12 heads"
+    try:
+        path = view.save_html(tmp_path / "error.html")
+    finally:
+        view.error = ""
+    offline_page.goto(path.as_uri())
+    box = offline_page.locator(".iwap-error")
+    box.wait_for(timeout=20000)
+    assert box.inner_text() == "IndexError: layer 9, head 0 out of range: 6 layers x 12 heads"
+    assert offline_page.locator(".iwap-grid canvas").count() == 72  # the rest of the view is still there
