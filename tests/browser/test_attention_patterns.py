@@ -15,6 +15,19 @@ def view():
     return v
 
 
+def _open(page, view, path, **traits):
+    """Export the view with ``traits`` set (then restore them) and open the page."""
+    before = {k: getattr(view, k) for k in traits}
+    try:
+        for k, v in traits.items():
+            setattr(view, k, v)
+        path = view.save_html(path)
+    finally:
+        for k, v in before.items():
+            setattr(view, k, v)
+    page.goto(path.as_uri())
+
+
 def test_model_view_paints_every_head_offline(view, tmp_path, offline_page):
     offline_page.goto(view.save_html(tmp_path / "ap.html").as_uri())
     grid = offline_page.locator(".iwap-grid canvas")
@@ -26,12 +39,7 @@ def test_model_view_paints_every_head_offline(view, tmp_path, offline_page):
 
 
 def test_matrix_view_reads_out_the_pythons_numbers(view, tmp_path, offline_page):
-    view.view = "matrix"
-    try:
-        path = view.save_html(tmp_path / "ap_matrix.html")
-    finally:
-        view.view = "model"
-    offline_page.goto(path.as_uri())
+    _open(offline_page, view, tmp_path / "ap_matrix.html", view="matrix")
     canvas = offline_page.locator("canvas.iwap-canvas[data-painted]")
     canvas.wait_for(timeout=20000)
     assert "layer 0, head 2" in offline_page.locator(".iwap-title").inner_text()
@@ -67,13 +75,8 @@ def test_save_png_waits_for_the_thumbnails(view, tmp_path):
 
 
 def test_lines_view_draws_the_weights_and_focuses_a_token(view, tmp_path, offline_page):
-    view.view, view.layer, view.head = "head", 2, 1
-    try:
-        path = view.save_html(tmp_path / "ap_lines.html")
-        pattern = view.pattern()
-    finally:
-        view.view, view.layer, view.head = "model", 0, 2
-    offline_page.goto(path.as_uri())
+    _open(offline_page, view, tmp_path / "ap_lines.html", view="head", layer=2, head=1)
+    pattern = view.pattern(layer=2, head=1)
     offline_page.locator("svg.iwap-lines[data-painted]").wait_for(timeout=20000)
     lines = offline_page.locator("svg.iwap-lines line")
     assert lines.count() == int((pattern >= 0.01).sum())
@@ -138,13 +141,9 @@ def test_cross_attention_matrix_is_query_by_key(tmp_path, offline_page):
 
 
 def test_an_error_from_python_is_shown_in_the_view(view, tmp_path, offline_page):
-    view.error = "IndexError: layer 9, head 0 out of range: 6 layers x 12 heads"
-    try:
-        path = view.save_html(tmp_path / "error.html")
-    finally:
-        view.error = ""
-    offline_page.goto(path.as_uri())
+    message = "IndexError: layer 9, head 0 out of range: 6 layers x 12 heads"
+    _open(offline_page, view, tmp_path / "error.html", error=message)
     box = offline_page.locator(".iwap-error")
     box.wait_for(timeout=20000)
-    assert box.inner_text() == "IndexError: layer 9, head 0 out of range: 6 layers x 12 heads"
+    assert box.inner_text() == message
     assert offline_page.locator(".iwap-grid canvas").count() == 72  # the rest of the view is still there
