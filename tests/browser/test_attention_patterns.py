@@ -15,16 +15,16 @@ def view():
     return v
 
 
-def _open(page, view, path, **traits):
-    """Export the view with ``traits`` set (then restore them) and open the page."""
-    before = {k: getattr(view, k) for k in traits}
+def _open(page, widget, path, **traits):
+    """Export the widget with ``traits`` set (then restore them) and open the page."""
+    before = {k: getattr(widget, k) for k in traits}
     try:
         for k, v in traits.items():
-            setattr(view, k, v)
-        path = view.save_html(path)
+            setattr(widget, k, v)
+        path = widget.save_html(path)
     finally:
         for k, v in before.items():
-            setattr(view, k, v)
+            setattr(widget, k, v)
     page.goto(path.as_uri())
 
 
