@@ -108,13 +108,15 @@ def test_round_trips_through_a_live_kernel(lab, browser):
     thumbs = page.locator(".iwap-grid canvas")
     thumbs.first.wait_for(timeout=90000)
     assert thumbs.count() == 24 * 4
-    page.wait_for_function("document.querySelectorAll('.iwap-grid canvas[data-painted]').length >= 8", timeout=30000)
-    page.wait_for_timeout(1000)
+    # settled: something painted and nothing asked for still pending
+    page.wait_for_function("""() => { const c = [...document.querySelectorAll('.iwap-grid canvas')];
+        return c.filter(x => x.dataset.painted).length >= 8
+            && !c.some(x => x.dataset.drawn && !x.dataset.painted); }""", timeout=30000)
+    painted = page.locator(".iwap-grid canvas[data-painted]").count()
 
     # lazy: only the rows on screen were asked for, one head per request
-    state = _state(lab["root"], lambda s: len(s["served"]) >= 8)
+    state = _state(lab["root"], lambda s: len(s["served"]) >= painted)
     asked = {(layer, head) for kind, layer, head in state["served"] if kind == "thumb"}
-    painted = page.locator(".iwap-grid canvas[data-painted]").count()
     assert 8 <= len(asked) < 24 * 4 and len(asked) == painted
     assert all(kind == "thumb" for kind, _, _ in state["served"])
 
