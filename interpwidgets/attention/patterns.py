@@ -27,12 +27,18 @@ THUMB = 48  # thumbnails are at most THUMB x THUMB cells
 def thumbnail(pattern: torch.Tensor, size: int = THUMB) -> torch.Tensor:
     """A ``[q, k]`` pattern shrunk to at most ``size x size``: each cell is the attention a block of
     queries pays (on average) to a block of keys (in total), so rows still sum to 1 and colours
-    compare with the full matrix."""
+    compare with the full matrix. Blocks partition the axes (no overlap), so the sums are exact."""
     q, k = pattern.shape[-2:]
     if q <= size and k <= size:
         return pattern.float()
-    out = (min(q, size), min(k, size))
-    return F.adaptive_avg_pool2d(pattern.float()[None, None], out)[0, 0] * (k / out[1])
+    rows, cols = _blocks(q, min(q, size)), _blocks(k, min(k, size))
+    rows = rows / rows.sum(-1, keepdim=True)
+    return rows @ pattern.float() @ cols.T
+
+
+def _blocks(n: int, m: int) -> torch.Tensor:
+    """``[m, n]`` one-hot matrix assigning ``n`` positions to ``m`` contiguous, near-equal blocks."""
+    return F.one_hot(torch.arange(n) * m // n, m).T.float()
 
 
 class AttentionPatterns(Widget):

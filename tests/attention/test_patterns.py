@@ -43,11 +43,12 @@ def test_a_request_sends_one_head_only(view):
 
 
 def test_thumbnails_pool_long_patterns():
-    p = torch.softmax(torch.randn(200, 200), -1)
+    p = torch.softmax(torch.randn(200, 190, generator=torch.Generator().manual_seed(0)), -1)
     t = thumbnail(p)
     assert t.shape == (48, 48)
-    torch.testing.assert_close(t.sum(-1), torch.ones(48), atol=0.05, rtol=0)  # rows still sum to 1
-    torch.testing.assert_close(t.sum(), torch.tensor(48.0), atol=0.5, rtol=0)
+    torch.testing.assert_close(t.sum(-1), torch.ones(48))  # rows still sum to 1, exactly
+    # cell (0, 0): queries 0..4 (200/48 -> first block holds 5), keys 0..3 (190/48 -> 4), mean over rows of sums
+    torch.testing.assert_close(t[0, 0], p[:5, :4].sum(-1).mean())
     assert thumbnail(p[:10, :10]).shape == (10, 10)
 
 
