@@ -5,7 +5,8 @@
 (...)
 """
 
-from .attention import AttentionPatterns
+from . import datasets
+from .attention import AttentionPatterns, AttentionView
 from .capture import (
     Ablate,
     ActivationCache,
@@ -30,7 +31,8 @@ from .probes import ProbeResult, fit_probes, mass_mean_direction, random_directi
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionPatterns", "Ablate", "ActivationCache", "ActivationStore", "collect", "ProbeResult", "fit_probes",
-    "mass_mean_direction", "random_direction", "Add", "HookContext", "Intervention", "Patch", "Scale", "Set", "Site",
-    "SiteNotFoundError", "UnsupportedModelError", "capture", "intervene", "resolve_sites", "sites",
+    "AttentionPatterns", "AttentionView", "datasets", "Ablate", "ActivationCache", "ActivationStore", "collect",
+    "ProbeResult", "fit_probes", "mass_mean_direction", "random_direction", "Add", "HookContext", "Intervention",
+    "Patch", "Scale", "Set", "Site", "SiteNotFoundError", "UnsupportedModelError", "capture", "intervene",
+    "resolve_sites", "sites",
 ]

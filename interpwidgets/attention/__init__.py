@@ -1,5 +1,6 @@
-"""Attention views: AttentionPatterns (the classic views), AttentionView (AttentionViz) next."""
+"""Attention views: AttentionPatterns (the classic views) and AttentionView (AttentionViz)."""
 
 from .patterns import AttentionPatterns
+from .widget import AttentionView
 
-__all__ = ["AttentionPatterns"]
+__all__ = ["AttentionPatterns", "AttentionView"]

@@ -3,7 +3,9 @@
 // other widgets can drive them; the pointer's (query, key) in the matrix goes back as `hovered`.
 import { decode } from "../lib/array.js";
 import { channel } from "../lib/channel.js";
+import { h } from "../lib/dom.js";
 import { cssColour, paint } from "../lib/heatmap.js";
+import { LINES_CSS, linesView } from "../lib/lines.js";
 
 const CSS = `
 .iwap { font: 13px/1.4 system-ui, sans-serif; color: #222; }
@@ -23,23 +25,7 @@ const CSS = `
 .iwap-xtok { position: relative; }
 .iwap-xtok div { position: absolute; transform: rotate(-60deg); transform-origin: left bottom; white-space: nowrap; }
 .iwap-readout { min-height: 1.4em; margin-top: 6px; color: #333; }
-.iwap-lines text { font-size: 12px; cursor: pointer; dominant-baseline: middle; }
-.iwap-lines text.on { font-weight: bold; fill: #08306b; }
-.iwap-lines line { stroke: #2171b5; }
-.iwap-lines.focus line:not(.on) { display: none; }
-`;
-
-const SVG = "http://www.w3.org/2000/svg";
-const MIN_WEIGHT = 0.01;  // lines below this are not drawn: long texts stay fast
-
-function h(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
-  }
-  for (const c of children) e.append(c);
-  return e;
-}
+` + LINES_CSS;
 
 function render({ model, el }) {
   const request = channel(model);
@@ -184,60 +170,14 @@ function render({ model, el }) {
   function headView(text) {
     const tokens = model.get("tokens")[text];
     const keys = keyTokens(text);
-    const n = tokens.length, m = keys.length;
-    const row = 20, width = 420, pad = 8;
-    const svg = document.createElementNS(SVG, "svg");
-    svg.setAttribute("class", "iwap-lines");
-    svg.setAttribute("width", width);
-    svg.setAttribute("height", Math.max(n, m) * row + 2 * pad);
     const layer = model.get("layer"), head = model.get("head");
-    const x0 = 150, x1 = width - 150;
-    const y = (i) => pad + i * row + row / 2;
-    const label = (t, i, side) => {
-      const e = document.createElementNS(SVG, "text");
-      e.setAttribute("x", side === "q" ? x0 - 8 : x1 + 8);
-      e.setAttribute("y", y(i));
-      e.setAttribute("text-anchor", side === "q" ? "end" : "start");
-      e.dataset.side = side;
-      e.dataset.index = i;
-      e.textContent = t;
-      return e;
-    };
+    const holder = h("div");
+    holder.dataset.drawn = "1";
     const wrap = h("div", {}, h("div", { class: "iwap-title" },
-      `layer ${layer}, head ${head}: each token (left) to the tokens it attends to (right); hover a token`), svg);
-    svg.dataset.drawn = "1";
+      `layer ${layer}, head ${head}: each token (left) to the tokens it attends to (right); hover a token`), holder);
     fetch("pattern", text, layer, head).then(({ data }) => {
-      const lines = [];
-      for (let q = 0; q < n; q++) {
-        for (let k = 0; k < m; k++) {
-          const w = data[q * m + k];
-          if (!(w >= MIN_WEIGHT)) continue;
-          const l = document.createElementNS(SVG, "line");
-          l.setAttribute("x1", x0); l.setAttribute("y1", y(q)); l.setAttribute("x2", x1); l.setAttribute("y2", y(k));
-          l.setAttribute("stroke-opacity", Math.min(1, w).toFixed(3));
-          l.setAttribute("stroke-width", (0.5 + 2.5 * w).toFixed(2));
-          l.dataset.q = q; l.dataset.k = k;
-          lines.push(l);
-          svg.append(l);
-        }
-      }
-      tokens.forEach((t, i) => svg.append(label(t, i, "q")));
-      keys.forEach((t, i) => svg.append(label(t, i, "k")));
-      svg.addEventListener("mouseover", (e) => {
-        const t = e.target.closest("text");
-        if (!t) return;
-        const key = t.dataset.side, i = t.dataset.index;
-        svg.classList.add("focus");
-        svg.querySelectorAll(".on").forEach((x) => x.classList.remove("on"));
-        t.classList.add("on");
-        lines.forEach((l) => { if (l.dataset[key] === i) l.classList.add("on"); });
-        if (key === "q") { model.set("hovered", [+i, -1]); model.save_changes(); }
-      });
-      svg.addEventListener("mouseleave", () => {
-        svg.classList.remove("focus");
-        svg.querySelectorAll(".on").forEach((x) => x.classList.remove("on"));
-      });
-      svg.dataset.painted = "1";
+      holder.append(linesView(tokens, keys, data, { onQuery: (q) => { model.set("hovered", [q, -1]); model.save_changes(); } }));
+      holder.dataset.painted = "1";
     }).catch(showError);
     return wrap;
   }

@@ -77,14 +77,14 @@ def test_save_png_waits_for_the_thumbnails(view, tmp_path):
 def test_lines_view_draws_the_weights_and_focuses_a_token(view, tmp_path, offline_page):
     _open(offline_page, view, tmp_path / "ap_lines.html", view="head", layer=2, head=1)
     pattern = view.pattern(layer=2, head=1)
-    offline_page.locator("svg.iwap-lines[data-painted]").wait_for(timeout=20000)
-    lines = offline_page.locator("svg.iwap-lines line")
+    offline_page.locator("svg.iw-lines").wait_for(timeout=20000)
+    lines = offline_page.locator("svg.iw-lines line")
     assert lines.count() == int((pattern >= 0.01).sum())
     first = lines.first
     q, k = int(first.get_attribute("data-q")), int(first.get_attribute("data-k"))
     assert float(first.get_attribute("stroke-opacity")) == round(min(1.0, pattern[q, k].item()), 3)
-    offline_page.locator("svg.iwap-lines text[data-side='q'][data-index='6']").hover()  # "mat"
-    shown = offline_page.locator("svg.iwap-lines line.on")
+    offline_page.locator("svg.iw-lines text[data-side='q'][data-index='6']").hover()  # "mat"
+    shown = offline_page.locator("svg.iw-lines line.on")
     assert shown.count() == int((pattern[6] >= 0.01).sum())
     assert {int(shown.nth(i).get_attribute("data-q")) for i in range(shown.count())} == {6}
 

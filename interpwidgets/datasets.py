@@ -1,0 +1,79 @@
+"""Real text that every Python installation carries, for demos and tests that must run offline.
+
+Nothing here downloads: the sentences come from the docstrings of Python's standard library, which is
+plain technical English written by many people over thirty years.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import random
+import re
+import warnings
+
+__all__ = ["stdlib_sentences"]
+
+# A fixed list, so that the corpus does not depend on what else happens to be imported.
+_MODULES = (
+    "abc", "argparse", "array", "ast", "asyncio", "base64", "bisect", "calendar", "cmd", "codecs", "collections",
+    "colorsys", "configparser", "contextlib", "copy", "csv", "dataclasses", "datetime", "decimal", "difflib",
+    "email", "enum", "filecmp", "fnmatch", "fractions", "functools", "getopt", "gettext", "glob", "gzip",
+    "hashlib", "heapq", "hmac", "html", "http.client", "imaplib", "inspect", "io", "ipaddress", "itertools",
+    "json", "locale", "logging", "mailbox", "mimetypes", "netrc", "numbers", "operator", "optparse", "os",
+    "pathlib", "pickle", "pkgutil", "platform", "plistlib", "pprint", "queue", "quopri", "random", "re",
+    "sched", "secrets", "selectors", "shelve", "shlex", "shutil", "signal", "smtplib", "socket", "sqlite3",
+    "statistics", "string", "struct", "subprocess", "tarfile", "tempfile", "textwrap", "threading", "timeit",
+    "tokenize", "traceback", "types", "typing", "unittest", "urllib.parse", "uuid", "warnings", "wave",
+    "weakref", "zipfile",
+)
+_SENTENCE_END = re.compile(r"(?<=[a-z)]{2}[.!?])\s+(?=[A-Z])")  # not after "e.g." or "i.e."
+_PLAIN = re.compile(r"^[A-Z][A-Za-z0-9 ,;:'()\-./]*[a-z)]{2}[.!?]$")  # prose, not code or tables
+
+
+def stdlib_sentences(n: int | None = 300, seed: int = 0, min_words: int = 5, max_words: int = 30) -> list[str]:
+    """English sentences from the docstrings of Python's standard library (offline, deterministic).
+
+    Only plain sentences are kept (capitalized, ending in a full stop, no code, no markup); duplicates
+    are dropped. The pool holds a few thousand sentences; the exact set depends on the Python version.
+
+    Parameters
+    ----------
+    n
+        How many to return (a seeded random sample); ``None`` returns all of them, sorted.
+    seed
+        Seed of the sample.
+    min_words, max_words
+        Sentence length bounds, in words.
+
+    Examples
+    --------
+    >>> from interpwidgets.datasets import stdlib_sentences
+    >>> texts = stdlib_sentences(50)
+    >>> len(texts), all(t[0].isupper() and t.endswith((".", "!", "?")) for t in texts)
+    (50, True)
+    """
+    pool: set[str] = set()
+    for name in _MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # a build without e.g. sqlite3
+            continue
+        docs = [inspect.getdoc(module)]
+        with warnings.catch_warnings():  # reading e.g. typing.io warns that it is deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for attr, obj in sorted(vars(module).items()):
+                if not attr.startswith("_") and (inspect.isclass(obj) or inspect.isroutine(obj)):
+                    docs.append(inspect.getdoc(obj))
+        for doc in filter(None, docs):
+            for paragraph in doc.split("\n\n"):
+                text = " ".join(paragraph.split())
+                for sentence in _SENTENCE_END.split(text):
+                    if min_words <= len(sentence.split()) <= max_words and _PLAIN.match(sentence):
+                        pool.add(sentence)
+    sentences = sorted(pool)
+    if n is None:
+        return sentences
+    if n > len(sentences):
+        raise ValueError(f"asked for {n} sentences; this Python's standard library offers {len(sentences)}")
+    return random.Random(seed).sample(sentences, n)

@@ -1,0 +1,458 @@
+// AttentionView (AttentionViz): every head's queries and keys embedded jointly. Matrix view: all heads
+// as thumbnail scatters, sortable by statistics. Single head: a WebGL scatter (colour by query/key,
+// position, token or label; hover, click a query for its attention lines, shift-drag to select, search).
+// Sentence view: the head's attention lines over one text. Image view (ViT): attention from a patch.
+// Data comes by request (meta once, thumbnails, one head's points); settings are model traits.
+import { decode } from "../lib/array.js";
+import { channel } from "../lib/channel.js";
+import { h, select } from "../lib/dom.js";
+import { LINES_CSS, linesView } from "../lib/lines.js";
+import { createScatter } from "../lib/scatter.js";
+
+const CSS = `
+.iwav { font: 13px/1.4 system-ui, sans-serif; color: #222; }
+.iwav-bar { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin-bottom: 8px; }
+.iwav-bar button { border: 1px solid #bbb; background: #f6f6f6; padding: 3px 10px; border-radius: 4px; cursor: pointer; }
+.iwav-bar button.on { background: #08306b; color: #fff; border-color: #08306b; }
+.iwav-progress { color: #555; font-size: 12px; }
+.iwav-notice { background: #fff7e0; border: 1px solid #f0c36d; padding: 4px 8px; margin-bottom: 8px; }
+.iwav-error { background: #fde8e8; border: 1px solid #e08080; color: #8a1f1f; padding: 4px 8px; margin-bottom: 8px; white-space: pre-wrap; }
+.iwav-grid { display: grid; gap: 4px; max-height: 600px; overflow: auto; align-items: start; }
+.iwav-thumb { display: flex; flex-direction: column; align-items: center; cursor: pointer; }
+.iwav-thumb canvas { width: 64px; height: 64px; border: 1px solid #ddd; background: #fff; }
+.iwav-thumb:hover canvas, .iwav-thumb.sel canvas { outline: 2px solid #e6550d; }
+.iwav-thumb span { font-size: 10px; color: #555; white-space: nowrap; }
+.iwav-lab { font-size: 11px; color: #666; text-align: center; align-self: center; }
+.iwav-head { display: flex; gap: 14px; align-items: flex-start; flex-wrap: wrap; }
+.iwav-plot { border: 1px solid #ddd; position: relative; }
+.iwav-side { width: 280px; display: flex; flex-direction: column; gap: 8px; }
+.iwav-card { min-height: 3.2em; background: #f7f7f7; border-radius: 4px; padding: 6px 8px; font-size: 12px; }
+.iwav-card b { color: #08306b; }
+.iwav-legend { display: flex; flex-wrap: wrap; gap: 4px 10px; font-size: 12px; }
+.iwav-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 4px; vertical-align: -1px; }
+.iwav-ramp { height: 10px; border-radius: 2px; }
+.iwav-image { display: flex; gap: 16px; flex-wrap: wrap; align-items: flex-start; }
+.iwav-image canvas.big { width: 320px; height: 320px; image-rendering: pixelated; cursor: crosshair; border: 1px solid #ccc; }
+.iwav-strip { display: flex; gap: 4px; flex-wrap: wrap; max-width: 340px; }
+.iwav-strip canvas { width: 48px; height: 48px; cursor: pointer; border: 2px solid transparent; image-rendering: pixelated; }
+.iwav-strip canvas.sel { border-color: #e6550d; }
+` + LINES_CSS;
+
+const QUERY = [27, 158, 119], KEY = [231, 41, 138];  // AttentionViz's green queries and pink keys
+const PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],
+  [227, 119, 194], [188, 189, 34], [23, 190, 207], [127, 127, 127]];
+const OTHER = [205, 205, 205];
+const NAMES = { pca: "PCA", tsne: "t-SNE", umap: "UMAP" };
+
+function render({ model, el }) {
+  const request = channel(model);
+  const root = h("div", { class: "iwav" });
+  el.append(h("style", {}, CSS), root);
+  let meta = null, thumbs = null, scatter = null, points = null, tokensOfUnit = null;
+  let refetch = null;
+  const total = () => model.get("n_layers") * model.get("n_heads");
+  const set = (changes) => { for (const [k, v] of Object.entries(changes)) model.set(k, v); model.save_changes(); };
+  const snapshot = () => model.get("snapshot") || {};
+
+  async function ask(method, args = {}) {  // an exported page answers from its snapshot, with no kernel
+    const snap = snapshot();
+    const key = [method, ...Object.values(args)].join("/");  // e.g. "points/2/5", as save_html() names them
+    if (snap[key]) return snap[key];
+    return request(method, args);
+  }
+
+  const showError = (err) => {
+    root.querySelector(".iwav-error")?.remove();
+    if (err) root.prepend(h("div", { class: "iwav-error" }, String(err.message || err)));
+  };
+
+  async function loadMeta() {
+    if (meta) return meta;
+    const m = await ask("meta");
+    const unit = decode(m.unit).data, n = unit.length;
+    const starts = [];
+    for (let i = 0; i < n; i++) if (i === 0 || unit[i] !== unit[i - 1]) starts.push(i);
+    meta = { vocab: m.vocab, token: decode(m.token).data, unit, position: decode(m.position).data,
+      length: decode(m.length).data, label: m.label ? decode(m.label).data : null, starts, n,
+      images: m.images ? decode(m.images) : null };
+    // the most frequent tokens get colours, the rest grey
+    const counts = new Map();
+    for (const t of meta.token) counts.set(t, (counts.get(t) || 0) + 1);
+    meta.topTokens = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, PALETTE.length).map(([t]) => t);
+    tokensOfUnit = (u) => { const s = starts[u], e = u + 1 < starts.length ? starts[u + 1] : n;
+      return Array.from(meta.token.subarray(s, e), (t) => meta.vocab[t]); };
+    return meta;
+  }
+
+  // ------------------------------------------------------------------ toolbar
+  function toolbar() {
+    const bar = h("div", { class: "iwav-bar" });
+    const views = [["matrix", "All heads"], ["head", "Single head"], ["sentence", "Sentence"]];
+    if (model.get("grid").length) views.push(["image", "Image"]);
+    for (const [name, label] of views) {
+      bar.append(h("button", { class: model.get("view") === name ? "on" : "", "data-view": name,
+        onclick: () => set({ view: name }) }, label));
+    }
+    const L = model.get("n_layers"), H = model.get("n_heads");
+    if (model.get("view") !== "matrix") {
+      bar.append(select("iwav-layer", [...Array(L).keys()].map((i) => [i, `layer ${i}`]), model.get("layer"),
+        (v) => set({ layer: v, query: -1 }), true));
+      bar.append(select("iwav-headsel", [...Array(H).keys()].map((i) => [i, `head ${i}`]), model.get("head"),
+        (v) => set({ head: v, query: -1 }), true));
+    }
+    if (model.get("view") === "matrix" || model.get("view") === "head") {
+      bar.append(select("iwav-projection", Object.entries(NAMES), model.get("projection"), (v) => set({ projection: v })));
+      bar.append(select("iwav-dim", [[2, "2-D"], [3, "3-D"]], model.get("dim"), (v) => set({ dim: v }), true));
+      bar.append(select("iwav-normalize", [["norms", "normalized (equal key norms)"], ["centroid", "normalized (centroids)"],
+        ["none", "raw q, k"]], model.get("normalize"), (v) => set({ normalize: v })));
+      const ready = model.get("ready"), proj = model.get("projection");
+      if (ready < total()) {
+        bar.append(h("span", { class: "iwav-progress" },
+          `${NAMES[proj]}: ${ready}/${total()} heads ready (PCA shown meanwhile)`));
+      }
+    }
+    return bar;
+  }
+
+  // ------------------------------------------------------------------ matrix view: every head
+  function drawThumb(canvas, coords, off, m, ready) {
+    const size = 128;
+    canvas.width = canvas.height = size;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, size, size);
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < m; i++) {
+      const x = coords[off + 2 * i], y = coords[off + 2 * i + 1];
+      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+    }
+    const s = (size - 10) / Math.max(x1 - x0, y1 - y0, 1e-9);
+    const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+    for (let i = 0; i < m; i++) {  // queries first half, keys second half
+      const c = i < m / 2 ? QUERY : KEY;
+      ctx.fillStyle = `rgba(${c},0.55)`;
+      ctx.fillRect(size / 2 + (coords[off + 2 * i] - cx) * s - 1.5, size / 2 - (coords[off + 2 * i + 1] - cy) * s - 1.5, 3, 3);
+    }
+    canvas.style.opacity = ready ? "1" : "0.55";
+    canvas.dataset.painted = "1";
+  }
+
+  function matrixView() {
+    const L = model.get("n_layers"), H = model.get("n_heads"), sortBy = model.get("sort_by");
+    const stats = model.get("stats"), help = model.get("stat_help");
+    const wrap = h("div");
+    const sorter = select("iwav-sort", [["layer", "layer order"], ...Object.keys(stats).map((k) => [k, `sorted by ${k}`])],
+      sortBy, (v) => set({ sort_by: v }));
+    wrap.append(h("div", { class: "iwav-bar" }, sorter,
+      h("span", { class: "iwav-progress" }, sortBy === "layer" ? "queries green, keys pink; click a head to open it"
+        : `${help[sortBy]}; click a head to open it`)));
+    const grid = h("div", { class: "iwav-grid" });
+    const cells = [];
+    for (let i = 0; i < L; i++) for (let j = 0; j < H; j++) cells.push([i, j]);
+    if (sortBy !== "layer") {
+      grid.style.gridTemplateColumns = `repeat(${Math.min(H, 12)}, 70px)`;
+      cells.sort((a, b) => stats[sortBy][a[0]][a[1]] - stats[sortBy][b[0]][b[1]]);
+    } else {
+      grid.style.gridTemplateColumns = `28px repeat(${H}, 70px)`;
+    }
+    const canvases = [];
+    cells.forEach(([i, j]) => {
+      if (sortBy === "layer" && j === 0) grid.append(h("div", { class: "iwav-lab" }, `L${i}`));
+      const c = h("canvas", { "data-layer": i, "data-head": j, title: `layer ${i}, head ${j}` });
+      c.dataset.drawn = "1";
+      const label = sortBy === "layer" ? `H${j}` : `L${i}H${j} ${(+stats[sortBy][i][j]).toFixed(2)}`;
+      const cell = h("div", { class: "iwav-thumb", onclick: () => set({ layer: i, head: j, view: "head", query: -1 }) }, c,
+        h("span", {}, label));
+      if (i === model.get("layer") && j === model.get("head")) cell.classList.add("sel");
+      grid.append(cell);
+      canvases.push([c, i, j]);
+    });
+    wrap.append(grid);
+    const paintAll = () => {
+      const coords = decode(thumbs.coords), ready = decode(thumbs.ready).data;
+      const [, Hh, m] = coords.shape;
+      for (const [c, i, j] of canvases) drawThumb(c, coords.data, (i * Hh + j) * m * 2, m, ready[i * Hh + j]);
+    };
+    if (thumbs) paintAll();
+    else ask("thumbs").then((t) => { thumbs = t; paintAll(); }).catch(showError);
+    return wrap;
+  }
+
+  // ------------------------------------------------------------------ single head: the scatter
+  function colours(m) {
+    const mode = model.get("color_by"), n = m.n, rgba = new Uint8Array(2 * n * 4);
+    for (let r = 0; r < 2 * n; r++) {
+      const i = r % n, isKey = r >= n;
+      let c;
+      if (mode === "position") {
+        const t = m.length[i] > 1 ? (m.position[i] - m.position[m.starts[m.unit[i]]]) / (m.length[i] - 1) : 0;
+        const base = isKey ? KEY : QUERY;  // light (start of the text) to dark (end)
+        c = base.map((v) => Math.round(255 - (255 - v) * (0.25 + 0.75 * t) * (1 + 0.4 * t) / 1.4));
+      } else if (mode === "token") {
+        const k = m.topTokens.indexOf(m.token[i]);
+        c = k >= 0 ? PALETTE[k] : OTHER;
+      } else if (mode === "label" && m.label) {
+        c = PALETTE[m.label[i] % PALETTE.length];
+      } else {
+        c = isKey ? KEY : QUERY;
+      }
+      rgba.set([c[0], c[1], c[2], 200], r * 4);
+    }
+    return rgba;
+  }
+
+  function legend(m) {
+    const mode = model.get("color_by"), box = h("div", { class: "iwav-legend" });
+    const item = (c, text) => { const i = h("i"); i.style.background = `rgb(${c})`; return h("span", {}, i, text); };
+    if (mode === "token") {
+      m.topTokens.forEach((t, k) => box.append(item(PALETTE[k], m.vocab[t])));
+      box.append(item(OTHER, "other tokens"));
+    } else if (mode === "label" && m.label) {
+      model.get("label_names").forEach((name, k) => box.append(item(PALETTE[k % PALETTE.length], name)));
+    } else if (mode === "position") {
+      for (const [c, name] of [[QUERY, "queries"], [KEY, "keys"]]) {
+        const ramp = h("div", { class: "iwav-ramp" });
+        ramp.style.background = `linear-gradient(to right, rgb(${c.map((v) => 255 - (255 - v) * 0.18)}), rgb(${c}))`;
+        box.append(h("div", { style: "width:100%" }, `${name}: first token → last token`, ramp));
+      }
+    } else {
+      box.append(item(QUERY, "queries"), item(KEY, "keys"));
+    }
+    return box;
+  }
+
+  function sentenceHtml(m, i) {
+    const u = m.unit[i], toks = tokensOfUnit(u), at = i - m.starts[u];
+    const span = h("span");
+    toks.forEach((t, k) => { span.append(k === at ? h("b", {}, t) : t, " "); });
+    return span;
+  }
+
+  function headView() {
+    const layer = model.get("layer"), head = model.get("head");
+    const plot = h("div", { class: "iwav-plot" });
+    const card = h("div", { class: "iwav-card" }, "Hover a point to read its token; click a query to see the keys it attends to; shift-drag to select.");
+    const info = h("div", { class: "iwav-card iwav-selection" });
+    const search = h("input", { class: "iwav-search", type: "search", placeholder: "search a token", value: model.get("search") });
+    search.addEventListener("input", () => set({ search: search.value }));
+    const colourBy = select("iwav-color", [["type", "colour: query / key"], ["position", "colour: position"],
+      ["token", "colour: token"], ...(model.get("label_names").length ? [["label", "colour: label"]] : [])],
+      model.get("color_by"), (v) => set({ color_by: v }));
+    const side = h("div", { class: "iwav-side" }, h("div", {}, `layer ${layer}, head ${head}`), colourBy, search,
+      h("div", { class: "iwav-legend-box" }), card, info);
+    if (model.get("grid").length) {
+      const box = h("input", { type: "checkbox", class: "iwav-patches" });
+      box.addEventListener("change", () => { sprites(box.checked); });
+      side.append(h("label", {}, box, " show points as image patches"));
+    }
+    const wrap = h("div", { class: "iwav-head" }, plot, side);
+    let hoverTimer = null;
+    scatter?.destroy();
+    scatter = createScatter(plot, {
+      width: 560, height: 560, pointSize: 4,
+      onHover: (i) => {
+        if (i < 0 || !meta) { card.textContent = "Hover a point to read its token."; return; }
+        const t = i % meta.n;
+        card.innerHTML = "";
+        card.append(h("div", {}, `${i < meta.n ? "query" : "key"} `, h("b", {}, meta.vocab[meta.token[t]]),
+          ` · text ${meta.unit[t]}, position ${meta.position[t]}`), sentenceHtml(meta, t));
+        clearTimeout(hoverTimer);
+        hoverTimer = setTimeout(() => set({ hovered: i }), 80);
+      },
+      onClick: (i) => {
+        if (i < 0) { set({ query: -1, selected_points: [] }); return; }
+        set(i < meta.n ? { query: i, selected_points: [i] } : { selected_points: [i] });
+      },
+      onSelect: (idx) => set({ selected_points: Array.from(idx) }),
+    });
+    const s = scatter;
+    Promise.all([loadMeta(), ask("points", { layer, head })]).then(([m, p]) => {
+      if (s !== scatter) return;  // the view changed meanwhile
+      points = p;
+      const c = decode(p.coords);
+      s.setPoints(c.data, p.dim);
+      s.setColors(colours(m));
+      side.querySelector(".iwav-legend-box").append(legend(m));
+      applySearch();
+      drawQuery();
+      showSelection();
+    }).catch(showError);
+
+    function sprites(on) {
+      if (!on || !meta?.images) { s.setSprites(null); return; }
+      const [U, Hh, W] = meta.images.shape, [gr, gc] = model.get("grid");
+      const atlas = document.createElement("canvas");
+      atlas.width = W; atlas.height = Hh * U;
+      const ctx = atlas.getContext("2d"), img = ctx.createImageData(W, Hh * U);
+      const px = meta.images.data;
+      for (let k = 0; k < U * Hh * W; k++) { img.data.set([px[3 * k], px[3 * k + 1], px[3 * k + 2], 255], 4 * k); }
+      ctx.putImageData(img, 0, 0);
+      const rects = new Float32Array(2 * meta.n * 4), ph = Hh / gr, pw = W / gc;
+      for (let r = 0; r < 2 * meta.n; r++) {
+        const i = r % meta.n, u = meta.unit[i], p = i - meta.starts[u];
+        rects.set(p === 0 ? [0, u * Hh, W, Hh] : [((p - 1) % gc) * pw, u * Hh + Math.floor((p - 1) / gc) * ph, pw, ph], 4 * r);
+      }
+      s.setSprites(atlas, rects, 16);
+    }
+    return wrap;
+  }
+
+  function applySearch() {
+    if (!scatter || !meta) return;
+    const q = model.get("search").trim().toLowerCase();
+    const box = root.querySelector(".iwav-search-count");
+    if (!q) { scatter.setHighlight(null); box?.remove(); return; }
+    const hits = [];
+    for (let r = 0; r < 2 * meta.n; r++) {
+      if (meta.vocab[meta.token[r % meta.n]].toLowerCase().replace(/^(##|ġ|▁)/, "").includes(q)) hits.push(r);
+    }
+    scatter.setHighlight(hits);
+    const text = `${hits.length / 2} tokens match “${q}”`;
+    if (box) box.textContent = text;
+    else root.querySelector(".iwav-search")?.after(h("div", { class: "iwav-search-count" }, text));
+  }
+
+  function drawQuery() {
+    if (!scatter || !meta) return;
+    const row = model.get("query");
+    if (row < 0 || row >= meta.n) { scatter.setLines(null); return; }
+    ask("attends", { row, layer: model.get("layer"), head: model.get("head") }).then((a) => {
+      if (row !== model.get("query")) return;
+      scatter.setLines(row, decode(a.keys).data, decode(a.weights).data);
+    }).catch(showError);
+  }
+
+  function showSelection() {
+    const box = root.querySelector(".iwav-selection");
+    if (!box || !meta) return;
+    const sel = model.get("selected_points");
+    box.innerHTML = "";
+    if (!sel.length) { box.textContent = "No points selected."; return; }
+    box.append(h("div", {}, h("b", {}, `${sel.length} selected`), " (view.selected in Python)"));
+    for (const r of sel.slice(0, 6)) {
+      const i = r % meta.n;
+      box.append(h("div", {}, `${r < meta.n ? "q" : "k"} ${meta.vocab[meta.token[i]]} · text ${meta.unit[i]}`));
+    }
+  }
+
+  // ------------------------------------------------------------------ sentence and image views
+  function unitPicker() {
+    const n = model.get("n_units");
+    const opts = [];
+    for (let u = 0; u < n; u++) opts.push([u, `text ${u}: ${meta ? tokensOfUnit(u).slice(0, 8).join(" ") + "…" : ""}`]);
+    return select("iwav-unit", opts, model.get("unit"), (v) => set({ unit: v, query: -1 }), true);
+  }
+
+  function sentenceView() {
+    const holder = h("div");
+    holder.dataset.drawn = "1";
+    const wrap = h("div", {}, h("div", { class: "iwav-bar" }), holder);
+    loadMeta().then((m) => {
+      const unit = model.get("unit"), layer = model.get("layer"), head = model.get("head");
+      wrap.firstChild.append(unitPicker(), h("span", { class: "iwav-progress" },
+        `layer ${layer}, head ${head}: each token (left) to the tokens it attends to (right)`));
+      return ask("pattern", { unit, layer, head }).then((p) => {
+        const toks = tokensOfUnit(unit), q = model.get("query");
+        const focus = q >= 0 && m.unit[q] === unit ? q - m.starts[unit] : -1;
+        holder.append(linesView(toks, toks, decode(p.pattern).data, {
+          focus, onQuery: (i) => set({ hovered: m.starts[unit] + i }) }));
+        holder.dataset.painted = "1";
+      });
+    }).catch(showError);
+    return wrap;
+  }
+
+  function imageCanvas(m, u) {
+    const [, Hh, W] = m.images.shape, c = document.createElement("canvas");
+    c.width = W; c.height = Hh;
+    const ctx = c.getContext("2d"), img = ctx.createImageData(W, Hh), off = u * Hh * W * 3;
+    for (let k = 0; k < Hh * W; k++) img.data.set([m.images.data[off + 3 * k], m.images.data[off + 3 * k + 1], m.images.data[off + 3 * k + 2], 255], 4 * k);
+    ctx.putImageData(img, 0, 0);
+    return c;
+  }
+
+  function imageView() {
+    const big = h("canvas", { class: "big" });
+    big.dataset.drawn = "1";
+    const strip = h("div", { class: "iwav-strip" });
+    const note = h("div", { class: "iwav-card" });
+    const wrap = h("div", { class: "iwav-image" }, big, h("div", {}, note, strip));
+    loadMeta().then(async (m) => {
+      const unit = model.get("unit"), layer = model.get("layer"), head = model.get("head"), [gr, gc] = model.get("grid");
+      for (let u = 0; u < m.images.shape[0]; u++) {
+        const c = imageCanvas(m, u);
+        if (u === unit) c.classList.add("sel");
+        c.addEventListener("click", () => set({ unit: u, query: -1 }));
+        strip.append(c);
+      }
+      const base = imageCanvas(m, unit), [, Hh, W] = m.images.shape;
+      const q = model.get("query"), from = q >= 0 && m.unit[q] === unit ? q - m.starts[unit] : 0;
+      const p = decode((await ask("pattern", { unit, layer, head })).pattern);
+      const row = p.data.subarray(from * p.shape[1], (from + 1) * p.shape[1]);
+      let vmax = 1e-9;
+      for (let k = 1; k < row.length; k++) vmax = Math.max(vmax, row[k]);
+      big.width = W * 4; big.height = Hh * 4;
+      const ctx = big.getContext("2d");
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(base, 0, 0, big.width, big.height);
+      const ph = big.height / gr, pw = big.width / gc;
+      for (let k = 1; k < row.length; k++) {  // dim the patches that get little attention
+        const r = Math.floor((k - 1) / gc), c = (k - 1) % gc;
+        ctx.fillStyle = `rgba(0,0,0,${(0.85 * (1 - row[k] / vmax)).toFixed(3)})`;
+        ctx.fillRect(c * pw, r * ph, pw, ph);
+      }
+      if (from > 0) {
+        ctx.strokeStyle = "#e6550d"; ctx.lineWidth = 3;
+        ctx.strokeRect(((from - 1) % gc) * pw, Math.floor((from - 1) / gc) * ph, pw, ph);
+      }
+      note.textContent = `layer ${layer}, head ${head}: attention from ${from === 0 ? "[CLS]" : `patch ${Math.floor((from - 1) / gc)},${(from - 1) % gc}`}`
+        + ` (bright = attended; [CLS] gets ${(row[0] * 100).toFixed(1)}%). Click a patch to look from there.`;
+      big.onclick = (e) => {
+        const rect = big.getBoundingClientRect();
+        const r = Math.floor(((e.clientY - rect.top) / rect.height) * gr), c = Math.floor(((e.clientX - rect.left) / rect.width) * gc);
+        set({ query: m.starts[unit] + 1 + r * gc + c });
+      };
+      big.dataset.painted = "1";
+    }).catch(showError);
+    return wrap;
+  }
+
+  // ------------------------------------------------------------------ wiring
+  function draw() {
+    scatter?.destroy();
+    scatter = null;
+    root.innerHTML = "";
+    if (model.get("notice")) root.append(h("div", { class: "iwav-notice" }, model.get("notice")));
+    if (model.get("error")) showError(model.get("error"));
+    root.append(toolbar());
+    const view = model.get("view");
+    root.append(view === "head" ? headView() : view === "sentence" ? sentenceView()
+      : view === "image" && model.get("grid").length ? imageView() : matrixView());
+  }
+
+  const redrawSettings = () => { thumbs = null; draw(); };
+  draw();
+  for (const t of ["view", "layer", "head", "sort_by", "notice", "error", "unit"]) model.on(`change:${t}`, draw);
+  for (const t of ["projection", "dim", "normalize"]) model.on(`change:${t}`, redrawSettings);
+  model.on("change:query", () => { const v = model.get("view"); if (v === "head") drawQuery(); else if (v !== "matrix") draw(); });
+  model.on("change:color_by", () => {
+    if (!scatter || !meta) return;
+    scatter.setColors(colours(meta));
+    const box = root.querySelector(".iwav-legend-box");
+    if (box) { box.innerHTML = ""; box.append(legend(meta)); }
+  });
+  model.on("change:search", applySearch);
+  model.on("change:selected_points", showSelection);
+  model.on("change:ready", () => {  // background projections arriving: refresh, at most twice a second
+    clearTimeout(refetch);
+    refetch = setTimeout(() => {
+      const v = model.get("view"), ready = model.get("ready");
+      const bar = root.querySelector(".iwav-progress");
+      if (v === "matrix") { thumbs = null; draw(); } else if (v === "head" && points && !points.ready) draw();
+      else if (bar && ready >= total()) bar.remove();
+    }, 500);
+  });
+  return () => { scatter?.destroy(); clearTimeout(refetch); };
+}
+
+export default { render };
