@@ -178,7 +178,7 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
                   stack=stack, grid=grid, images=images)
     nan = torch.full((data.n_layers, data.n_heads), float("nan"))
     data.stats = {"qk_distance": _centroid_distance(data.q, data.k), "entropy": (sums["entropy"] / sums["n"]).numpy(),
-                  "offset": (sums["offset"] / sums["offset_n"] if "offset" in sums else nan).numpy(),
+                  "offset": (sums["offset"] / sums["offset_mass"] if "offset" in sums else nan).numpy(),
                   "sink": (sums["sink"] / sums["n"]).numpy()}
     return data
 
@@ -230,7 +230,7 @@ def _image_units(model, images, processor) -> tuple[list[dict], np.ndarray, tupl
             if isinstance(im, str):
                 raise TypeError(f"{type(model).__name__} is a vision transformer: it reads images, not text "
                                 f"(input {i} is a string). Pass PIL images, [H, W, 3] uint8 arrays or pixel values.")
-            a = np.asarray(im.convert("RGB") if _looks_like_image(im) else im)
+            a = np.array(im.convert("RGB") if _looks_like_image(im) else im)  # a copy: torch wants it writable
             if a.ndim != 3 or a.shape[-1] != 3:
                 raise ValueError(f"image {i} must be [H, W, 3] (RGB), got shape {a.shape}")
             arrays.append(torch.as_tensor(a).permute(2, 0, 1).float()[None])
@@ -253,8 +253,9 @@ def _image_units(model, images, processor) -> tuple[list[dict], np.ndarray, tupl
 def _pattern_stats(p: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per head, summed over one unit's queries (``p``: [L, H, n, n]).
 
-    The offset leaves out the first and last tokens (as keys and as queries): attention sinks sit
-    there ([CLS], [SEP], BOS) and would swamp a previous-token head's -1.
+    The offset leaves out the first and last tokens, as keys and as queries: attention sinks sit there
+    ([CLS], [SEP], BOS). Each query's offsets count in proportion to the attention it pays to the
+    other keys, so a previous-token head reads -1 even though its first token looks at [CLS].
     """
     p = p.float()
     n = p.shape[-1]
@@ -262,10 +263,9 @@ def _pattern_stats(p: torch.Tensor) -> dict[str, torch.Tensor]:
            "sink": (p[..., 0].sum(-1) + (p[..., 1:, -1].sum(-1) if n > 1 else 0))}
     if n > 3:
         inner = p[..., 1:-1, 1:-1]
-        inner = inner / inner.sum(-1, keepdim=True).clamp_min(1e-12)
         ar = torch.arange(n - 2, dtype=torch.float32)
         out["offset"] = (inner * (ar[None, :] - ar[:, None])).sum((-1, -2))
-        out["offset_n"] = torch.full(p.shape[:2], float(n - 2))
+        out["offset_mass"] = inner.sum((-1, -2))
     return out
 
 

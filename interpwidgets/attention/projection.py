@@ -7,6 +7,7 @@ covers the model, the data and the normalization without naming them: reopening 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import threading
 import warnings
@@ -90,8 +91,17 @@ def _neighbours(x: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     return torch.cat(idx).numpy(), torch.cat(dist).numpy()
 
 
+def _require(module: str, method: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{method} projections need the package {module!r}: pip install 'interpwidgets[projections]' "
+                          f"(PCA works without it)") from None
+
+
 def _tsne(x: np.ndarray, dim: int, seed: int) -> np.ndarray:
-    from openTSNE import TSNEEmbedding, affinity, initialization
+    open_tsne = _require("openTSNE", "t-SNE")
+    TSNEEmbedding, affinity, initialization = open_tsne.TSNEEmbedding, open_tsne.affinity, open_tsne.initialization
 
     n = len(x)
     perplexity = min(30.0, (n - 1) / 3.1)
@@ -108,8 +118,7 @@ def _tsne(x: np.ndarray, dim: int, seed: int) -> np.ndarray:
 
 
 def _umap(x: torch.Tensor, dim: int, seed: int) -> np.ndarray:
-    import umap
-
+    umap = _require("umap", "UMAP")
     k = min(15, len(x) - 1)
     knn = None
     if len(x) <= _EXACT_KNN:  # exact neighbours from one matrix product beat NN-descent here
@@ -210,11 +219,14 @@ def project_heads(data: QKData, method: str = "pca", dim: int = 2, normalize: st
         if stop is not None and stop.is_set():
             break
         points = head_points(data, layer, head, normalize)
-        key = cache.key(points, method, dim, seed)
-        coords = cache.get(key)
-        if coords is None:
+        if method == "pca":  # milliseconds: not worth a file
             coords = project(points, method, dim, seed)
-            cache.put(key, coords)
+        else:
+            key = cache.key(points, method, dim, seed)
+            coords = cache.get(key)
+            if coords is None:
+                coords = project(points, method, dim, seed)
+                cache.put(key, coords)
         out[layer, head] = coords
         if on_head is not None:
             on_head(layer, head, coords)

@@ -101,7 +101,9 @@ class AttentionView(Widget):
                          grid=list(d.grid or []), label_names=names, notice=notice,
                          stats={k: np.round(v, 4).tolist() for k, v in d.stats.items()}, stat_help=STATISTICS,
                          **kwargs)
+        self.projection, self.dim, self.normalize = projection, dim, normalize  # observers wait for _live
         self._check_settings()
+        self._live = True
         self._start()
 
     # ------------------------------------------------------------------ projections
@@ -118,11 +120,13 @@ class AttentionView(Widget):
 
     @traitlets.observe("projection", "dim", "normalize")
     def _restart(self, change) -> None:
+        if not getattr(self, "_live", False):
+            return
         try:
             self._check_settings()
         except ValueError as err:  # keep what was computed: go back to the last good setting
-            self.error = str(err)
             setattr(self, change["name"], change["old"])
+            self.error = str(err)
             return
         self.error = ""
         self._start()

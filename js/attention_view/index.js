@@ -33,6 +33,7 @@ const CSS = `
 .iwav-ramp { height: 10px; border-radius: 2px; }
 .iwav-image { display: flex; gap: 16px; flex-wrap: wrap; align-items: flex-start; }
 .iwav-image canvas.big { width: 320px; height: 320px; image-rendering: pixelated; cursor: crosshair; border: 1px solid #ccc; }
+.iwav-image-side { width: 360px; display: flex; flex-direction: column; gap: 8px; }
 .iwav-strip { display: flex; gap: 4px; flex-wrap: wrap; max-width: 340px; }
 .iwav-strip canvas { width: 48px; height: 48px; cursor: pointer; border: 2px solid transparent; image-rendering: pixelated; }
 .iwav-strip canvas.sel { border-color: #e6550d; }
@@ -266,6 +267,7 @@ function render({ model, el }) {
       onSelect: (idx) => set({ selected_points: Array.from(idx) }),
     });
     const s = scatter;
+    plot.scatter = s;  // for tests and for users poking at the page from the console
     Promise.all([loadMeta(), ask("points", { layer, head })]).then(([m, p]) => {
       if (s !== scatter) return;  // the view changed meanwhile
       points = p;
@@ -315,10 +317,12 @@ function render({ model, el }) {
   function drawQuery() {
     if (!scatter || !meta) return;
     const row = model.get("query");
-    if (row < 0 || row >= meta.n) { scatter.setLines(null); return; }
+    if (row < 0 || row >= meta.n) { scatter.setLines(null); applySearch(); return; }
     ask("attends", { row, layer: model.get("layer"), head: model.get("head") }).then((a) => {
-      if (row !== model.get("query")) return;
-      scatter.setLines(row, decode(a.keys).data, decode(a.weights).data);
+      if (row !== model.get("query") || !scatter) return;
+      const keys = decode(a.keys).data;
+      scatter.setLines(row, keys, decode(a.weights).data);
+      scatter.setHighlight([row, ...keys]);  // the query and its keys stand out; the rest fade
     }).catch(showError);
   }
 
@@ -376,7 +380,7 @@ function render({ model, el }) {
     big.dataset.drawn = "1";
     const strip = h("div", { class: "iwav-strip" });
     const note = h("div", { class: "iwav-card" });
-    const wrap = h("div", { class: "iwav-image" }, big, h("div", {}, note, strip));
+    const wrap = h("div", { class: "iwav-image" }, big, h("div", { class: "iwav-image-side" }, note, strip));
     loadMeta().then(async (m) => {
       const unit = model.get("unit"), layer = model.get("layer"), head = model.get("head"), [gr, gc] = model.get("grid");
       for (let u = 0; u < m.images.shape[0]; u++) {
