@@ -159,7 +159,9 @@ class AttentionView(Widget):
 
         def run():
             try:
-                project_heads(self.data, method, dim, norm, heads, cache=self._cache, on_head=on_head, stop=stop)
+                # the view draws its own progress bar: a tqdm bar from a thread would land in whichever cell runs
+                project_heads(self.data, method, dim, norm, heads, cache=self._cache, on_head=on_head, stop=stop,
+                              progress=False)
             except Exception as err:  # noqa: BLE001 - shown in the view; PCA stays on screen
                 self.error = f"{method} projection failed: {type(err).__name__}: {err}"
 

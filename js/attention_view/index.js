@@ -50,7 +50,7 @@ function render({ model, el }) {
   const root = h("div", { class: "iwav" });
   el.append(h("style", {}, CSS), root);
   let meta = null, thumbs = null, scatter = null, points = null, tokensOfUnit = null;
-  let refetch = null;
+  let refetch = null, repaint = null;
   const total = () => model.get("n_layers") * model.get("n_heads");
   const set = (changes) => { for (const [k, v] of Object.entries(changes)) model.set(k, v); model.save_changes(); };
   const snapshot = () => model.get("snapshot") || {};
@@ -108,8 +108,8 @@ function render({ model, el }) {
         ["none", "raw q, k"]], model.get("normalize"), (v) => set({ normalize: v })));
       const ready = model.get("ready"), proj = model.get("projection");
       if (ready < total()) {
-        bar.append(h("span", { class: "iwav-progress" },
-          `${NAMES[proj]}: ${ready}/${total()} heads ready (PCA shown meanwhile)`));
+        bar.append(h("span", { class: "iwav-progress iwav-job" }, h("progress", { max: total(), value: ready }),
+          h("span", {}, ` ${NAMES[proj]}: ${ready}/${total()} heads (PCA shown meanwhile)`)));
       }
     }
     return bar;
@@ -174,8 +174,9 @@ function render({ model, el }) {
       const [, Hh, m] = coords.shape;
       for (const [c, i, j] of canvases) drawThumb(c, coords.data, (i * Hh + j) * m * 2, m, ready[i * Hh + j]);
     };
+    repaint = () => ask("thumbs").then((t) => { thumbs = t; paintAll(); }).catch(showError);
     if (thumbs) paintAll();
-    else ask("thumbs").then((t) => { thumbs = t; paintAll(); }).catch(showError);
+    else repaint();
     return wrap;
   }
 
@@ -424,7 +425,7 @@ function render({ model, el }) {
   // ------------------------------------------------------------------ wiring
   function draw() {
     scatter?.destroy();
-    scatter = null;
+    scatter = repaint = null;
     root.innerHTML = "";
     if (model.get("notice")) root.append(h("div", { class: "iwav-notice" }, model.get("notice")));
     if (model.get("error")) showError(model.get("error"));
@@ -447,13 +448,18 @@ function render({ model, el }) {
   });
   model.on("change:search", applySearch);
   model.on("change:selected_points", showSelection);
-  model.on("change:ready", () => {  // background projections arriving: refresh, at most twice a second
+  model.on("change:ready", () => {  // background projections arriving
+    const ready = model.get("ready"), job = root.querySelector(".iwav-job");
+    if (job) {  // the bar moves at once; the views refresh at most twice a second
+      job.querySelector("progress").value = ready;
+      job.querySelector("span").textContent = ` ${NAMES[model.get("projection")]}: ${ready}/${total()} heads (PCA shown meanwhile)`;
+      if (ready >= total()) job.remove();
+    }
     clearTimeout(refetch);
     refetch = setTimeout(() => {
-      const v = model.get("view"), ready = model.get("ready");
-      const bar = root.querySelector(".iwav-progress");
-      if (v === "matrix") { thumbs = null; draw(); } else if (v === "head" && points && !points.ready) draw();
-      else if (bar && ready >= total()) bar.remove();
+      const v = model.get("view");
+      if (v === "matrix") repaint?.();  // in place: the grid keeps its scroll position
+      else if (v === "head" && points && !points.ready) draw();
     }, 500);
   });
   return () => { scatter?.destroy(); clearTimeout(refetch); };

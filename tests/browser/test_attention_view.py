@@ -1,9 +1,12 @@
 """AttentionView in Chromium, from exported pages: every view renders and shows Python's numbers."""
 
+from io import BytesIO
+
 import models
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import interpwidgets as iw
 from interpwidgets.attention.projection import ProjectionCache
@@ -41,10 +44,6 @@ def test_matrix_view_paints_every_head_and_sorts(view, tmp_path, offline_page):
     assert first == f"L{layer}H{head} {offset[layer, head]:.2f}"
     # the thumbnail is drawn: green queries and pink keys on white
     png = offline_page.locator(".iwav-thumb canvas").first.screenshot()
-    from io import BytesIO
-
-    from PIL import Image
-
     px = np.asarray(Image.open(BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(int)
     assert ((px[:, 1] > px[:, 0] + 40) & (px[:, 1] > px[:, 2])).sum() > 20  # green
     assert ((px[:, 0] > px[:, 1] + 60) & (px[:, 2] > px[:, 1] + 20)).sum() > 20  # pink
@@ -102,4 +101,14 @@ def test_image_view_for_a_vit(tmp_path, offline_page):
     assert f"attention from patch 1,1 (bright = attended; [CLS] gets {cls * 100:.1f}%)" in \
         offline_page.locator(".iwav-image-side .iwav-card").inner_text()
     assert offline_page.locator(".iwav-strip canvas").count() == 8
+    # the single head's points drawn as the image patches they are (the exported page holds this head)
+    offline_page.locator("button[data-view='head']").click()
+    plot = offline_page.locator(".iwav-plot")
+    plot.locator("canvas[data-painted]").first.wait_for(timeout=20000)
+    dots = np.asarray(Image.open(BytesIO(plot.screenshot())).convert("RGB")).astype(int)
+    offline_page.locator(".iwav-patches").check()
+    offline_page.wait_for_timeout(300)
+    patches = np.asarray(Image.open(BytesIO(plot.screenshot())).convert("RGB")).astype(int)
+    colours = lambda img: len(np.unique(img.reshape(-1, 3) // 8, axis=0))  # noqa: E731
+    assert colours(patches) > 2 * colours(dots)  # photographs have many more colours than two dot colours
     assert offline_page.errors == []
