@@ -148,7 +148,7 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
     qs, ks, toks, unit_ids, pos = [], [], [], [], []
     sums: dict[str, torch.Tensor] = {}
     order = sorted(range(len(units)), key=lambda i: units[i]["length"])  # similar lengths batch together
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = _batches(order, [units[i]["length"] for i in order], batch_size, len(layers) * _n_heads(model))
     per_unit: dict[int, tuple] = {}
     for batch in tqdm(batches, desc="queries and keys", disable=not progress or len(batches) < 2):
         feed = _batch([units[i]["inputs"] for i in batch])
@@ -181,6 +181,28 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
                   "offset": (sums["offset"] / sums["offset_mass"] if "offset" in sums else nan).numpy(),
                   "sink": (sums["sink"] / sums["n"]).numpy()}
     return data
+
+
+PATTERN_BUDGET = 256 * 2 ** 20  # bytes of attention patterns one batch may capture (long windows: smaller batches)
+
+
+def _batches(order: list[int], lengths: list[int], batch_size: int, heads: int) -> list[list[int]]:
+    """Batches of at most ``batch_size`` units (sorted by length) whose patterns fit ``PATTERN_BUDGET``."""
+    out, current = [], []
+    for i, n in zip(order, lengths, strict=True):
+        if current and (len(current) == batch_size or (len(current) + 1) * n * n * heads * 4 > PATTERN_BUDGET):
+            out.append(current)
+            current = []
+        current.append(i)
+    return out + [current] if current else out
+
+
+def _n_heads(model) -> int:
+    cfg = model.config
+    for attr in ("num_attention_heads", "n_head", "num_heads", "encoder_attention_heads"):
+        if isinstance(getattr(cfg, attr, None), int):
+            return getattr(cfg, attr)
+    return 32  # unknown: assume many, batches only get smaller
 
 
 def _text_units(texts, tok, window: int) -> list[dict]:

@@ -160,3 +160,14 @@ def test_vit_reads_images_as_patches():
     data = collect_qk(models.vit(), tiles, progress=False)  # 32x32 images, 8x8 patches
     assert data.grid == (4, 4) and data.images.shape == (8, 32, 32, 3) and data.images.dtype == np.uint8
     assert data.tokens[:3] == ["[CLS]", "patch 0,0", "patch 0,1"] and data.q.shape[2] == 8 * 17
+
+
+def test_batches_keep_captured_patterns_under_the_budget():
+    from interpwidgets.attention.method import PATTERN_BUDGET, _batches
+
+    lengths = [5] * 20 + [512] * 6
+    batches = _batches(list(range(26)), lengths, 8, 72)
+    assert [len(b) for b in batches] == [8, 8, 4, 3, 3]  # the long windows go three at a time
+    for b in batches:
+        assert len(b) * max(lengths[i] for i in b) ** 2 * 72 * 4 <= PATTERN_BUDGET
+    assert sorted(i for b in batches for i in b) == list(range(26))
