@@ -50,7 +50,6 @@ js-watch:
 
 bench: $(VENV)/.bench browser
 	$(PIP) --no-deps bertviz==1.4.1  # only its HTML generator is used; its declared needs are not
-	$(PIP) "umap-learn>=0.5" "openTSNE>=1.0" "playwright>=1.50"  # projections; Playwright drives Chromium
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_attention.py
 	$(PY) benchmarks/bench_attention_view.py

@@ -82,9 +82,12 @@ def find_chromium() -> str:
 
 
 # Our views mark an element (a canvas, an svg) data-drawn when they ask for its data and data-painted
-# once it is drawn: the page is ready when something is painted and nothing asked for is pending.
+# once it is drawn: the page is ready when the view has rendered, something is painted and nothing asked
+# for is pending. (An exported view's class is jupyter-widgets-disconnected: look inside .widget-subarea.)
 _DRAWN = """() => {
-  const parts = [...document.querySelectorAll('.jupyter-widgets canvas, .jupyter-widgets [data-drawn]')];
+  const root = document.querySelector('.widget-subarea, .jupyter-widgets');
+  if (!root || !root.querySelector('*')) return false;
+  const parts = [...root.querySelectorAll('canvas, [data-drawn]')];
   return parts.length === 0 || (parts.some(c => c.dataset.painted)
                                 && !parts.some(c => c.dataset.drawn && !c.dataset.painted));
 }"""
