@@ -126,7 +126,8 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
     """
     stack, layers = _stack_sites(model, attention)
     vision = _is_vision(model)
-    if isinstance(inputs, str | torch.Tensor) and not (vision and isinstance(inputs, torch.Tensor)):
+    one_image = vision and (_looks_like_image(inputs) or (isinstance(inputs, np.ndarray) and inputs.ndim == 3))
+    if one_image or (isinstance(inputs, str | torch.Tensor) and not (vision and isinstance(inputs, torch.Tensor))):
         inputs = [inputs]
     if len(inputs) == 0:
         raise ValueError("AttentionView needs at least one input")
@@ -282,7 +283,7 @@ def _pattern_stats(p: torch.Tensor) -> dict[str, torch.Tensor]:
     p = p.float()
     n = p.shape[-1]
     out = {"entropy": -(p * p.clamp_min(1e-12).log()).sum((-1, -2)),
-           "sink": (p[..., 0].sum(-1) + (p[..., 1:, -1].sum(-1) if n > 1 else 0))}
+           "sink": p[..., 0].sum(-1) + (p[..., -1].sum(-1) if n > 1 else 0)}
     if n > 3:
         inner = p[..., 1:-1, 1:-1]
         ar = torch.arange(n - 2, dtype=torch.float32)

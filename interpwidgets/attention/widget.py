@@ -81,10 +81,11 @@ class AttentionView(Widget):
 
     def __init__(self, model, inputs, tokenizer=None, *, labels: Sequence | None = None, projection: str = "pca",
                  dim: int = 2, normalize: str = "norms", attention: str | None = None, window: int | None = None,
-                 batch_size: int = 8, processor=None, cache: ProjectionCache | None = None, **kwargs):
+                 batch_size: int = 8, processor=None, cache: ProjectionCache | None = None, progress: bool = True,
+                 **kwargs):
         self._model = model
         self.data = collect_qk(model, inputs, tokenizer, attention=attention, window=window, batch_size=batch_size,
-                               processor=processor)
+                               processor=processor, progress=progress)
         d = self.data
         self._labels, names = _labels(labels, d)
         self._cache = cache or default_cache()
@@ -99,7 +100,7 @@ class AttentionView(Widget):
                   if windows else "")
         super().__init__(n_layers=d.n_layers, n_heads=d.n_heads, n_tokens=n, n_units=len(d.units),
                          grid=list(d.grid or []), label_names=names, notice=notice,
-                         stats={k: np.round(v, 4).tolist() for k, v in d.stats.items()}, stat_help=STATISTICS,
+                         stats={k: _json_grid(v) for k, v in d.stats.items()}, stat_help=STATISTICS,
                          **kwargs)
         self.projection, self.dim, self.normalize = projection, dim, normalize  # observers wait for _live
         self._check_settings()
@@ -109,6 +110,20 @@ class AttentionView(Widget):
     # ------------------------------------------------------------------ projections
     def _settings(self) -> tuple[str, int, str | None]:
         return self.projection, self.dim, None if self.normalize == "none" else self.normalize
+
+    @traitlets.validate("selected_points")
+    def _valid_rows(self, proposal) -> list[int]:
+        rows, n = proposal["value"], 2 * self.n_tokens
+        bad = [r for r in rows if not 0 <= r < n]
+        if bad:
+            raise traitlets.TraitError(f"selected_points must be rows 0..{n - 1} (queries, then keys); got {bad[:5]}")
+        return rows
+
+    @traitlets.observe("sort_by")
+    def _valid_sort(self, change) -> None:
+        if change["new"] != "layer" and change["new"] not in self.stats:
+            self.sort_by = change["old"]
+            self.error = f"sort_by must be 'layer' or one of {sorted(self.stats)}, got {change['new']!r}"
 
     def _check_settings(self) -> None:
         if self.projection not in METHODS:
@@ -185,7 +200,10 @@ class AttentionView(Widget):
         if (layer, head) in done:
             return done[layer, head], True
         _, dim, norm = self._settings()
-        return project(head_points(self.data, layer, head, norm), "pca", dim), False
+        pca = self._coords.setdefault(("pca", dim, norm), {})  # the stand-in, computed once
+        if (layer, head) not in pca:
+            pca[layer, head] = project(head_points(self.data, layer, head, norm), "pca", dim)
+        return pca[layer, head], False
 
     def _check_head(self, layer: int, head: int) -> None:
         if not (0 <= layer < self.n_layers and 0 <= head < self.n_heads):
@@ -292,3 +310,8 @@ def _labels(labels, data) -> tuple[np.ndarray | None, list[str]]:
                          f"got {len(labels)}")
     names, codes = np.unique(np.array([str(x) for x in per_token]), return_inverse=True)
     return codes.astype(np.int32), names.tolist()
+
+
+def _json_grid(values: np.ndarray) -> list[list[float | None]]:
+    """A [layers, heads] array as nested lists, NaN as None (JSON has no NaN)."""
+    return [[None if np.isnan(x) else round(float(x), 4) for x in row] for row in values]

@@ -152,7 +152,8 @@ function render({ model, el }) {
     for (let i = 0; i < L; i++) for (let j = 0; j < H; j++) cells.push([i, j]);
     if (sortBy !== "layer") {
       grid.style.gridTemplateColumns = `repeat(${Math.min(H, 12)}, 70px)`;
-      cells.sort((a, b) => stats[sortBy][a[0]][a[1]] - stats[sortBy][b[0]][b[1]]);
+      const value = ([i, j]) => stats[sortBy][i][j] ?? Infinity;  // no value (null): last
+      cells.sort((a, b) => value(a) - value(b));
     } else {
       grid.style.gridTemplateColumns = `28px repeat(${H}, 70px)`;
     }
@@ -161,7 +162,8 @@ function render({ model, el }) {
       if (sortBy === "layer" && j === 0) grid.append(h("div", { class: "iwav-lab" }, `L${i}`));
       const c = h("canvas", { "data-layer": i, "data-head": j, title: `layer ${i}, head ${j}` });
       c.dataset.drawn = "1";
-      const label = sortBy === "layer" ? `H${j}` : `L${i}H${j} ${(+stats[sortBy][i][j]).toFixed(2)}`;
+      const v = sortBy === "layer" ? null : stats[sortBy][i][j];
+      const label = sortBy === "layer" ? `H${j}` : `L${i}H${j} ${v === null ? "n/a" : v.toFixed(2)}`;
       const cell = h("div", { class: "iwav-thumb", onclick: () => set({ layer: i, head: j, view: "head", query: -1 }) }, c,
         h("span", {}, label));
       if (i === model.get("layer") && j === model.get("head")) cell.classList.add("sel");

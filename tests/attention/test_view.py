@@ -4,6 +4,7 @@ import models
 import numpy as np
 import pytest
 import torch
+import traitlets
 
 import interpwidgets as iw
 from interpwidgets.attention.projection import ProjectionCache, head_points, project
@@ -86,14 +87,22 @@ def test_bad_settings_keep_the_last_good_one(view):
     reply, _ = view._respond({"kind": "request", "id": 2, "method": "points", "args": {"layer": 9, "head": 0}})
     assert "out of range: 6 layers x 12 heads" in reply["error"]
     assert view.coords(0, 0)[1]  # what was computed is still there
+    view.sort_by = "beauty"
+    assert view.sort_by == "layer" and "sort_by must be 'layer' or one of ['entropy', 'offset'" in view.error
+    with pytest.raises(traitlets.TraitError, match="rows 0..43 \\(queries, then keys\\); got \\[44\\]"):
+        view.selected_points = [3, 44]
     with pytest.raises(ValueError, match="one per input \\(3\\) or one per token"):
         iw.AttentionView(models.minilm(), TEXTS, models.minilm_tokenizer(), labels=["a", "b"])
 
 
 def test_decoder_and_vit_views_build():
-    gpt = iw.AttentionView(models.gpt2(), [torch.arange(3, 30)], cache=ProjectionCache(False))
+    gpt = iw.AttentionView(models.gpt2(), [torch.arange(3, 30), torch.tensor([7])], cache=ProjectionCache(False))
     assert gpt.n_layers == 2 and gpt.n_heads == 4 and gpt.grid == []
+    assert gpt.stats["offset"][0][0] is not None and gpt.stats["sink"][1][3] is not None
+    single = iw.AttentionView(models.gpt2(), [torch.tensor([7])], cache=ProjectionCache(False))
+    assert single.stats["offset"][0] == [None] * 4  # no offset to measure: null for JSON, "n/a" in the view
     images = (np.random.default_rng(0).random((3, 40, 40, 3)) * 255).astype(np.uint8)
     vit = iw.AttentionView(models.vit(), list(images), cache=ProjectionCache(False))
+    assert iw.AttentionView(models.vit(), images[0], cache=ProjectionCache(False)).n_units == 1  # one image
     assert vit.grid == [4, 4] and vit.n_units == 3
     assert decode(_ask(vit, "meta")["images"]).shape == (3, 32, 32, 3)
