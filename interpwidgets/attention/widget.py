@@ -170,6 +170,8 @@ class AttentionView(Widget):
         if method == "pca":
             project_heads(self.data, method, dim, norm, heads, cache=self._cache, on_head=on_head, progress=False)
             return
+        for layer, head in heads:  # PCA stand-ins first (about 3 ms a head), so no request waits on the thread
+            self.coords(layer, head)
         stop = threading.Event()
 
         def run():
