@@ -2,6 +2,7 @@
 
 import models
 import pytest
+from pages import open_exported
 
 import interpwidgets as iw
 
@@ -15,19 +16,6 @@ def view():
     return v
 
 
-def _open(page, widget, path, **traits):
-    """Export the widget with ``traits`` set (then restore them) and open the page."""
-    before = {k: getattr(widget, k) for k in traits}
-    try:
-        for k, v in traits.items():
-            setattr(widget, k, v)
-        path = widget.save_html(path)
-    finally:
-        for k, v in before.items():
-            setattr(widget, k, v)
-    page.goto(path.as_uri())
-
-
 def test_model_view_paints_every_head_offline(view, tmp_path, offline_page):
     offline_page.goto(view.save_html(tmp_path / "ap.html").as_uri())
     grid = offline_page.locator(".iwap-grid canvas")
@@ -39,7 +27,7 @@ def test_model_view_paints_every_head_offline(view, tmp_path, offline_page):
 
 
 def test_matrix_view_reads_out_the_pythons_numbers(view, tmp_path, offline_page):
-    _open(offline_page, view, tmp_path / "ap_matrix.html", view="matrix")
+    open_exported(offline_page, view, tmp_path / "ap_matrix.html", view="matrix")
     canvas = offline_page.locator("canvas.iwap-canvas[data-painted]")
     canvas.wait_for(timeout=20000)
     assert "layer 0, head 2" in offline_page.locator(".iwap-title").inner_text()
@@ -75,7 +63,7 @@ def test_save_png_waits_for_the_thumbnails(view, tmp_path):
 
 
 def test_lines_view_draws_the_weights_and_focuses_a_token(view, tmp_path, offline_page):
-    _open(offline_page, view, tmp_path / "ap_lines.html", view="head", layer=2, head=1)
+    open_exported(offline_page, view, tmp_path / "ap_lines.html", view="head", layer=2, head=1)
     pattern = view.pattern(layer=2, head=1)
     offline_page.locator("svg.iw-lines").wait_for(timeout=20000)
     lines = offline_page.locator("svg.iw-lines line")
@@ -142,7 +130,7 @@ def test_cross_attention_matrix_is_query_by_key(tmp_path, offline_page):
 
 def test_an_error_from_python_is_shown_in_the_view(view, tmp_path, offline_page):
     message = "IndexError: layer 9, head 0 out of range: 6 layers x 12 heads"
-    _open(offline_page, view, tmp_path / "error.html", error=message)
+    open_exported(offline_page, view, tmp_path / "error.html", error=message)
     box = offline_page.locator(".iwap-error")
     box.wait_for(timeout=20000)
     assert box.inner_text() == message

@@ -6,6 +6,7 @@ import models
 import numpy as np
 import pytest
 import torch
+from pages import open_exported
 from PIL import Image
 
 import interpwidgets as iw
@@ -21,21 +22,8 @@ def view():
     return v
 
 
-def _open(page, widget, path, **traits):
-    """Export the widget with ``traits`` set (then restore them) and open the page."""
-    before = {k: getattr(widget, k) for k in traits}
-    try:
-        for k, v in traits.items():
-            setattr(widget, k, v)
-        path = widget.save_html(path)
-    finally:
-        for k, v in before.items():
-            setattr(widget, k, v)
-    page.goto(path.as_uri())
-
-
 def test_matrix_view_paints_every_head_and_sorts(view, tmp_path, offline_page):
-    _open(offline_page, view, tmp_path / "m.html", view="matrix", sort_by="offset")
+    open_exported(offline_page, view, tmp_path / "m.html", view="matrix", sort_by="offset")
     offline_page.wait_for_function("document.querySelectorAll('.iwav-thumb canvas[data-painted]').length === 72",
                                    timeout=20000)
     first = offline_page.locator(".iwav-thumb span").first.inner_text()  # e.g. "L2H4 -7.49"
@@ -51,7 +39,7 @@ def test_matrix_view_paints_every_head_and_sorts(view, tmp_path, offline_page):
 
 
 def test_single_head_hover_reads_the_token_in_its_sentence(view, tmp_path, offline_page):
-    _open(offline_page, view, tmp_path / "h.html", view="head")
+    open_exported(offline_page, view, tmp_path / "h.html", view="head")
     offline_page.locator(".iwav-plot canvas[data-painted]").first.wait_for(timeout=20000)
     coords = view.coords()[0]
     candidates = np.flatnonzero(view.data.unit == 4)[1:-1]  # queries of text 4; pick the most isolated one
@@ -69,7 +57,7 @@ def test_single_head_hover_reads_the_token_in_its_sentence(view, tmp_path, offli
 
 def test_query_lines_search_and_colours(view, tmp_path, offline_page):
     row = 5
-    _open(offline_page, view, tmp_path / "q.html", view="head", query=row, color_by="token")
+    open_exported(offline_page, view, tmp_path / "q.html", view="head", query=row, color_by="token")
     offline_page.locator(".iwav-plot canvas[data-painted]").first.wait_for(timeout=20000)
     legend = offline_page.locator(".iwav-legend span").all_inner_texts()
     tokens, counts = np.unique(view.data.tokens, return_counts=True)
@@ -80,7 +68,7 @@ def test_query_lines_search_and_colours(view, tmp_path, offline_page):
 
 
 def test_sentence_view_draws_the_heads_lines(view, tmp_path, offline_page):
-    _open(offline_page, view, tmp_path / "s.html", view="sentence", unit=2)
+    open_exported(offline_page, view, tmp_path / "s.html", view="sentence", unit=2)
     svg = offline_page.locator("svg.iw-lines")
     svg.wait_for(timeout=20000)
     p = view.patterns(2)[0, 2]
@@ -95,7 +83,7 @@ def test_image_view_for_a_vit(tmp_path, offline_page):
     tiles = [im[y:y + 160, x:x + 160] for im in load_sample_images().images for y in (0, 200) for x in (0, 300)]
     torch.manual_seed(0)
     v = iw.AttentionView(models.vit(), tiles, cache=ProjectionCache(False))
-    _open(offline_page, v, tmp_path / "i.html", view="image", unit=1, query=17 + 6)  # text 1, patch 1,1
+    open_exported(offline_page, v, tmp_path / "i.html", view="image", unit=1, query=17 + 6)  # text 1, patch 1,1
     offline_page.locator("canvas.big[data-painted]").wait_for(timeout=20000)
     cls = v.patterns(1)[0, 0, 6, 0].item()
     assert f"attention from patch 1,1 (bright = attended; [CLS] gets {cls * 100:.1f}%)" in \
