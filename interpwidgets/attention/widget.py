@@ -45,10 +45,20 @@ class AttentionView(Widget):
 
     Examples
     --------
-    >>> import interpwidgets as iw  # doctest: +SKIP
-    >>> view = iw.AttentionView(model, iw.datasets.stdlib_sentences(200), projection="umap")  # doctest: +SKIP
-    >>> view.layer, view.head, view.view = 0, 2, "head"  # doctest: +SKIP
-    >>> view.selected  # the points clicked or brushed in the browser  # doctest: +SKIP
+    With a real model: ``iw.AttentionView(model, iw.datasets.stdlib_sentences(200), tokenizer,
+    projection="umap")``. Token ids work too, here on a tiny BERT built from a config:
+
+    >>> import torch, interpwidgets as iw
+    >>> from transformers import BertConfig, BertModel
+    >>> model = BertModel(BertConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=4,
+    ...                              intermediate_size=64, vocab_size=50)).eval()
+    >>> view = iw.AttentionView(model, [torch.arange(1, 12), torch.arange(5, 20)], progress=False)
+    >>> view.n_layers, view.n_heads, view.n_tokens
+    (2, 4, 26)
+    >>> view.layer, view.head, view.view = 1, 3, "head"  # what the browser shows; display(view) to see it
+    >>> view.selected_points = [12, 26 + 12]  # clicked or brushed in the browser: queries, then keys
+    >>> [(p["kind"], p["unit"], p["position"]) for p in view.selected]
+    [('query', 1, 1), ('key', 1, 1)]
     """
 
     _bundle = "attention_view"
