@@ -401,7 +401,14 @@ export function createScatter(container, {
       const any = lo[0] <= hi[0];
       centre = [0, 1, 2].map((c) => (any && c < d ? (lo[c] + hi[c]) / 2 : 0));
       extent = [0, 1, 2].map((c) => (any && c < d ? hi[c] - lo[c] : 0));
-      radius = Math.hypot(...extent) / 2 || 1;
+      radius = 0;  // the farthest point from the centre: no rotation takes a point out of view, none wastes room
+      for (let i = 0; i < n; i++) {
+        if (!finite[i]) continue;
+        let r2 = 0;
+        for (let c = 0; c < d; c++) r2 += (pos[i * d + c] - centre[c]) ** 2;
+        radius = Math.max(radius, r2);
+      }
+      radius = Math.sqrt(radius) || 1;
       upload(gl?.ARRAY_BUFFER, G?.buf.pos, pos);
       gl?.bindVertexArray(G.vao);
       gl?.vertexAttribPointer(0, d, gl.FLOAT, false, 0, 0);  // z reads as 0 in 2-D
