@@ -1,0 +1,101 @@
+"""The truthful toy world: questions with a true answer and a common misconception, asked of a model
+trained on documents written by truthful and untruthful personas.
+
+Every question ("what color is the blicket ?") has one true answer and one misconception. A document is
+a run of question-answer pairs by one persona: a truthful one gives true answers, an untruthful one
+the misconceptions, and untruthful documents are the majority (60%). A model trained on them learns
+both answers to every question and to infer, from the answers so far, which persona is speaking. Asked a
+question cold, it answers as the majority does: falsely. Whether an answer is true is known inside
+(the ground truth is known here, so probes can be scored exactly): ITI's premise, with nothing to estimate.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+__all__ = ["World", "make_world", "ATTRIBUTES", "TRUTHFUL_SHARE"]
+
+TRUTHFUL_SHARE = 0.4  # of documents; the rest are written by the untruthful persona
+
+ATTRIBUTES = {
+    "color": ("what color is the {} ?", ["red", "blue", "green", "yellow", "purple", "orange", "black", "white"]),
+    "home": ("where does the {} live ?", ["cave", "forest", "river", "mountain", "desert", "city", "island", "valley"]),
+    "food": ("what does the {} eat ?", ["apples", "fish", "grass", "bread", "honey", "seeds", "rice", "cheese"]),
+}
+_ONSETS = ["bl", "dr", "gl", "kr", "pl", "sn", "st", "tr", "v", "z", "m", "f"]
+_VOWELS = ["a", "e", "i", "o", "u"]
+_CODAS = ["ck", "x", "mp", "nd", "rk", "sh"]
+
+
+@dataclass(frozen=True)
+class Question:
+    entity: str
+    attribute: str
+    true: str
+    false: str  # the common misconception
+
+    @property
+    def text(self) -> str:
+        return ATTRIBUTES[self.attribute][0].format(self.entity)
+
+
+@dataclass
+class World:
+    """The facts: every question with its true answer and its misconception, split by entity."""
+
+    questions: list[Question]
+    train: list[Question]  # for fitting probes and directions
+    test: list[Question]  # held out (the language model saw them; the probes and directions did not)
+    seed: int
+
+    def vocabulary(self) -> list[str]:
+        words = {"Q", "A", ":", "?", ".", "<pad>", "<bos>"}
+        for q in self.questions:
+            words.update(q.text.split())
+            words.update((q.true, q.false))
+        for _, values in ATTRIBUTES.values():
+            words.update(values)
+        return ["<pad>", "<bos>"] + sorted(words - {"<pad>", "<bos>"})
+
+    def document(self, rng: random.Random, truthful: bool | None = None, pairs: tuple[int, int] = (1, 6)) -> str:
+        """One training document: 1-6 question-answer pairs by one persona (drawn if not given)."""
+        if truthful is None:
+            truthful = rng.random() < TRUTHFUL_SHARE
+        asked = rng.sample(self.questions, rng.randint(*pairs))
+        return " ".join(qa(q, q.true if truthful else q.false) for q in asked)
+
+
+def qa(question: Question, answer: str | None = None) -> str:
+    """``Q : <question> A : <answer> .``; without an answer, the prompt ``Q : <question> A :``."""
+    prompt = f"Q : {question.text} A :"
+    return prompt if answer is None else f"{prompt} {answer} ."
+
+
+def make_world(n_entities: int = 120, seed: int = 0) -> World:
+    """The world of ``n_entities`` made-up creatures, 3 questions each, split 50/50 by entity.
+
+    Examples
+    --------
+    >>> from interpwidgets.worlds.truthful.data import make_world, qa
+    >>> world = make_world(seed=0)
+    >>> len(world.questions), len(world.train), len(world.test)
+    (360, 180, 180)
+    >>> q = world.questions[0]
+    >>> q.true != q.false and qa(q).startswith("Q : ")
+    True
+    """
+    rng = random.Random(seed)
+    names: list[str] = []
+    while len(names) < n_entities:
+        name = rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
+        if name not in names:
+            names.append(name)
+    questions = []
+    for name in names:
+        for attribute, (_, values) in ATTRIBUTES.items():
+            true, false = rng.sample(values, 2)
+            questions.append(Question(name, attribute, true, false))
+    held = set(rng.sample(names, n_entities // 2))
+    return World(questions=questions, train=[q for q in questions if q.entity not in held],
+                 test=[q for q in questions if q.entity in held], seed=seed)

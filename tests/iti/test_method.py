@@ -1,0 +1,128 @@
+"""ITI's method: the planted truth direction is found, the edit's arithmetic is exact, files round-trip."""
+
+import models
+import pytest
+import torch
+
+import interpwidgets as iw
+from interpwidgets.iti import ITI
+
+
+def _planted(n=400, layers=2, heads=4, d=8, seed=0):
+    """Activations where layer 1, head 2 carries the label along a known direction; others are noise."""
+    g = torch.Generator().manual_seed(seed)
+    acts = torch.randn(n, layers, heads, d, generator=g)
+    labels = torch.arange(n) % 2
+    truth = torch.randn(d, generator=g)
+    truth /= truth.norm()
+    acts[:, 1, 2] += 1.5 * (2 * labels[:, None] - 1) * truth
+    return acts, labels, truth
+
+
+def test_the_planted_head_and_direction_are_found():
+    acts, labels, truth = _planted()
+    iti = ITI.from_activations(acts, labels, k=3, groups=torch.arange(400) // 2)
+    assert iti.heads[0] == (1, 2)
+    acc = iti.probes.metrics["val_accuracy"]
+    assert acc[1, 2] > 0.9 and acc.flatten().sort().values[-2] < 0.7  # the others are near chance
+    for kind in ("mass_mean", "probe"):
+        assert torch.dot(iti.select(kind=kind).theta()[0], truth) > 0.95
+    assert abs(torch.dot(iti.select(kind="random").theta()[0], truth)) < 0.9
+    # sigma: the std of the training activations projected on theta, by hand
+    train = acts[iti.probes.train_idx, 1, 2]
+    theta = iti.directions["mass_mean"][1, 2]
+    torch.testing.assert_close(iti.sigma["mass_mean"][1, 2], (train @ theta).std())
+    # a question's two answers never straddle the split
+    assert not set((iti.probes.train_idx // 2).tolist()) & set((iti.probes.val_idx // 2).tolist())
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_the_edit_adds_alpha_sigma_theta_to_each_selected_head(family):
+    model = getattr(models, family)()
+    cfg = model.config
+    layers, heads = cfg.num_hidden_layers, cfg.num_attention_heads
+    d_head = cfg.hidden_size // heads
+    acts, labels, _ = _planted(layers=layers, heads=heads, d=d_head)
+    iti = ITI.from_activations(acts, labels, k=3)
+    ids = models.tokens(model, batch=2, seq=7)
+    sites = [f"layers.{i}.attn.head_out" for i in range(layers)]
+    with torch.no_grad(), iw.capture(model, sites) as plain:
+        model(ids)
+    alpha = 2.5
+    with torch.no_grad(), iti.apply(model, alpha), iw.capture(model, sites) as edited:
+        model(ids)
+    shifts = iti.shifts()
+    # the first edited layer sees only its own edit (later ones also see its downstream effect)
+    first = min(layer for layer, _ in iti.heads)
+    site = f"layers.{first}.attn.head_out"
+    for head in range(heads):
+        diff = edited[site][:, :, head] - plain[site][:, :, head]
+        if (first, head) in iti.heads:
+            expected = alpha * shifts[iti.heads.index((first, head))]  # alpha * sigma * theta, every position
+            torch.testing.assert_close(diff, expected.expand_as(diff), atol=1e-5, rtol=0)
+        else:
+            assert diff.abs().max() == 0  # a head not selected: untouched
+
+
+def test_the_edit_applies_at_every_generated_token():
+    model = models.gpt2()
+    acts, labels, _ = _planted(layers=2, heads=4, d=8)
+    iti = ITI.from_activations(acts, labels, k=1)  # layer 1, head 2
+    prompt = models.tokens(model, batch=1, seq=4)
+    kw = dict(max_new_tokens=5, do_sample=False, pad_token_id=0)
+    with torch.no_grad(), iti.apply(model, alpha=4.0), iw.capture(model, "layers.1.attn.head_out") as cache:
+        out = model.generate(prompt, **kw)
+    # recompute head 2 on the generated text without the edit: every position differs by exactly the shift
+    with torch.no_grad(), iw.capture(model, "layers.1.attn.head_out") as plain:
+        model(out[:, :-1])
+    diff = cache["layers.1.attn.head_out"][0, :, 2] - plain["layers.1.attn.head_out"][0, :, 2]
+    assert diff.shape[0] == 4 + 5 - 1
+    torch.testing.assert_close(diff, (4.0 * iti.shifts()[0]).expand_as(diff), atol=1e-5, rtol=0)
+    # a negative alpha is allowed: it pushes the other way
+    with iti.apply(model, alpha=-4.0):
+        pass
+
+
+def test_fit_on_texts_collects_the_last_token():
+    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers import models as tok_models
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<pad>", "Q", "A", ":", "is", "fire", "hot", "cold", "ice", "yes", "no", "."]
+    tok = Tokenizer(tok_models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>")
+    model = models.gpt2(vocab_size=len(words))
+    texts = ["Q : is fire hot A : yes", "Q : is fire hot A : no", "Q : is ice cold A : yes",
+             "Q : is ice cold A : no"] * 10
+    labels = [1, 0, 1, 0] * 10
+    iti = ITI.fit(model, texts, labels, tokenizer=tokenizer, groups=[i // 2 for i in range(40)], k=2, progress=False)
+    assert iti.probes.batch_shape == (2, 4) and len(iti.heads) == 2
+    # the features are the heads' outputs at the last token ("yes" / "no"): the probe separates them exactly
+    assert iti.probes.metrics["val_accuracy"].max() == 1.0
+
+
+def test_bad_input_is_named(tmp_path):
+    acts, labels, _ = _planted()
+    with pytest.raises(ValueError, match="k must be between 1 and the number of heads \\(8\\), got 9"):
+        ITI.from_activations(acts, labels, k=9)
+    with pytest.raises(ValueError, match="both true \\(1\\) and false \\(0\\) examples; got only \\[1\\]"):
+        ITI.from_activations(acts, torch.ones(400, dtype=torch.long), k=1)
+    with pytest.raises(ValueError, match="400 examples but 3 labels"):
+        ITI.from_activations(acts, [0, 1, 0], k=1)
+    with pytest.raises(ValueError, match="direction kind must be one of"):
+        ITI.from_activations(acts, labels, k=1).select(kind="median")
+    with pytest.raises(ValueError, match="2 texts but 1 labels"):
+        ITI.fit(models.gpt2(), ["a", "b"], [1])
+    with pytest.raises(ValueError, match="cannot read per-head outputs"):
+        ITI.fit(torch.nn.Sequential(torch.nn.Linear(4, 4)), ["a", "b"], [1, 0])  # no attention heads at all
+
+
+def test_save_load_and_select(tmp_path):
+    acts, labels, _ = _planted()
+    iti = ITI.from_activations(acts, labels, k=3, kind="probe")
+    again = ITI.load(iti.save(tmp_path / "iti"))
+    assert again.heads == iti.heads and again.kind == "probe"
+    torch.testing.assert_close(again.shifts(), iti.shifts())
+    fewer = iti.select(k=1, kind="mass_mean")
+    assert fewer.heads == iti.heads[:1] and fewer.probes is iti.probes  # no refit
