@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["World", "make_world", "ATTRIBUTES", "TRUTHFUL_SHARE"]
+__all__ = ["World", "make_world", "qa", "labelled_answers", "ATTRIBUTES", "TRUTHFUL_SHARE"]
 
 TRUTHFUL_SHARE = 0.4  # of documents; the rest are written by the untruthful persona
 
@@ -99,3 +99,15 @@ def make_world(n_entities: int = 120, seed: int = 0) -> World:
     held = set(rng.sample(names, n_entities // 2))
     return World(questions=questions, train=[q for q in questions if q.entity not in held],
                  test=[q for q in questions if q.entity in held], seed=seed)
+
+
+def labelled_answers(questions: list[Question]) -> tuple[list[str], list[int], list[int]]:
+    """ITI's examples: each question with its true answer (label 1) and its misconception (0), and
+    the question's index as the group (its two answers stay on one side of a split)."""
+    texts, labels, groups = [], [], []
+    for g, q in enumerate(questions):
+        for answer, label in ((q.true, 1), (q.false, 0)):
+            texts.append("<bos> " + qa(q, answer)[:-2])  # up to the answer: the last token is the answer
+            labels.append(label)
+            groups.append(g)
+    return texts, labels, groups

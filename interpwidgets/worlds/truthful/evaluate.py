@@ -8,7 +8,7 @@ import torch
 
 from .data import Question, World, qa
 
-__all__ = ["next_token_logits", "answers", "world_metrics"]
+__all__ = ["next_token_logits", "answers", "world_metrics", "truth_rate"]
 
 
 @torch.no_grad()
@@ -60,3 +60,11 @@ def world_metrics(model, tokenizer, world: World, questions: list[Question], see
             "after_truthful_answers": _shares(questions, answers(model, tokenizer, questions, truthful)),
             "after_untruthful_answers": _shares(questions, answers(model, tokenizer, questions, untruthful)),
             "document_loss": round(loss, 4)}
+
+
+def truth_rate(model, tokenizer, questions: list[Question], iti=None, alpha: float = 0.0) -> float:
+    """The share of questions answered truly (greedy, asked cold), under an ITI edit of strength alpha."""
+    if iti is None or alpha == 0:
+        return _shares(questions, answers(model, tokenizer, questions))["true"]
+    with iti.apply(model, alpha):
+        return _shares(questions, answers(model, tokenizer, questions))["true"]

@@ -39,8 +39,9 @@ def build_model(tokenizer, seed: int = 0):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.pad_token_id,
-                     pad_token_id=tokenizer.pad_token_id, **CONFIG)
+    pad = tokenizer.pad_token_id
+    cfg = GPT2Config(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=pad,
+                     pad_token_id=pad, **CONFIG)
     return GPT2LMHeadModel(cfg)
 
 
