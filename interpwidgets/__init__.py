@@ -26,13 +26,14 @@ from .capture import (
     resolve_sites,
     sites,
 )
-from .probes import ProbeResult, fit_probes, mass_mean_direction, random_direction
+from .iti import ITI
+from .probes import ProbeDashboard, ProbeResult, fit_probes, mass_mean_direction, random_direction
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionPatterns", "AttentionView", "datasets", "Ablate", "ActivationCache", "ActivationStore", "collect",
-    "ProbeResult", "fit_probes", "mass_mean_direction", "random_direction", "Add", "HookContext", "Intervention",
-    "Patch", "Scale", "Set", "Site", "SiteNotFoundError", "UnsupportedModelError", "capture", "intervene",
-    "resolve_sites", "sites",
+    "AttentionPatterns", "AttentionView", "ITI", "ProbeDashboard", "datasets", "Ablate", "ActivationCache",
+    "ActivationStore", "collect", "ProbeResult", "fit_probes", "mass_mean_direction", "random_direction", "Add",
+    "HookContext", "Intervention", "Patch", "Scale", "Set", "Site", "SiteNotFoundError", "UnsupportedModelError",
+    "capture", "intervene", "resolve_sites", "sites",
 ]

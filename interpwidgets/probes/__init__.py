@@ -3,8 +3,9 @@
 from .metrics import accuracy, auc, dice, r2, rmse
 from .probes import ProbeResult, fit_probes, mass_mean_direction, random_direction
 from .splits import train_val_split
+from .widget import ProbeDashboard
 
 __all__ = [
-    "ProbeResult", "fit_probes", "mass_mean_direction", "random_direction", "train_val_split",
+    "ProbeResult", "ProbeDashboard", "fit_probes", "mass_mean_direction", "random_direction", "train_val_split",
     "accuracy", "auc", "dice", "r2", "rmse",
 ]

@@ -72,6 +72,23 @@ report()
 view""",
 ]
 
+PROBE_DASHBOARD = [
+    """import json
+from pathlib import Path
+import torch
+import interpwidgets as iw
+g = torch.Generator().manual_seed(0)
+X, y = torch.randn(300, 4, 6, 8, generator=g), torch.arange(300) % 2
+X[y == 1, 3, 5, 0] += 2.0
+board = iw.ProbeDashboard.fit(X, y, k=3)
+def report(change=None):
+    Path("pd_state.json").write_text(json.dumps({"row": board.row, "col": board.col, "k": board.k, "top": board.top,
+                                                 "progress": board.progress}))
+board.observe(report, names=["row", "col", "k", "top", "progress"])
+report()
+board""",
+]
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -82,7 +99,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
-    for name, cells in [("view", NOTEBOOK), ("attention_view", ATTENTION_VIEW)]:
+    for name, cells in [("view", NOTEBOOK), ("attention_view", ATTENTION_VIEW), ("probe_dashboard", PROBE_DASHBOARD)]:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, root / f"{name}.ipynb")
@@ -212,4 +229,25 @@ def test_attention_view_round_trips(lab, browser):
     _run_in_kernel(page, "view.unit = 3; view.view = 'sentence'")
     page.locator("svg.iw-lines").wait_for(timeout=30000)
     assert page.locator("select.iwav-unit").input_value() == "3"
+    page.close()
+
+
+def test_probe_dashboard_round_trips(lab, browser):
+    page = _run_notebook(browser, lab["url_of"]("probe_dashboard"))
+    state = lambda until: _state(lab["root"], until, 60, "pd_state.json")  # noqa: E731
+    state(lambda s: s["progress"] == 1.0)
+    canvas = page.locator(".iwpd-grid canvas[data-painted]")
+    canvas.wait_for(timeout=90000)
+    page.wait_for_function("!document.querySelector('.iwpd-progress')", timeout=30000)  # filled in: redrawn
+    canvas = page.locator(".iwpd-grid canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + 40 + 5.5 * 28, box["y"] + 18 + 3.5 * 28)  # cell (3, 5)
+    assert state(lambda s: s["row"] == 3)["col"] == 5
+    page.locator(".iwpd-detail[data-painted] .iwpd-hist").first.wait_for(timeout=30000)
+    # the K slider: Python gets k and answers with the new top list, which the page shows
+    page.locator(".iwpd-k").fill("5")
+    s = state(lambda s: s["k"] == 5 and len(s["top"]) == 5)
+    shown = json.dumps(json.dumps(s["top"]).replace(" ", ""))
+    page.wait_for_function(f"document.querySelector('.iwpd-top')?.value === {shown}", timeout=30000)
     page.close()

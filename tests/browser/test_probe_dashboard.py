@@ -1,0 +1,28 @@
+"""ProbeDashboard in Chromium, from an exported page: the grid, the readout, a cell's histograms."""
+
+import torch
+from pages import open_exported
+
+import interpwidgets as iw
+
+
+def test_grid_readout_and_histograms_offline(tmp_path, offline_page):
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(300, 4, 6, 8, generator=g), torch.arange(300) % 2
+    X[y == 1, 3, 5, 0] += 2.0
+    board = iw.ProbeDashboard.fit(X, y, k=3, background=False)
+    open_exported(offline_page, board, tmp_path / "pd.html", row=3, col=5)
+    canvas = offline_page.locator(".iwpd-grid canvas[data-painted]")
+    canvas.wait_for(timeout=20000)
+    offline_page.locator(".iwpd-detail[data-painted]").wait_for(timeout=10000)
+    acc = board.results.metrics["val_accuracy"]
+    assert f"val_accuracy {acc[3, 5]:.3f}" in offline_page.locator(".iwpd-detail").inner_text()
+    assert offline_page.locator(".iwpd-hist").count() == 2
+    bars = offline_page.locator(".iwpd-hist").first.locator("rect").count()
+    assert bars >= 10  # both classes spread over bins
+    assert offline_page.locator(".iwpd-top").input_value() == str(board.top).replace(" ", "")
+    # hover cell (1, 2): the readout names it with Python's number (cells are 28 px, 40 px of row labels, 18 px header)
+    box = canvas.bounding_box()
+    offline_page.mouse.move(box["x"] + 40 + 2.5 * 28, box["y"] + 18 + 1.5 * 28)
+    assert offline_page.locator(".iwpd-readout").inner_text() == f"layer 1, head 2: val_accuracy {acc[1, 2]:.3f}"
+    assert offline_page.errors == [] and offline_page.blocked == []

@@ -1,0 +1,72 @@
+"""ProbeDashboard without a browser: live filling, the top K, a cell's scores, bad settings."""
+
+import pytest
+import torch
+
+import interpwidgets as iw
+from interpwidgets.transport import decode
+
+
+def _planted(n=400):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n, 3, 5, 8, generator=g)
+    y = torch.arange(n) % 2
+    X[y == 1, 2, 4, :2] += 1.5  # the strongest
+    X[y == 1, 0, 1, :2] += 0.8
+    return X, y
+
+
+def test_fills_in_row_by_row_and_ends_with_the_whole_result():
+    X, y = _planted()
+    seen = []
+    board = iw.ProbeDashboard(shape=(3, 5))
+    assert board.grid == [[None] * 5] * 3 and board.results is None
+    board = iw.ProbeDashboard.fit(X, y, groups=torch.arange(400) // 2, k=2, background=False)
+    board.observe(lambda c: seen.append(c["new"]), names="grid")
+    assert board.results.batch_shape == (3, 5) and board.progress == 1.0
+    assert board.top == [[2, 4], [0, 1]] and board.selected_heads == [(2, 4), (0, 1)]
+    acc = board.results.metrics["val_accuracy"]
+    assert board.grid[2][4] == round(float(acc[2, 4]), 4)
+    # the same probes as one batched fit on the same split
+    whole = iw.fit_probes(X, y, split=(board.results.train_idx, board.results.val_idx))
+    torch.testing.assert_close(acc, whole.metrics["val_accuracy"])
+    board.metric = "val_auc"
+    assert seen and board.grid[2][4] == round(float(board.results.metrics["val_auc"][2, 4]), 4)
+
+
+def test_background_fit_shows_progress_and_partial_rows():
+    X, y = _planted()
+    board = iw.ProbeDashboard.fit(X, y, k=3)
+    board.wait(30)
+    assert board.progress == 1.0 and all(v is not None for row in board.grid for v in row)
+
+
+def test_a_cell_sends_the_probe_scores_by_split():
+    X, y = _planted()
+    board = iw.ProbeDashboard.fit(X, y, background=False)
+    reply, buffers = board._respond({"kind": "request", "id": 1, "method": "cell", "args": {"row": 2, "col": 4}})
+    from ipywidgets.widgets.widget import _put_buffers
+
+    _put_buffers(reply, reply["buffer_paths"], buffers)
+    cell = reply["result"]
+    r = board.results
+    score = X[r.val_idx, 2, 4] @ r.weight[2, 4] + r.bias[2, 4]  # by hand
+    torch.testing.assert_close(torch.tensor(decode(cell["val"]["score"])), score[:, 0])
+    accuracy = ((score[:, 0] > 0).long() == y[r.val_idx]).float().mean()
+    assert cell["metrics"]["val_accuracy"] == pytest.approx(float(accuracy))
+    assert decode(cell["train"]["positive"]).sum() == int(y[r.train_idx].sum())
+
+
+def test_bad_settings_are_named_and_undone():
+    X, y = _planted()
+    board = iw.ProbeDashboard.fit(X, y, k=2, background=False)
+    board.k = 99
+    assert board.k == 15 and "k must be between 1 and the number of cells (15), got 99" in board.error
+    board.metric = "f1"
+    assert board.metric == "val_accuracy" and "metric must be one of" in board.error
+    reply, _ = board._respond({"kind": "request", "id": 2, "method": "cell", "args": {"row": 3, "col": 0}})
+    assert "out of range: 3 layers x 5 heads" in reply["error"]
+    with pytest.raises(ValueError, match="\\[examples, rows, cols, d\\]"):
+        iw.ProbeDashboard.fit(X[:, 0], y)
+    with pytest.raises(ValueError, match="results= \\(a ProbeResult\\) or the grid's shape="):
+        iw.ProbeDashboard()
