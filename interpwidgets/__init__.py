@@ -26,13 +26,13 @@ from .capture import (
     resolve_sites,
     sites,
 )
-from .iti import ITI
+from .iti import ITI, ITIView
 from .probes import ProbeDashboard, ProbeResult, fit_probes, mass_mean_direction, random_direction
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionPatterns", "AttentionView", "ITI", "ProbeDashboard", "datasets", "Ablate", "ActivationCache",
+    "AttentionPatterns", "AttentionView", "ITI", "ITIView", "ProbeDashboard", "datasets", "Ablate", "ActivationCache",
     "ActivationStore", "collect", "ProbeResult", "fit_probes", "mass_mean_direction", "random_direction", "Add",
     "HookContext", "Intervention", "Patch", "Scale", "Set", "Site", "SiteNotFoundError", "UnsupportedModelError",
     "capture", "intervene", "resolve_sites", "sites",

@@ -54,6 +54,7 @@ class ITI:
     k: int
     kind: str = "mass_mean"
     stack: str = "layers."  # site prefix of the heads ("decoder.layers." for encoder-decoders)
+    chosen: tuple[tuple[int, int], ...] | None = None  # heads picked by hand (e.g. in a ProbeDashboard)
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -106,13 +107,21 @@ class ITI:
                                     stack=stack, progress=progress)
 
     # ------------------------------------------------------------------ the choice
-    def select(self, k: int | None = None, kind: str | None = None) -> ITI:
-        """The same probes with another K or direction kind."""
-        k = self.k if k is None else k
+    def select(self, k: int | None = None, kind: str | None = None, heads=None) -> ITI:
+        """The same probes with another K, direction kind, or hand-picked ``heads`` ([(layer, head), ...])."""
         kind = self.kind if kind is None else kind
-        _check_k(k, self.n_heads_total)
         _check_kind(kind)
-        return replace(self, k=k, kind=kind)
+        if heads is not None:
+            shape = self.probes.batch_shape
+            heads = tuple((int(layer), int(head)) for layer, head in heads)
+            bad = [h for h in heads if not (0 <= h[0] < shape[0] and 0 <= h[1] < shape[1])]
+            if not heads or bad:
+                raise ValueError(f"heads must be (layer, head) pairs within {shape[0]} x {shape[1]}; "
+                                 f"got {bad or 'none'}")
+            return replace(self, k=len(heads), kind=kind, chosen=heads)
+        k = self.k if k is None else k
+        _check_k(k, self.n_heads_total)
+        return replace(self, k=k, kind=kind, chosen=None)
 
     @property
     def n_heads_total(self) -> int:
@@ -120,8 +129,8 @@ class ITI:
 
     @property
     def heads(self) -> list[tuple[int, int]]:
-        """The K (layer, head) pairs with the best validation accuracy, best first."""
-        return self.probes.top(self.k, "val_accuracy")
+        """The K (layer, head) pairs with the best validation accuracy, best first (or those chosen)."""
+        return list(self.chosen) if self.chosen is not None else self.probes.top(self.k, "val_accuracy")
 
     def theta(self) -> torch.Tensor:
         """The unit directions of the selected heads, ``[K, d_head]`` (in the order of ``heads``)."""
@@ -159,8 +168,9 @@ class ITI:
         tensors = {f"direction.{k}": v.contiguous() for k, v in self.directions.items()}
         tensors |= {f"sigma.{k}": v.contiguous() for k, v in self.sigma.items()}
         save_file(tensors, str(path / "directions.safetensors"))
-        (path / "iti.json").write_text(json.dumps({"format": "interpwidgets.ITI/1", "k": self.k, "kind": self.kind,
-                                                   "stack": self.stack}, indent=1))
+        settings = {"format": "interpwidgets.ITI/1", "k": self.k, "kind": self.kind, "stack": self.stack,
+                    "chosen": None if self.chosen is None else [list(h) for h in self.chosen]}
+        (path / "iti.json").write_text(json.dumps(settings, indent=1))
         return path
 
     @classmethod
@@ -174,7 +184,8 @@ class ITI:
         return cls(probes=ProbeResult.load(path / "probes.safetensors"),
                    directions={k[10:]: v for k, v in t.items() if k.startswith("direction.")},
                    sigma={k[6:]: v for k, v in t.items() if k.startswith("sigma.")},
-                   k=settings["k"], kind=settings["kind"], stack=settings["stack"])
+                   k=settings["k"], kind=settings["kind"], stack=settings["stack"],
+                   chosen=None if settings.get("chosen") is None else tuple(map(tuple, settings["chosen"])))
 
 
 def _check_k(k: int, total: int) -> None:

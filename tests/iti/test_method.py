@@ -126,3 +126,9 @@ def test_save_load_and_select(tmp_path):
     torch.testing.assert_close(again.shifts(), iti.shifts())
     fewer = iti.select(k=1, kind="mass_mean")
     assert fewer.heads == iti.heads[:1] and fewer.probes is iti.probes  # no refit
+    picked = iti.select(heads=[(0, 1), (1, 3)])
+    assert picked.heads == [(0, 1), (1, 3)] and picked.k == 2 and set(picked.edits(1.0)) == {
+        "layers.0.attn.head_out", "layers.1.attn.head_out"}
+    assert ITI.load(picked.save(tmp_path / "picked")).heads == [(0, 1), (1, 3)]
+    with pytest.raises(ValueError, match="within 2 x 4; got \\[\\(2, 0\\)\\]"):
+        iti.select(heads=[(2, 0)])

@@ -1,0 +1,214 @@
+"""ITIView: alpha, K and direction controls over side-by-side generations without and with the edit,
+streamed token by token, and the truth / cross-entropy / KL curves with the current alpha marked."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import torch
+import traitlets
+
+from ..capture.inputs import find_tokenizer, model_device
+from ..widgets import Widget
+from .method import ITI
+from .metrics import edit_costs
+
+__all__ = ["ITIView"]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class ITIView(Widget):
+    """Generate with and without ITI as the sliders move; a moved slider cancels the stale generation.
+
+    ``heads`` can be driven by a :class:`~interpwidgets.ProbeDashboard` (``ipywidgets.dlink((board,
+    "top"), (view, "heads"))``): the heads selected there are the heads edited. Negative alphas are
+    allowed (they push towards the other class).
+
+    Examples
+    --------
+    >>> import torch, interpwidgets as iw
+    >>> from transformers import GPT2Config, GPT2LMHeadModel
+    >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=50)).eval()
+    >>> iti = iw.ITI.from_activations(torch.randn(100, 2, 4, 8), torch.arange(100) % 2, k=2)
+    >>> view = iw.ITIView(model, None, iti, [[1, 2, 3]], max_new_tokens=4, background=False)
+    >>> len(view.plain_tokens) == len(view.edited_tokens) == 4
+    True
+    """
+
+    _bundle = "iti_view"
+
+    alpha = traitlets.Float(15.0).tag(sync=True)
+    k = traitlets.Int(8).tag(sync=True)
+    kind = traitlets.Unicode("mass_mean").tag(sync=True)
+    heads = traitlets.List([]).tag(sync=True)  # [[layer, head], ...] edited; set it to pick heads by hand
+    n_heads_total = traitlets.Int(0).tag(sync=True)
+    prompts = traitlets.List([]).tag(sync=True)
+    prompt_index = traitlets.Int(0).tag(sync=True)
+    max_new_tokens = traitlets.Int(24).tag(sync=True)
+    plain_tokens = traitlets.List([]).tag(sync=True)  # generated without the edit
+    edited_tokens = traitlets.List([]).tag(sync=True)  # with it, streamed
+    generating = traitlets.Bool(False).tag(sync=True)
+    generations = traitlets.Int(0).tag(sync=True)  # finished edited generations (cancelled ones do not count)
+    curves = traitlets.Dict({}).tag(sync=True)  # alpha, cross_entropy, kl, truth (lists)
+
+    def __init__(self, model, tokenizer, iti: ITI, prompts: Sequence, *, alpha: float = 15.0,
+                 max_new_tokens: int = 24, background: bool = True, **kwargs):
+        if not prompts:
+            raise ValueError("ITIView needs at least one prompt")
+        self._model, self._iti = model, iti
+        self._tokenizer = None if all(not isinstance(p, str) for p in prompts) else find_tokenizer(model, tokenizer)
+        self._background = background
+        self._job: tuple[threading.Thread, threading.Event] | None = None
+        self._lock = threading.Lock()  # one generation at a time touches the model's hooks
+        shown = [p if isinstance(p, str) else " ".join(map(str, list(p))) for p in prompts]
+        self._prompts = list(prompts)
+        super().__init__(alpha=alpha, k=iti.k, kind=iti.kind, heads=[list(h) for h in iti.heads],
+                         n_heads_total=iti.n_heads_total, prompts=shown, max_new_tokens=max_new_tokens, **kwargs)
+        self._live = True
+        self._plain_cache: dict[tuple[int, int], list[str]] = {}
+        self._regenerate()
+
+    @property
+    def iti(self) -> ITI:
+        """The intervention as the controls set it now."""
+        return self._iti
+
+    # ------------------------------------------------------------------ controls
+    @traitlets.observe("k", "kind")
+    def _reselect(self, change) -> None:
+        if not getattr(self, "_live", False) or getattr(self, "_syncing", False):
+            return
+        try:
+            self._iti = self._iti.select(k=self.k, kind=self.kind)
+        except ValueError as err:
+            setattr(self, change["name"], change["old"])
+            self.error = str(err)
+            return
+        self.error = ""
+        self.heads = [list(h) for h in self._iti.heads]
+        self._regenerate()
+
+    @traitlets.observe("heads")
+    def _pick(self, change) -> None:
+        if not getattr(self, "_live", False) or [tuple(h) for h in change["new"]] == self._iti.heads:
+            return
+        try:
+            self._iti = self._iti.select(kind=self.kind, heads=change["new"])
+        except ValueError as err:
+            self.error = str(err)
+            self.heads = change["old"]
+            return
+        self.error = ""
+        self._syncing = True  # K follows the hand-picked heads without re-ranking them
+        try:
+            self.k = len(self._iti.heads)
+        finally:
+            self._syncing = False
+        self._regenerate()
+
+    @traitlets.observe("alpha", "prompt_index", "max_new_tokens")
+    def _moved(self, change) -> None:
+        if getattr(self, "_live", False):
+            if change["name"] == "prompt_index" and not 0 <= self.prompt_index < len(self.prompts):
+                self.prompt_index = change["old"]
+                self.error = f"prompt_index must be between 0 and {len(self.prompts) - 1}"
+                return
+            self._regenerate()
+
+    # ------------------------------------------------------------------ generating
+    def _ids(self) -> torch.Tensor:
+        p = self._prompts[self.prompt_index]
+        ids = self._tokenizer(p, return_tensors="pt")["input_ids"] if isinstance(p, str) else torch.as_tensor([list(p)])
+        return ids.to(model_device(self._model))
+
+    def _generate(self, edited: bool, stop: threading.Event | None, on_token: Callable[[list[str]], None]) -> list[str]:
+        """Greedy generation, one token at a time, so that each can be shown and a stop honoured."""
+        view = self
+
+        class Streamer:  # transformers calls put() with the prompt first, then each new token
+            def __init__(self):
+                self.started, self.tokens = False, []
+
+            def put(self, value):
+                if not self.started:
+                    self.started = True
+                    return
+                if stop is not None and stop.is_set():
+                    raise _Cancelled
+                self.tokens = self.tokens + view._decode(value.reshape(-1).tolist())
+                on_token(self.tokens)
+
+            def end(self):
+                pass
+
+        streamer = Streamer()
+        kwargs = dict(max_new_tokens=self.max_new_tokens, do_sample=False, streamer=streamer,
+                      pad_token_id=getattr(self._tokenizer, "pad_token_id", None) or 0)
+        with torch.no_grad():
+            if edited:
+                with self._iti.apply(self._model, self.alpha):
+                    self._model.generate(self._ids(), **kwargs)
+            else:
+                self._model.generate(self._ids(), **kwargs)
+        return streamer.tokens
+
+    def _decode(self, ids: list[int]) -> list[str]:
+        if self._tokenizer is None:
+            return [str(i) for i in ids]
+        return [self._tokenizer.decode([i]) for i in ids]
+
+    def _regenerate(self) -> None:
+        """Stop a generation under way, then generate for the current settings."""
+        if self._job is not None:
+            self._job[1].set()
+            self._job[0].join()
+        stop = threading.Event()
+
+        def run():
+            with self._lock:
+                try:
+                    self.generating = True
+                    key = (self.prompt_index, self.max_new_tokens)
+                    if key not in self._plain_cache:
+                        self._plain_cache[key] = self._generate(False, stop, lambda t: None)
+                    self.plain_tokens = self._plain_cache[key]
+                    self.edited_tokens = []
+                    self._generate(True, stop, lambda t: setattr(self, "edited_tokens", t))
+                    self.generations += 1
+                except _Cancelled:
+                    pass
+                except Exception as err:  # noqa: BLE001 - shown in the view
+                    self.error = f"generation failed: {type(err).__name__}: {err}"
+                finally:
+                    self.generating = False
+
+        if self._background:
+            thread = threading.Thread(target=run, name="iw-iti-generate", daemon=True)
+            self._job = (thread, stop)
+            thread.start()
+        else:
+            run()
+
+    def wait(self, timeout: float | None = None) -> ITIView:
+        """Block until the generation under way is done."""
+        if self._job is not None:
+            self._job[0].join(timeout)
+        return self
+
+    # ------------------------------------------------------------------ curves
+    def sweep(self, alphas: Sequence[float], texts: Sequence, truth: Callable[[ITI, float], float] | None = None,
+              progress: bool = True) -> dict:
+        """Measure cross-entropy and KL on ``texts`` (and ``truth(iti, alpha)``, e.g. the share of true
+        answers, when given) at each alpha, for the current heads and direction; the view plots them."""
+        self.wait()
+        with self._lock:
+            curves = edit_costs(self._model, self._iti, texts, alphas, tokenizer=self._tokenizer, progress=progress)
+            if truth is not None:
+                curves["truth"] = [float(truth(self._iti, a)) for a in alphas]
+        curves["kind"] = self.kind
+        self.curves = curves
+        return curves
