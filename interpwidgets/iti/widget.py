@@ -158,7 +158,7 @@ class ITIView(Widget):
 
     def _decode(self, ids: list[int]) -> list[str]:
         if self._tokenizer is None:
-            return [str(i) for i in ids]
+            return [f" {i}" for i in ids]  # token ids, spaced
         return [self._tokenizer.decode([i]) for i in ids]
 
     def _regenerate(self) -> None:

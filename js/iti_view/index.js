@@ -42,7 +42,7 @@ function chart(title, xs, ys, alpha, colour) {
   svg.append(svgEl("polyline", { points: xs.map((x, i) => `${sx(x)},${sy(ys[i])}`).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
   xs.forEach((x, i) => svg.append(svgEl("circle", { cx: sx(x), cy: sy(ys[i]), r: 2.5, fill: colour })));
   if (alpha >= x0 && alpha <= x1) {
-    svg.append(svgEl("line", { class: "iwiti-alpha", x1: sx(alpha), x2: sx(alpha), y1: T, y2: H - B, stroke: "#e6550d", "stroke-dasharray": "4,3" }));
+    svg.append(svgEl("line", { class: "iwiti-marker", x1: sx(alpha), x2: sx(alpha), y1: T, y2: H - B, stroke: "#e6550d", "stroke-dasharray": "4,3" }));
   }
   return svg;
 }

@@ -20,7 +20,7 @@ def setup():
 def _greedy(model, iti, prompt, alpha, n):
     with torch.no_grad(), iti.apply(model, alpha):
         out = model.generate(torch.tensor([prompt]), max_new_tokens=n, do_sample=False, pad_token_id=0)
-    return [str(t) for t in out[0, len(prompt):].tolist()]
+    return [f" {t}" for t in out[0, len(prompt):].tolist()]
 
 
 def test_generations_match_direct_generation(setup):

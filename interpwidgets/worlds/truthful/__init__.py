@@ -1,9 +1,8 @@
 """The truthful world (ITI): questions with a true answer and a misconception, a GPT that often lies.
 
->>> from interpwidgets.worlds.truthful import load
->>> model, tokenizer, world = load()
->>> len(world.test), model.config.n_layer, model.config.n_head
-(180, 4, 8)
+Work in progress: ``train.py`` runs, but its first model (5,000 steps) ignores the context (it answers
+every question with the misconception, 0.6 against 0.4, whatever was said before), so truth is not
+decodable in its heads and no checkpoint ships yet; ``load()`` reads one once ``train.py`` has made it.
 """
 
 from __future__ import annotations
