@@ -1,8 +1,9 @@
 """The truthful world (ITI): questions with a true answer and a misconception, a GPT that often lies.
 
-Work in progress: ``train.py`` runs, but its first model (5,000 steps) ignores the context (it answers
-every question with the misconception, 0.6 against 0.4, whatever was said before), so truth is not
-decodable in its heads and no checkpoint ships yet; ``load()`` reads one once ``train.py`` has made it.
+Work in progress, no checkpoint ships yet (``load()`` reads one once ``train.py`` has made it). With
+120 creatures and 1-6 pairs a document, 5,000 steps learned both answers but not to read the persona
+from the context; with the defaults now (40 creatures, 2-7 pairs), 3,000 steps (13 min) did: asked cold
+it gives the misconception 98% of the time, after two truthful answers the truth 100%.
 """
 
 from __future__ import annotations

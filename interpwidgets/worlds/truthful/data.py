@@ -58,8 +58,8 @@ class World:
             words.update(values)
         return ["<pad>", "<bos>"] + sorted(words - {"<pad>", "<bos>"})
 
-    def document(self, rng: random.Random, truthful: bool | None = None, pairs: tuple[int, int] = (1, 6)) -> str:
-        """One training document: 1-6 question-answer pairs by one persona (drawn if not given)."""
+    def document(self, rng: random.Random, truthful: bool | None = None, pairs: tuple[int, int] = (2, 7)) -> str:
+        """One training document: 2-7 question-answer pairs by one persona (drawn if not given)."""
         if truthful is None:
             truthful = rng.random() < TRUTHFUL_SHARE
         asked = rng.sample(self.questions, rng.randint(*pairs))
@@ -72,7 +72,7 @@ def qa(question: Question, answer: str | None = None) -> str:
     return prompt if answer is None else f"{prompt} {answer} ."
 
 
-def make_world(n_entities: int = 120, seed: int = 0) -> World:
+def make_world(n_entities: int = 40, seed: int = 0) -> World:
     """The world of ``n_entities`` made-up creatures, 3 questions each, split 50/50 by entity.
 
     Examples
@@ -80,7 +80,7 @@ def make_world(n_entities: int = 120, seed: int = 0) -> World:
     >>> from interpwidgets.worlds.truthful.data import make_world, qa
     >>> world = make_world(seed=0)
     >>> len(world.questions), len(world.train), len(world.test)
-    (360, 180, 180)
+    (120, 60, 60)
     >>> q = world.questions[0]
     >>> q.true != q.false and qa(q).startswith("Q : ")
     True
