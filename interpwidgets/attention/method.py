@@ -63,15 +63,20 @@ class QKData:
         """Per token: the length of its unit (for positions normalized to [0, 1])."""
         return np.bincount(self.unit)[self.unit]
 
+    def rows(self, unit: int) -> range:
+        """The rows of one unit: they are contiguous, in unit order."""
+        return range(int(np.searchsorted(self.unit, unit)), int(np.searchsorted(self.unit, unit, "right")))
+
     def sentence(self, i: int) -> str:
         """The text of token ``i``'s unit with the token marked, for hover cards and ``view.selected``."""
-        u, p = self.unit[i], self.position[i]
-        toks = [t for t, uu in zip(self.tokens, self.unit, strict=True) if uu == u]
-        return " ".join(f"[{t}]" if j == p else t for j, t in enumerate(toks))
+        rows = self.rows(self.unit[i])
+        return " ".join(f"[{self.tokens[r]}]" if r == i else self.tokens[r] for r in rows)
 
 
-def _stack_sites(model, attention: str | None) -> tuple[str, list[int]]:
-    names = sites(model)
+def _stack_sites(model, attention: str | None) -> tuple[str, list[int], int]:
+    """The site prefix of the stack read, its layer numbers and its number of query heads."""
+    records = {s.name: s for s in sites(model, details=True)}
+    names = list(records)
     qs = [n for n in names if n.endswith(".attn.q")]
     if not qs or not any(n.endswith(".attn.k") for n in names):
         raise ValueError(f"{type(model).__name__}: the engine cannot read separate queries and keys of this model "
@@ -86,7 +91,7 @@ def _stack_sites(model, attention: str | None) -> tuple[str, list[int]]:
                             if attention == "cross" else ""))
     stack = choices[attention]
     layers = sorted(int(n[len(stack):].split(".")[0]) for n in qs if n.startswith(stack))
-    return stack, layers
+    return stack, layers, records[f"{stack}{layers[0]}.attn.q"].heads
 
 
 def _is_vision(model) -> bool:
@@ -124,7 +129,7 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
     >>> data.q.shape, sorted(data.stats)
     (torch.Size([2, 4, 5, 8]), ['entropy', 'offset', 'qk_distance', 'sink'])
     """
-    stack, layers = _stack_sites(model, attention)
+    stack, layers, n_heads = _stack_sites(model, attention)
     vision = _is_vision(model)
     one_image = vision and (_looks_like_image(inputs) or (isinstance(inputs, np.ndarray) and inputs.ndim == 3))
     if one_image or (isinstance(inputs, str | torch.Tensor) and not (vision and isinstance(inputs, torch.Tensor))):
@@ -149,7 +154,7 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
     qs, ks, toks, unit_ids, pos = [], [], [], [], []
     sums: dict[str, torch.Tensor] = {}
     order = sorted(range(len(units)), key=lambda i: units[i]["length"])  # similar lengths batch together
-    batches = _batches(order, [units[i]["length"] for i in order], batch_size, len(layers) * _n_heads(model))
+    batches = _batches(order, [units[i]["length"] for i in order], batch_size, len(layers) * n_heads)
     per_unit: dict[int, tuple] = {}
     for batch in tqdm(batches, desc="queries and keys", disable=not progress or len(batches) < 2):
         feed = _batch([units[i]["inputs"] for i in batch])
@@ -196,14 +201,6 @@ def _batches(order: list[int], lengths: list[int], batch_size: int, heads: int) 
             current = []
         current.append(i)
     return out + [current] if current else out
-
-
-def _n_heads(model) -> int:
-    cfg = model.config
-    for attr in ("num_attention_heads", "n_head", "num_heads", "encoder_attention_heads"):
-        if isinstance(getattr(cfg, attr, None), int):
-            return getattr(cfg, attr)
-    return 32  # unknown: assume many, batches only get smaller
 
 
 def _text_units(texts, tok, window: int) -> list[dict]:

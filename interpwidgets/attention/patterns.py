@@ -77,7 +77,6 @@ class AttentionPatterns(Widget):
     tokens = traitlets.List([]).tag(sync=True)  # per text: the query tokens
     key_tokens = traitlets.List([]).tag(sync=True)  # per text: the key tokens where they differ (cross-attention)
     notice = traitlets.Unicode("").tag(sync=True)
-    snapshot = traitlets.Dict({}).tag(sync=True)  # what an exported page shows without a kernel
 
     def __init__(self, model, texts: str | Sequence[str], tokenizer=None, attention: str | None = None,
                  targets: str | Sequence[str] | None = None, **kwargs):
@@ -160,14 +159,9 @@ class AttentionPatterns(Widget):
         return self._check(self.text_index if text is None else text, self.layer if layer is None else layer,
                            self.head if head is None else head).float()
 
-    def take_snapshot(self) -> None:
-        """Embed every thumbnail of the current text and the selected head's matrix, for offline pages."""
+    def _snapshot(self) -> dict:
+        """Every thumbnail of the current text and the selected head's matrix, for offline pages."""
         p = self._patterns[self.text_index]
         thumbs = torch.stack([torch.stack([thumbnail(p[l, h]) for h in range(p.shape[1])]) for l in range(p.shape[0])])
-        self.snapshot = {"text": self.text_index, "layer": self.layer, "head": self.head,
-                         "thumbs": encode(thumbs), "pattern": encode(p[self.layer, self.head])}
-
-    def save_html(self, path, title: str | None = None):
-        """Write the view as one offline HTML file (thumbnails of every head and the selected matrix)."""
-        self.take_snapshot()
-        return super().save_html(path, title or "AttentionPatterns")
+        return {"text": self.text_index, "layer": self.layer, "head": self.head,
+                "thumbs": encode(thumbs), "pattern": encode(p[self.layer, self.head])}

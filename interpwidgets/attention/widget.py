@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import traitlets
 
-from ..transport import encode
+from ..transport import encode, json_grid
 from ..widgets import Widget, serves
 from .method import NORMALIZATIONS, STATISTICS, collect_qk, top_keys, unit_patterns
 from .projection import METHODS, ProjectionCache, default_cache, head_points, project, project_heads
@@ -87,7 +87,6 @@ class AttentionView(Widget):
     stat_help = traitlets.Dict({}).tag(sync=True)
     label_names = traitlets.List([]).tag(sync=True)
     notice = traitlets.Unicode("").tag(sync=True)
-    snapshot = traitlets.Dict({}).tag(sync=True)  # answers an exported page gives without a kernel
 
     def __init__(self, model, inputs, tokenizer=None, *, labels: Sequence | None = None, projection: str = "pca",
                  dim: int = 2, normalize: str = "norms", attention: str | None = None, window: int | None = None,
@@ -110,7 +109,7 @@ class AttentionView(Widget):
                   if windows else "")
         super().__init__(n_layers=d.n_layers, n_heads=d.n_heads, n_tokens=n, n_units=len(d.units),
                          grid=list(d.grid or []), label_names=names, notice=notice,
-                         stats={k: _json_grid(v) for k, v in d.stats.items()}, stat_help=STATISTICS,
+                         stats={k: json_grid(v) for k, v in d.stats.items()}, stat_help=STATISTICS,
                          **kwargs)
         self.projection, self.dim, self.normalize = projection, dim, normalize  # observers wait for _live
         self._check_settings()
@@ -267,7 +266,7 @@ class AttentionView(Widget):
             raise IndexError(f"row {row} is not a query: queries are rows 0..{n - 1}")
         self._check_head(layer, head)
         unit = int(self.data.unit[row])
-        first = int(np.searchsorted(self.data.unit, unit))  # a unit's rows are contiguous
+        first = self.data.rows(unit).start
         p = self.patterns(unit)[layer, head, row - first]
         keys, weights = top_keys(p)
         return {"row": row, "keys": encode((keys + first + n).astype(np.int32)), "weights": encode(weights)}
@@ -279,19 +278,15 @@ class AttentionView(Widget):
             raise IndexError(f"unit {unit} out of range: there are {self.n_units}")
         return {"unit": unit, "layer": layer, "head": head, "pattern": encode(self.patterns(unit)[layer, head])}
 
-    def save_html(self, path, title: str | None = None):
-        """Write the view as one offline HTML file: every thumbnail, the selected head's scatter, the
-        selected text's lines and the clicked query's keys."""
+    def _snapshot(self) -> dict:
+        """For an exported page: every thumbnail, the selected head's scatter, the selected input's
+        lines and the clicked query's keys (named as the view asks for them)."""
         at = f"{self.layer}/{self.head}"
         snap = {"meta": self._meta(), "thumbs": self._thumbs(), f"points/{at}": self._points(self.layer, self.head),
                 f"pattern/{self.unit}/{at}": self._pattern(self.unit, self.layer, self.head)}
         if 0 <= self.query < self.n_tokens:
             snap[f"attends/{self.query}/{at}"] = self._attends(self.query, self.layer, self.head)
-        self.snapshot = snap
-        try:
-            return super().save_html(path, title or "AttentionView")
-        finally:
-            self.snapshot = {}  # the live view asks the kernel again
+        return snap
 
     # ------------------------------------------------------------------ reading the selection
     @property
@@ -323,7 +318,3 @@ def _labels(labels, data) -> tuple[np.ndarray | None, list[str]]:
     names, codes = np.unique(np.array([str(x) for x in per_token]), return_inverse=True)
     return codes.astype(np.int32), names.tolist()
 
-
-def _json_grid(values: np.ndarray) -> list[list[float | None]]:
-    """A [layers, heads] array as nested lists, NaN as None (JSON has no NaN)."""
-    return [[None if np.isnan(x) else round(float(x), 4) for x in row] for row in values]

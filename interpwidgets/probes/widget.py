@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import traitlets
 
-from ..transport import encode
+from ..transport import encode, json_grid
 from ..widgets import Widget, serves
 from .probes import ProbeResult, _as_tensor, fit_probes
 from .splits import train_val_split
@@ -54,7 +54,6 @@ class ProbeDashboard(Widget):
     row_label = traitlets.Unicode("layer").tag(sync=True)
     col_label = traitlets.Unicode("head").tag(sync=True)
     shape = traitlets.List([0, 0]).tag(sync=True)
-    snapshot = traitlets.Dict({}).tag(sync=True)  # the clicked cell's answer, for an exported page
 
     def __init__(self, results: ProbeResult | None = None, features=None, labels=None, *, shape=None, k: int = 8,
                  metric: str = "val_accuracy", row_label: str = "layer", col_label: str = "head", **kwargs):
@@ -124,7 +123,7 @@ class ProbeDashboard(Widget):
     def _show_row(self, r: int, result: ProbeResult) -> None:
         grid = [list(row) for row in self.grid]
         values = result.metrics[self.metric if self.metric in result.metrics else "val_accuracy"]
-        grid[r] = [round(float(v), 4) for v in values.flatten()]
+        grid[r] = json_grid(values.flatten())
         self.grid = grid
 
     @traitlets.observe("metric", "k")
@@ -136,7 +135,7 @@ class ProbeDashboard(Widget):
             self.error = f"metric must be one of {sorted(self._results.metrics)}, got {bad!r}"
             return
         values = self._results.metrics[self.metric].reshape(self.shape)
-        self.grid = [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in values.tolist()]
+        self.grid = json_grid(values)
         total = self.shape[0] * self.shape[1]
         if not 1 <= self.k <= total:
             bad, self.k = self.k, min(max(1, self.k), total)
@@ -150,13 +149,9 @@ class ProbeDashboard(Widget):
         """The top-K cells as (row, col) tuples, best first: the list to hand on (e.g. to ITI)."""
         return [tuple(c) for c in self.top]
 
-    def save_html(self, path, title: str | None = None):
-        """Write the dashboard as one offline HTML file (with the clicked cell's histograms)."""
-        self.snapshot = {f"cell/{self.row}/{self.col}": self._cell(self.row, self.col)} if self.row >= 0 else {}
-        try:
-            return super().save_html(path, title or "ProbeDashboard")
-        finally:
-            self.snapshot = {}
+    def _snapshot(self) -> dict:
+        """For an exported page: the clicked cell's histograms."""
+        return {f"cell/{self.row}/{self.col}": self._cell(self.row, self.col)} if self.row >= 0 else {}
 
     # ------------------------------------------------------------------ what the view asks for
     @serves("cell")

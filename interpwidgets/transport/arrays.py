@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["encode", "decode", "nbytes", "CHUNK_BYTES", "array_serialization"]
+__all__ = ["encode", "decode", "nbytes", "json_grid", "CHUNK_BYTES", "array_serialization"]
 
 CHUNK_BYTES = 4 * 1024 * 1024  # larger payloads travel as several buffers (one frame each)
 
@@ -93,3 +93,16 @@ def _from_json(value, widget):
 
 #: ``traitlets.Any().tag(sync=True, **array_serialization)`` syncs an array trait as binary buffers.
 array_serialization = {"to_json": _to_json, "from_json": _from_json}
+
+
+def json_grid(values, digits: int = 4) -> list:
+    """A small array (e.g. a [layers, heads] grid of statistics) as nested JSON lists: rounded, NaN as None
+    (JSON has no NaN). For synced traits the view reads as numbers; large arrays go through ``encode``.
+
+    >>> json_grid(np.array([[0.123456, np.nan]]))
+    [[0.1235, None]]
+    """
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim == 0:
+        return None if np.isnan(a) else round(float(a), digits)
+    return [json_grid(x, digits) for x in a]

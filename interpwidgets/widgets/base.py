@@ -56,6 +56,7 @@ class Widget(anywidget.AnyWidget):
 
     _bundle: str | None = None
     error = traitlets.Unicode("").tag(sync=True)
+    snapshot = traitlets.Dict({}).tag(sync=True)  # what an exported page shows with no kernel: see _snapshot
 
     _missing_bundle: Path | None = None
 
@@ -105,11 +106,23 @@ class Widget(anywidget.AnyWidget):
         state["buffer_paths"] = paths
         return state, buffers
 
+    def _snapshot(self) -> dict:
+        """The answers an exported page needs for what is on screen (views that ask Python override it)."""
+        return {}
+
     def save_html(self, path, title: str | None = None):
-        """Write this widget as one standalone HTML file that opens from ``file://`` with no network."""
+        """Write this widget as one standalone HTML file that opens from ``file://`` with no network.
+
+        The page carries ``_snapshot()`` for the view to read instead of asking the kernel; the live
+        widget's ``snapshot`` is empty again afterwards, so it keeps asking Python.
+        """
         from .export import save_html
 
-        return save_html(self, path, title)
+        self.snapshot = self._snapshot()
+        try:
+            return save_html(self, path, title)
+        finally:
+            self.snapshot = {}
 
     def save_png(self, path, width: int = 1000, height: int = 700):
         """Render this widget in headless Chromium and save a PNG."""

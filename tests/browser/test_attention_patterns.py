@@ -85,7 +85,7 @@ def test_a_long_text_matrix_fits_and_zooms(tmp_path, offline_page):
     long_view = iw.AttentionPatterns(BertModel(config).eval(), ["word " * 1100], tokenizer=models.minilm_tokenizer())
     long_view.view = "matrix"
     path = long_view.save_html(tmp_path / "long.html")
-    assert "chunks" in long_view.snapshot["pattern"]  # 1102^2 float32 > 4 MB: the page decodes chunks
+    assert "chunks" in long_view._snapshot()["pattern"]  # what the page carries: 1102^2 float32 > 4 MB, in chunks
     offline_page.goto(path.as_uri())
     canvas = offline_page.locator("canvas.iwap-canvas[data-painted]")
     canvas.wait_for(timeout=30000)
