@@ -55,10 +55,12 @@ class ProbeData:
     bayes_accuracy: torch.Tensor  # [LAYERS, HEADS] Phi(separation / 2)
 
 
-def make_features(seed: int = 0, exponent: float = SPECTRUM_EXPONENT) -> ProbeData:
-    """Synthetic head activations with a planted, head-dependent label signal.
+def make_features(seed: int = 0, exponent: float = SPECTRUM_EXPONENT,
+                  shape: tuple[int, int, int, int] = (N, LAYERS, HEADS, D_HEAD)) -> ProbeData:
+    """Synthetic head activations ``[n, layers, heads, d_head]`` (``shape``) with a planted, head-dependent
+    label signal.
 
-    Per head ``p``: ``x = A_p z + mu_p + (y - 1/2) * delta_p * u_p`` with ``z ~ N(0, I_64)``,
+    Per head ``p``: ``x = A_p z + mu_p + (y - 1/2) * delta_p * u_p`` with ``z ~ N(0, I_d)``,
     ``A_p = SCALE * Q_p diag(s)`` (``Q_p`` a random rotation, ``s_k = k ** -exponent`` normalised to
     RMS 1, so the covariance has eigenvalues ``∝ k ** -(2 * exponent)`` and the features an RMS
     spread of ``SCALE``), ``mu_p ~ N(0, MEAN_STD^2 I)``, ``u_p`` a random unit direction and
@@ -67,8 +69,9 @@ def make_features(seed: int = 0, exponent: float = SPECTRUM_EXPONENT) -> ProbeDa
     uniform in [0.3, 2] for ~55% and in [2.5, 4] for ~10%. Labels are balanced (1000 / 1000).
     """
     g = torch.Generator().manual_seed(seed)
-    P, d = LAYERS * HEADS, D_HEAD
-    labels = torch.randperm(N, generator=g) % 2
+    n, layers, heads, d = shape
+    P = layers * heads
+    labels = torch.randperm(n, generator=g) % 2
     s = torch.arange(1, d + 1, dtype=torch.float64) ** -exponent
     s = s / s.pow(2).mean().sqrt()
     Q, R = torch.linalg.qr(torch.randn(P, d, d, generator=g, dtype=torch.float64))
@@ -81,12 +84,12 @@ def make_features(seed: int = 0, exponent: float = SPECTRUM_EXPONENT) -> ProbeDa
     cov = A @ A.transpose(1, 2)
     mahalanobis_u = (u * torch.linalg.solve(cov, u.unsqueeze(-1)).squeeze(-1)).sum(-1).sqrt()
     delta = separation / mahalanobis_u  # shift along u giving Mahalanobis distance `separation`
-    z = torch.randn(N, P, d, generator=g, dtype=torch.float64)
+    z = torch.randn(n, P, d, generator=g, dtype=torch.float64)
     sign = (labels.double() - 0.5)[:, None, None]
     X = torch.einsum("pij,npj->npi", A, z) + mu + sign * delta[None, :, None] * u
     bayes = torch.special.ndtr(separation / 2)
-    return ProbeData(X.float().reshape(N, LAYERS, HEADS, d), labels,
-                     separation.reshape(LAYERS, HEADS).float(), bayes.reshape(LAYERS, HEADS).float())
+    return ProbeData(X.float().reshape(n, layers, heads, d), labels,
+                     separation.reshape(layers, heads).float(), bayes.reshape(layers, heads).float())
 
 
 def _draw_separations(P: int, g: torch.Generator) -> torch.Tensor:
@@ -128,7 +131,8 @@ def fit_sklearn(data: ProbeData, train_idx: np.ndarray, val_idx: np.ndarray, max
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    X = np.ascontiguousarray(data.features.numpy().reshape(N, -1, D_HEAD).transpose(1, 0, 2))  # [P, N, d]
+    n, d = data.features.shape[0], data.features.shape[-1]
+    X = np.ascontiguousarray(data.features.numpy().reshape(n, -1, d).transpose(1, 0, 2))  # [P, n, d]
     y = data.labels.numpy()
     y_tr, y_va = y[train_idx], y[val_idx]
     acc, coef, icpt, iters = [], [], [], []
@@ -149,7 +153,8 @@ def fit_sklearn(data: ProbeData, train_idx: np.ndarray, val_idx: np.ndarray, max
 
 def objective(data: ProbeData, train_idx: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-probe ``sum log-loss + ||w||^2 / 2`` on the training split, in float64. ``W`` [P, d], ``b`` [P]."""
-    X = data.features.reshape(N, -1, D_HEAD)[torch.as_tensor(train_idx)].double()  # [n, P, d]
+    n, d = data.features.shape[0], data.features.shape[-1]
+    X = data.features.reshape(n, -1, d)[torch.as_tensor(train_idx)].double()  # [n_train, P, d]
     y = data.labels[torch.as_tensor(train_idx)].double()[:, None]
     z = torch.einsum("npd,pd->np", X, torch.as_tensor(W, dtype=torch.float64)) + torch.as_tensor(b).double()
     loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y.expand_as(z), reduction="none").sum(0)
@@ -160,7 +165,7 @@ def compare(data: ProbeData, ours, sk: SklearnResult) -> dict:
     """Accuracy agreement and objective gap between our probes and scikit-learn's."""
     tr = ours.train_idx.numpy()
     ours_acc = ours.metrics["val_accuracy"].flatten().numpy().astype(np.float64)
-    W, b = ours.weight[..., 0].reshape(-1, D_HEAD).numpy(), ours.bias.reshape(-1).numpy()
+    W, b = ours.weight[..., 0].reshape(-1, ours.weight.shape[-2]).numpy(), ours.bias.reshape(-1).numpy()
     f_ours = objective(data, tr, W, b)
     f_sk = objective(data, tr, sk.coef, sk.intercept)
     rel = (f_ours - f_sk) / np.abs(f_sk)

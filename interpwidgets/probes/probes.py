@@ -237,16 +237,19 @@ def fit_probes(features, labels, *, kind: str = "logistic", groups=None, val_fra
     for s in bar:
         part = flat[:, s:s + chunk].transpose(0, 1)  # a view; index_select gathers and transposes in one copy
         Xc = part.index_select(1, train_dev)
+        mu = Xc.mean(1, keepdim=True)  # [chunk, 1, d]
+        Xc -= mu  # the solvers take centred features (Xc is this loop's own copy)
         yc = targets[train_dev, s:s + chunk].transpose(0, 1)
         if kind == "logistic":
             W, b, it = fit_logistic(Xc, yc, len(classes), l2=l2, max_iter=max_iter, tol=tol)
             its.append(it)
         else:
             W, b = fit_ridge(Xc, yc, l2=l2)
+        scores["train"].append(torch.baddbmm(b.unsqueeze(1), Xc, W))  # [chunk, m, k], features still in cache
+        b = b - torch.bmm(mu, W).squeeze(1)  # the bias for the features as given
+        scores["val"].append(torch.baddbmm(b.unsqueeze(1), part.index_select(1, val_dev), W))
         Ws.append(W)
         bs.append(b)
-        scores["train"].append(torch.bmm(Xc, W) + b.unsqueeze(1))  # [chunk, m, k], features still in cache
-        scores["val"].append(torch.bmm(part.index_select(1, val_dev), W) + b.unsqueeze(1))
     W = torch.cat(Ws).reshape(*batch, d, -1)
     b = torch.cat(bs).reshape(*batch, -1)
     result = ProbeResult(kind, W, b, {}, classes, train_idx, val_idx, l2,

@@ -96,33 +96,51 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab")
-    for name, cells in [("view", NOTEBOOK), ("attention_view", ATTENTION_VIEW), ("probe_dashboard", PROBE_DASHBOARD)]:
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, root / f"{name}.ipynb")
+def _serve(root: Path, app: list[str]):
+    """Start a Jupyter server (``app``: the module and its own options) on a free port; its base URL, token."""
     port, token = _free_port(), "iw-test-token"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".cfg"), "JUPYTER_RUNTIME_DIR": str(root / ".rt"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-         "--ServerApp.disable_check_xsrf=True"],
+        [sys.executable, "-m", *app, "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.disable_check_xsrf=True"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
             urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
-            break
+            return server, base, token
         except OSError:
             time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("JupyterLab did not start")
+    server.kill()
+    pytest.fail(f"{app[0]} did not start")
+
+
+def _write_notebooks(root: Path, notebooks: dict[str, list[str]]) -> None:
+    for name, cells in notebooks.items():
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, root / f"{name}.ipynb")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    _write_notebooks(root, {"view": NOTEBOOK, "attention_view": ATTENTION_VIEW, "probe_dashboard": PROBE_DASHBOARD})
+    server, base, token = _serve(root, ["jupyterlab", "--LabApp.expose_app_in_browser=True"])
     yield {"url": f"{base}/lab/tree/view.ipynb?token={token}&reset", "root": root,
            "url_of": lambda name: f"{base}/lab/tree/{name}.ipynb?token={token}&reset"}
+    server.terminate()
+    server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def notebook7(tmp_path_factory):
+    """Jupyter Notebook 7 (its own front end on JupyterLab's components), with the AttentionPatterns notebook."""
+    root = tmp_path_factory.mktemp("nb7")
+    _write_notebooks(root, {"view": NOTEBOOK})
+    server, base, token = _serve(root, ["notebook", "--JupyterNotebookApp.expose_app_in_browser=True"])
+    yield {"url": f"{base}/notebooks/view.ipynb?token={token}", "root": root}
     server.terminate()
     server.wait(timeout=20)
 
@@ -250,4 +268,19 @@ def test_probe_dashboard_round_trips(lab, browser):
     s = state(lambda s: s["k"] == 5 and len(s["top"]) == 5)
     shown = json.dumps(json.dumps(s["top"]).replace(" ", ""))
     page.wait_for_function(f"document.querySelector('.iwpd-top')?.value === {shown}", timeout=30000)
+    page.close()
+
+
+def test_notebook7_round_trips(notebook7, browser):
+    """The same widget in Notebook 7: it renders, a click reaches Python, a kernel-side change redraws."""
+    page = _run_notebook(browser, notebook7["url"])
+    page.locator(".iwap-grid canvas[data-painted]").first.wait_for(timeout=90000)
+    assert page.locator(".iwap-grid canvas").count() == 24 * 4
+    page.locator("canvas[title='layer 2, head 1']").click()
+    state = _state(notebook7["root"], lambda s: s["view"] == "matrix")
+    assert (state["layer"], state["head"]) == (2, 1) and ["pattern", 2, 1] in state["served"]
+    page.locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=30000)
+    _run_in_kernel(page, "view.head = 3")
+    page.wait_for_function("document.querySelector('select.iwap-head')?.value === '3'", timeout=30000)
+    assert "layer 2, head 3" in page.locator(".iwap-title").inner_text()
     page.close()
