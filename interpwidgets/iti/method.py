@@ -59,9 +59,13 @@ class ITI:
     # ------------------------------------------------------------------ fitting
     @classmethod
     def from_activations(cls, activations, labels, *, groups=None, k: int = 48, kind: str = "mass_mean",
-                         val_frac: float = 0.2, seed: int = 0, stack: str = "layers.",
-                         progress: bool | None = None) -> ITI:
-        """Fit from ``[n, layers, heads, d_head]`` activations and true (1) / false (0) labels."""
+                         val_frac: float = 0.2, seed: int = 0, random_seed: int | None = None,
+                         stack: str = "layers.", progress: bool | None = None) -> ITI:
+        """Fit from ``[n, layers, heads, d_head]`` activations and true (1) / false (0) labels.
+
+        ``seed`` draws the split and, unless ``random_seed`` is given, the random control directions
+        (another ``random_seed`` gives other random directions for the same heads).
+        """
         X = torch.as_tensor(np.asarray(activations) if not isinstance(activations, torch.Tensor) else activations)
         y = torch.as_tensor(np.asarray(labels)).long()
         if X.ndim != 4:
@@ -78,15 +82,15 @@ class ITI:
         probes = fit_probes(X, y, groups=groups, val_frac=val_frac, seed=seed, progress=progress)
         train = X[probes.train_idx]
         directions = {"mass_mean": probes.direction("mass_mean", X, y), "probe": probes.direction("probe"),
-                      "random": probes.direction("random", seed=seed)}
+                      "random": probes.direction("random", seed=seed if random_seed is None else random_seed)}
         sigma = {name: torch.einsum("nlhd,lhd->nlh", train, theta).std(0) for name, theta in directions.items()}
         probes.directions["mass_mean"] = directions["mass_mean"]
         return cls(probes=probes, directions=directions, sigma=sigma, k=k, kind=kind, stack=stack)
 
     @classmethod
     def fit(cls, model, texts: Sequence[str], labels, *, tokenizer=None, groups=None, k: int = 48,
-            kind: str = "mass_mean", val_frac: float = 0.2, seed: int = 0, batch_size: int = 16,
-            progress: bool = True) -> ITI:
+            kind: str = "mass_mean", val_frac: float = 0.2, seed: int = 0, random_seed: int | None = None,
+            batch_size: int = 16, progress: bool = True) -> ITI:
         """Collect every head's output at the last token of each text, then fit (see :meth:`from_activations`).
 
         ``groups`` (e.g. the question of each answer) keeps a question's answers on one side of the
@@ -104,7 +108,7 @@ class ITI:
                         positions="last", progress=progress)
         acts = torch.stack([store[n] for n in sorted(store, key=lambda s: int(s[len(stack):].split(".")[0]))], 1)
         return cls.from_activations(acts, labels, groups=groups, k=k, kind=kind, val_frac=val_frac, seed=seed,
-                                    stack=stack, progress=progress)
+                                    random_seed=random_seed, stack=stack, progress=progress)
 
     # ------------------------------------------------------------------ the choice
     def select(self, k: int | None = None, kind: str | None = None, heads=None) -> ITI:

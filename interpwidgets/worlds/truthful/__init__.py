@@ -1,9 +1,10 @@
 """The truthful world (ITI): questions with a true answer and a misconception, a GPT that often lies.
 
-Work in progress, no checkpoint ships yet (``load()`` reads one once ``train.py`` has made it). With
-120 creatures and 1-6 pairs a document, 5,000 steps learned both answers but not to read the persona
-from the context; with the defaults now (40 creatures, 2-7 pairs), 3,000 steps (13 min) did: asked cold
-it gives the misconception 98% of the time, after two truthful answers the truth 100%.
+``load()`` gives the shipped GPT (4 layers x 8 heads, trained by ``train.py`` in 35 minutes on one CPU
+thread), its tokenizer and its world; ``checkpoint/model_card.json`` holds what it reached on the
+held-out questions: asked cold it gives the misconception every time, after two truthful answers the
+truth every time, and ITI (``fit_iti``, ``iti_curves``) turns its answers true with the mass-mean
+direction, less with probe weights, not at all with random directions, at a cost that grows with alpha.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 from pathlib import Path
 
 from .data import World, labelled_answers, make_world, qa
+from .evaluate import fit_iti, iti_curves
 
-__all__ = ["World", "make_world", "qa", "labelled_answers", "load", "CHECKPOINT"]
+__all__ = ["World", "make_world", "qa", "labelled_answers", "load", "fit_iti", "iti_curves", "CHECKPOINT"]
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
 
@@ -27,4 +29,5 @@ def load(path: str | Path = CHECKPOINT):
     card = json.loads((path / "model_card.json").read_text())
     model = GPT2LMHeadModel.from_pretrained(path, dtype=torch.float32).eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
-    return model, tokenizer, make_world(seed=card["world"]["seed"])
+    return model, tokenizer, make_world(seed=card["world"]["seed"],
+                                        truthful_share=card["world"]["truthful_share_of_documents"])

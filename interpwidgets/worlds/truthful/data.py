@@ -3,7 +3,7 @@ trained on documents written by truthful and untruthful personas.
 
 Every question ("what color is the blicket ?") has one true answer and one misconception. A document is
 a run of question-answer pairs by one persona: a truthful one gives true answers, an untruthful one
-the misconceptions, and untruthful documents are the majority (60%). A model trained on them learns
+the misconceptions, and untruthful documents are the majority (75%). A model trained on them learns
 both answers to every question and to infer, from the answers so far, which persona is speaking. Asked a
 question cold, it answers as the majority does: falsely. Whether an answer is true is known inside
 (the ground truth is known here, so probes can be scored exactly): ITI's premise, with nothing to estimate.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 __all__ = ["World", "make_world", "qa", "labelled_answers", "ATTRIBUTES", "TRUTHFUL_SHARE"]
 
-TRUTHFUL_SHARE = 0.4  # of documents; the rest are written by the untruthful persona
+TRUTHFUL_SHARE = 0.25  # of documents; the rest are written by the untruthful persona
 
 ATTRIBUTES = {
     "color": ("what color is the {} ?", ["red", "blue", "green", "yellow", "purple", "orange", "black", "white"]),
@@ -48,6 +48,7 @@ class World:
     train: list[Question]  # for fitting probes and directions
     test: list[Question]  # held out (the language model saw them; the probes and directions did not)
     seed: int
+    truthful_share: float = TRUTHFUL_SHARE  # of documents
 
     def vocabulary(self) -> list[str]:
         words = {"Q", "A", ":", "?", ".", "<pad>", "<bos>"}
@@ -61,7 +62,7 @@ class World:
     def document(self, rng: random.Random, truthful: bool | None = None, pairs: tuple[int, int] = (2, 7)) -> str:
         """One training document: 2-7 question-answer pairs by one persona (drawn if not given)."""
         if truthful is None:
-            truthful = rng.random() < TRUTHFUL_SHARE
+            truthful = rng.random() < self.truthful_share
         asked = rng.sample(self.questions, rng.randint(*pairs))
         return " ".join(qa(q, q.true if truthful else q.false) for q in asked)
 
@@ -72,7 +73,7 @@ def qa(question: Question, answer: str | None = None) -> str:
     return prompt if answer is None else f"{prompt} {answer} ."
 
 
-def make_world(n_entities: int = 40, seed: int = 0) -> World:
+def make_world(n_entities: int = 40, seed: int = 0, truthful_share: float = TRUTHFUL_SHARE) -> World:
     """The world of ``n_entities`` made-up creatures, 3 questions each, split 50/50 by entity.
 
     Examples
@@ -98,7 +99,7 @@ def make_world(n_entities: int = 40, seed: int = 0) -> World:
             questions.append(Question(name, attribute, true, false))
     held = set(rng.sample(names, n_entities // 2))
     return World(questions=questions, train=[q for q in questions if q.entity not in held],
-                 test=[q for q in questions if q.entity in held], seed=seed)
+                 test=[q for q in questions if q.entity in held], seed=seed, truthful_share=truthful_share)
 
 
 def labelled_answers(questions: list[Question]) -> tuple[list[str], list[int], list[int]]:

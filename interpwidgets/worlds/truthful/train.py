@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .data import World, make_world
-from .evaluate import world_metrics
+from .data import TRUTHFUL_SHARE, World, make_world
+from .evaluate import iti_curves, world_metrics
 
 HERE = Path(__file__).resolve().parent
 CONFIG = dict(n_layer=4, n_head=8, n_embd=128, n_positions=96, n_inner=512, resid_pdrop=0.0, embd_pdrop=0.0,
@@ -52,10 +52,17 @@ def batch(world: World, tokenizer, rng: random.Random, size: int) -> dict[str, t
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
 
 
+def measured(model, tokenizer, world: World) -> dict:
+    """The model card's measurements on the held-out questions: answers and ITI's curves."""
+    return {"metrics_held_out": world_metrics(model, tokenizer, world, world.test),
+            "iti_held_out": iti_curves(model, tokenizer, world)}
+
+
 def train(steps: int, work: Path, out: Path | None, seed: int = 0, batch_size: int = 64, lr: float = 3e-3,
-          log_every: int = 100, save_every: int = 500) -> dict:
-    torch.set_num_threads(2)
-    world = make_world(seed=seed)
+          log_every: int = 100, save_every: int = 500, threads: int = 2,
+          truthful_share: float = TRUTHFUL_SHARE) -> dict:
+    torch.set_num_threads(threads)
+    world = make_world(seed=seed, truthful_share=truthful_share)
     tokenizer = build_tokenizer(world)
     model = build_model(tokenizer, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
@@ -90,14 +97,15 @@ def train(steps: int, work: Path, out: Path | None, seed: int = 0, batch_size: i
                         "rng": rng.getstate(), "step": step, "log": log, "seconds": time.time() - start},
                        work / "state.tmp")
             (work / "state.tmp").replace(state_file)
-    model.eval()
+    training_seconds = round(time.time() - start)
+    model = model.half().float().eval()  # measure what ships: the fp16 weights
     card = {"world": {"seed": seed, "entities": len(world.questions) // 3, "questions": len(world.questions),
-                      "truthful_share_of_documents": 0.4},
+                      "truthful_share_of_documents": world.truthful_share},
             "model": {"family": "GPT2LMHeadModel", **CONFIG, "parameters": sum(p.numel() for p in model.parameters())},
-            "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seconds": round(time.time() - start),
-                         "threads": 2, "final_loss": log[-1]["loss"] if log else None},
-            "metrics_held_out": world_metrics(model, tokenizer, world, world.test)}
-    print(json.dumps(card["metrics_held_out"], indent=1), flush=True)
+            "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seconds": training_seconds,
+                         "threads": threads, "final_loss": log[-1]["loss"] if log else None},
+            **measured(model, tokenizer, world)}
+    print(json.dumps({k: card[k] for k in ("metrics_held_out", "iti_held_out")}, indent=1), flush=True)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         model.half().save_pretrained(out, safe_serialization=True)
@@ -113,8 +121,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--truthful-share", type=float, default=TRUTHFUL_SHARE)
     args = parser.parse_args()
-    train(args.steps, args.work, args.out, args.seed, args.batch_size)
+    train(args.steps, args.work, args.out, args.seed, args.batch_size, threads=args.threads,
+          truthful_share=args.truthful_share)
 
 
 if __name__ == "__main__":
