@@ -116,7 +116,7 @@ def train(steps: int, work: Path, out: Path | None, seed: int = 0, batch_size: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "interpwidgets" / "truthful-train")
     parser.add_argument("--out", type=Path, default=HERE / "checkpoint")
     parser.add_argument("--seed", type=int, default=0)
