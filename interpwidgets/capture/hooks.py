@@ -6,11 +6,15 @@ whichever way the contexts are nested. Per-head q/k/v/pattern of transformers mo
 wrapper around the attention function the model looks up in transformers' registry: the model keeps
 running its own code, and the wrapper adds nothing to the outputs. Everything is removed in
 ``finally`` blocks, also when the forward pass raises.
+
+A context applies to the forward passes of the thread that opened it: a widget generating with an
+edit in a background thread neither edits nor shows up in what the notebook's own thread runs meanwhile.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -26,33 +30,42 @@ __all__ = ["capture", "intervene"]
 Recorder = Callable[[Site, torch.Tensor, bool], None]
 
 
+class _CallState(threading.local):
+    """One thread's view of a root module's forward calls (threads running the model do not mix)."""
+
+    call, offset, depth = -1, 0, 0
+
+
 class _Tracker:
-    """Counts the forward calls of a root module and reads how many tokens its KV cache holds."""
+    """Counts the forward calls of a root module and reads how many tokens its KV cache holds, per thread."""
 
     def __init__(self, root: nn.Module):
-        self.call, self.offset, self.depth, self.refs = -1, 0, 0, 0
+        self.refs = 0
+        self.state = _CallState()
         self._handles = [
             root.register_forward_pre_hook(self._enter, with_kwargs=True),
             root.register_forward_hook(self._exit, always_call=True),
         ]
 
     def _enter(self, module, args, kwargs):
-        if self.depth == 0:
-            self.call += 1
-            self.offset = _cached_tokens(kwargs)
-        self.depth += 1
+        st = self.state
+        if st.depth == 0:
+            st.call += 1
+            st.offset = _cached_tokens(kwargs)
+        st.depth += 1
 
     def _exit(self, module, args, output):
-        self.depth -= 1
-        if self.depth == 0:
-            self.offset = 0
+        st = self.state
+        st.depth -= 1
+        if st.depth == 0:
+            st.offset = 0
 
     def context(self, site: Site) -> HookContext:
-        return HookContext(site, max(self.call, 0), self.offset, site.module)
+        return HookContext(site, max(self.state.call, 0), self.state.offset, site.module)
 
     @property
     def continuing(self) -> bool:
-        return self.depth > 0 and self.offset > 0
+        return self.state.depth > 0 and self.state.offset > 0
 
     def remove(self) -> None:
         for h in self._handles:
@@ -68,10 +81,17 @@ def _cached_tokens(kwargs: dict) -> int:
 
 
 class _Handler:
-    __slots__ = ("site", "edit", "record", "tracker")
+    __slots__ = ("site", "edit", "record", "tracker", "thread")
 
     def __init__(self, site: Site, edit: Intervention | None, record: Recorder | None, tracker: _Tracker):
         self.site, self.edit, self.record, self.tracker = site, edit, record, tracker
+        self.thread = threading.get_ident()  # the thread whose forward passes it serves
+
+
+def _mine(handlers: list[_Handler]) -> list[_Handler]:
+    """The handlers opened by the running thread."""
+    me = threading.get_ident()
+    return [h for h in handlers if h.thread == me]
 
 
 # --------------------------------------------------------------------------- site layouts
@@ -158,9 +178,10 @@ class _Dispatch:
 
     def _pre(self, module, args, kwargs):
         raw, key = _first_tensor(args, kwargs)
-        if raw is None:
+        handlers = _mine(self.handlers)
+        if raw is None or not handlers:
             return None
-        new = _run(self.handlers, raw)
+        new = _run(handlers, raw)
         if new is raw:
             return None
         if key == 0:
@@ -169,9 +190,10 @@ class _Dispatch:
 
     def _post(self, module, args, output):
         raw = _output_tensor(output)
-        if raw is None:
+        handlers = _mine(self.handlers)
+        if raw is None or not handlers:
             return None
-        new = _run(self.handlers, raw)
+        new = _run(handlers, raw)
         return None if new is raw else _replace_output(output, new)
 
 
@@ -196,7 +218,7 @@ def _patched_get_interface(self, attn_implementation, default):
 
 
 def _attention_call(fn, eager, module, query, key, value, attention_mask, *args, **kwargs):
-    handlers = _ATTN.get(id(module))
+    handlers = _mine(_ATTN.get(id(module), []))
     if not handlers:
         return fn(module, query, key, value, attention_mask, *args, **kwargs)
     by_kind: dict[str, list[_Handler]] = {}
@@ -279,7 +301,8 @@ class _DiffusersPattern:
 
     def _post(self, module, args, kwargs, output):
         q, k = self.stash.pop("q", None), self.stash.pop("k", None)
-        if q is None or k is None:
+        handlers = _mine(self.handlers)
+        if q is None or k is None or not handlers:
             return None
         a = self.attn
         mask = kwargs.get("attention_mask")
@@ -287,7 +310,7 @@ class _DiffusersPattern:
             mask = a.prepare_attention_mask(mask, k.shape[1], q.shape[0])
         probs = a.get_attention_scores(a.head_to_batch_dim(q), a.head_to_batch_dim(k), mask)
         probs = probs.unflatten(0, (q.shape[0], a.heads))
-        _run(self.handlers, probs)
+        _run(handlers, probs)
         return None
 
     def remove(self):

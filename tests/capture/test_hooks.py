@@ -199,3 +199,38 @@ def test_in_place_changes_after_capture_are_detected():
         net(torch.randn(2, 3))
     with pytest.raises(RuntimeError, match="in place"):
         c["0"]
+
+
+def test_a_context_serves_only_its_own_thread():
+    """A widget editing in a background thread: the main thread's passes are neither edited nor captured there,
+    and the background's edit is exact while the main thread captures at the same sites."""
+    import threading
+
+    model = models.gpt2()
+    ids = models.tokens(model, batch=2, seq=6)
+    with torch.no_grad():
+        plain = model(ids).logits
+    started, stop, seen = threading.Event(), threading.Event(), []
+
+    def background():
+        with torch.no_grad(), iw.intervene(model, {"layers.*.attn.head_out": iw.Ablate()}), \
+                iw.capture(model, "layers.0.resid_post") as bg:
+            started.set()
+            while not stop.is_set():
+                model(ids[:1, :3])
+            seen.append(bg.calls("layers.0.resid_post"))
+
+    t = threading.Thread(target=background)
+    t.start()
+    started.wait()
+    try:
+        for _ in range(20):
+            with torch.no_grad(), iw.capture(model, ["layers.0.resid_post", "layers.1.attn.pattern"]) as cache:
+                out = model(ids).logits
+            assert torch.equal(out, plain)  # not ablated by the other thread's edit
+            assert cache["layers.0.resid_post"].shape == (2, 6, 32)  # one call: only this thread's
+    finally:
+        stop.set()
+        t.join()
+    assert seen[0] and all(c.shape == (1, 3, 32) for c in seen[0])  # and the background saw only its own
+    _clean(model)
