@@ -131,15 +131,19 @@ class ITIView(Widget):
 
         class Streamer:  # transformers calls put() with the prompt first, then each new token
             def __init__(self):
-                self.started, self.tokens = False, []
+                self.ids, self.tokens, self.text = None, [], ""
 
             def put(self, value):
-                if not self.started:
-                    self.started = True
+                if self.ids is None:  # the prompt
+                    self.ids = value.reshape(-1).tolist()
+                    self.text = view._decode(self.ids)
                     return
                 if stop is not None and stop.is_set():
                     raise _Cancelled
-                self.tokens = self.tokens + view._decode(value.reshape(-1).tolist())
+                self.ids = self.ids + value.reshape(-1).tolist()
+                text = view._decode(self.ids)  # the whole text, so that spaces between tokens are kept
+                self.tokens = [*self.tokens, text[len(self.text):]]
+                self.text = text
                 on_token(self.tokens)
 
             def end(self):
@@ -156,10 +160,10 @@ class ITIView(Widget):
                 self._model.generate(self._ids(), **kwargs)
         return streamer.tokens
 
-    def _decode(self, ids: list[int]) -> list[str]:
+    def _decode(self, ids: list[int]) -> str:
         if self._tokenizer is None:
-            return [f" {i}" for i in ids]  # token ids, spaced
-        return [self._tokenizer.decode([i]) for i in ids]
+            return "".join(f" {i}" for i in ids)  # token ids, spaced
+        return self._tokenizer.decode(ids)
 
     def _regenerate(self) -> None:
         """Stop a generation under way, then generate for the current settings."""

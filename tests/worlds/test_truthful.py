@@ -95,3 +95,17 @@ def test_training_runs_and_resumes(tmp_path, capsys, monkeypatch):
     model, _, world = truthful.load(tmp_path / "out")  # what train.py writes is what load() reads
     assert next(model.parameters()).dtype == torch.float32
     assert world.truthful_share == card["world"]["truthful_share_of_documents"]
+
+
+def test_the_view_shows_the_lie_and_the_edited_truth(world):
+    model, tokenizer, w = world
+    iti = truthful.fit_iti(model, tokenizer, w)
+    prompts = ["<bos> " + truthful.qa(q) for q in w.test[:8]]
+    view = iw.ITIView(model, tokenizer, iti, prompts, alpha=6.0, max_new_tokens=2, background=False)
+    flips = 0
+    for i, q in enumerate(w.test[:8]):
+        view.prompt_index = i
+        view.wait()
+        assert view.plain_tokens == [f" {q.false}", " ."]  # words keep their spaces as they stream
+        flips += view.edited_tokens[0] == f" {q.true}"
+    assert flips >= 6
