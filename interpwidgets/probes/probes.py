@@ -16,7 +16,7 @@ from .splits import train_val_split
 
 __all__ = ["fit_probes", "ProbeResult", "mass_mean_direction", "random_direction"]
 
-_CHUNK_BYTES = 8e6  # a chunk of probes' features that stays in the CPU's last-level cache
+_CHUNK_BYTES = 16e6  # a chunk of probes' features: about half a server CPU's last-level cache (measured best of 2-64 MB)
 
 
 def _as_tensor(x) -> torch.Tensor:
@@ -235,8 +235,8 @@ def fit_probes(features, labels, *, kind: str = "logistic", groups=None, val_fra
     scores: dict[str, list[torch.Tensor]] = {"train": [], "val": []}
     train_dev, val_dev = train_idx.to(X.device), val_idx.to(X.device)
     for s in bar:
-        part = flat[:, s:s + chunk].transpose(0, 1)  # a view; index_select gathers and transposes in one copy
-        Xc = part.index_select(1, train_dev)
+        part = flat[:, s:s + chunk]  # [n, m, d], a view
+        Xc = _gather(part, train_dev)
         mu = Xc.mean(1, keepdim=True)  # [chunk, 1, d]
         Xc -= mu  # the solvers take centred features (Xc is this loop's own copy)
         yc = targets[train_dev, s:s + chunk].transpose(0, 1)
@@ -247,7 +247,7 @@ def fit_probes(features, labels, *, kind: str = "logistic", groups=None, val_fra
             W, b = fit_ridge(Xc, yc, l2=l2)
         scores["train"].append(torch.baddbmm(b.unsqueeze(1), Xc, W))  # [chunk, m, k], features still in cache
         b = b - torch.bmm(mu, W).squeeze(1)  # the bias for the features as given
-        scores["val"].append(torch.baddbmm(b.unsqueeze(1), part.index_select(1, val_dev), W))
+        scores["val"].append(torch.baddbmm(b.unsqueeze(1), _gather(part, val_dev), W))
         Ws.append(W)
         bs.append(b)
     W = torch.cat(Ws).reshape(*batch, d, -1)
@@ -257,6 +257,14 @@ def fit_probes(features, labels, *, kind: str = "logistic", groups=None, val_fra
     result.metrics = _metrics(kind, {k: torch.cat(v) for k, v in scores.items()},
                               {"train": targets[train_dev].T, "val": targets[val_dev].T}, batch)
     return result
+
+
+def _gather(part: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``part[rows]`` of ``[n, m, d]`` as ``[m, len(rows), d]``, contiguous: whole rows are copied into a
+    transposed buffer (about twice as fast as gathering along the second axis of the transposed view)."""
+    out = part.new_empty(part.shape[1], len(rows), part.shape[2])
+    torch.index_select(part, 0, rows, out=out.transpose(0, 1))
+    return out
 
 
 def _metrics(kind: str, scores: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
