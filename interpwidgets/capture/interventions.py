@@ -149,6 +149,24 @@ class Add(Intervention):
     def apply(self, region, ctx):
         return region + self.alpha * self.vector.to(region.device, region.dtype)
 
+    def __call__(self, t: torch.Tensor, ctx: HookContext) -> torch.Tensor:
+        if self.positions is not None or (self.heads is not None and ctx.site.head_axis != t.ndim - 2):
+            return super().__call__(t, ctx)
+        return t + self._delta(t)  # every position: one broadcast add (ITI runs this at every token)
+
+    def _delta(self, t: torch.Tensor) -> torch.Tensor:
+        """``alpha * vector`` in ``t``'s dtype, zero on unselected heads; remade when anything it reads changes."""
+        key = (t.shape[-2] if self.heads is not None else None, t.dtype, t.device, self.alpha,
+               id(self.vector), self.vector._version)
+        if getattr(self, "_cached", (None,))[0] != key:
+            v = self.alpha * self.vector.to(t.device, t.dtype)
+            if self.heads is not None:
+                full = t.new_zeros(t.shape[-2], v.shape[-1])
+                full[self.heads.to(t.device) % t.shape[-2]] = v
+                v = full
+            self._cached = (key, v)
+        return self._cached[1]
+
 
 class Scale(Intervention):
     """Multiply the selected activations by ``factor``."""
