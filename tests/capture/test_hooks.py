@@ -234,3 +234,20 @@ def test_a_context_serves_only_its_own_thread():
         t.join()
     assert seen[0] and all(c.shape == (1, 3, 32) for c in seen[0])  # and the background saw only its own
     _clean(model)
+
+
+def test_add_follows_a_changed_alpha_or_vector(gpt2, ids):
+    """The broadcast Add caches alpha * vector: a later change of either must still take effect."""
+    v = torch.ones(8)
+    edit = iw.Add(v, alpha=1.0, heads=[1])
+    site = "layers.0.attn.head_out"
+    with torch.no_grad(), iw.capture(gpt2, site) as plain:
+        gpt2(ids)
+    for alpha, fill in ((1.0, 1.0), (3.0, 1.0), (3.0, -2.0)):
+        edit.alpha = alpha
+        v.fill_(fill)
+        with torch.no_grad(), iw.intervene(gpt2, {site: edit}), iw.capture(gpt2, site) as edited:
+            gpt2(ids)
+        diff = edited[site] - plain[site]
+        torch.testing.assert_close(diff[:, :, 1], torch.full_like(diff[:, :, 1], alpha * fill), atol=1e-5, rtol=0)
+        assert torch.equal(edited[site][:, :, [0, 2, 3]], plain[site][:, :, [0, 2, 3]])
