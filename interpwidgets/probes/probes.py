@@ -16,7 +16,7 @@ from .splits import train_val_split
 
 __all__ = ["fit_probes", "ProbeResult", "mass_mean_direction", "random_direction"]
 
-_CHUNK_BYTES = 16e6  # a chunk of probes' features: about half a server CPU's last-level cache (measured best of 2-64 MB)
+_CHUNK_BYTES = 16e6  # a chunk of probes' features: about half a server CPU's L3 (measured best of 2-64 MB)
 
 
 def _as_tensor(x) -> torch.Tensor:
