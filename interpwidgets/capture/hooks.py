@@ -40,7 +40,6 @@ class _Tracker:
     """Counts the forward calls of a root module and reads how many tokens its KV cache holds, per thread."""
 
     def __init__(self, root: nn.Module):
-        self.refs = 0
         self.state = _CallState()
         self._handles = [
             root.register_forward_pre_hook(self._enter, with_kwargs=True),
@@ -56,12 +55,16 @@ class _Tracker:
 
     def _exit(self, module, args, output):
         st = self.state
+        if st.depth == 0:  # a call that began before this tracker's hooks were registered
+            return
         st.depth -= 1
         if st.depth == 0:
             st.offset = 0
 
-    def context(self, site: Site) -> HookContext:
-        return HookContext(site, max(self.state.call, 0), self.state.offset, site.module)
+    def next_call(self) -> int:
+        """The index the running thread's next forward call will get (a context counts from it)."""
+        st = self.state
+        return st.call + 1 if st.depth == 0 else st.call
 
     @property
     def continuing(self) -> bool:
@@ -81,17 +84,25 @@ def _cached_tokens(kwargs: dict) -> int:
 
 
 class _Handler:
-    __slots__ = ("site", "edit", "record", "tracker", "thread")
+    """One site of one open context: its edit or its recorder, and the thread whose passes it serves."""
 
-    def __init__(self, site: Site, edit: Intervention | None, record: Recorder | None, tracker: _Tracker):
+    __slots__ = ("site", "edit", "record", "tracker", "thread", "first_call")
+
+    def __init__(self, site: Site, edit: Intervention | None, record: Recorder | None, tracker: _Tracker,
+                 any_thread: bool = False):
         self.site, self.edit, self.record, self.tracker = site, edit, record, tracker
-        self.thread = threading.get_ident()  # the thread whose forward passes it serves
+        self.thread = None if any_thread else threading.get_ident()
+        self.first_call = tracker.next_call()  # HookContext.call counts from the context's opening
+
+    def context(self) -> HookContext:
+        st = self.tracker.state
+        return HookContext(self.site, max(st.call - self.first_call, 0), st.offset, self.site.module)
 
 
-def _mine(handlers: list[_Handler]) -> list[_Handler]:
-    """The handlers opened by the running thread."""
+def _mine(handlers: tuple[_Handler, ...]) -> list[_Handler]:
+    """The handlers that serve the running thread."""
     me = threading.get_ident()
-    return [h for h in handlers if h.thread == me]
+    return [h for h in handlers if h.thread is None or h.thread == me]
 
 
 # --------------------------------------------------------------------------- site layouts
@@ -118,7 +129,7 @@ def _run(handlers: list[_Handler], raw: torch.Tensor, record_view=None) -> torch
     for h in handlers:
         if h.edit is not None:
             t = _to_site(h.site, raw)
-            new = h.edit(t, h.tracker.context(h.site))
+            new = h.edit(t, h.context())
             if new is not t:
                 raw = _from_site(h.site, new)
     for h in handlers:
@@ -167,10 +178,14 @@ def _replace_output(output, new: torch.Tensor):
 
 
 class _Dispatch:
-    """The single torch hook on one (module, input|output) that serves every handler."""
+    """The single torch hook on one (module, input|output) that serves every handler.
+
+    ``handlers`` is a tuple replaced whole under the registry lock, so a forward pass in another thread
+    reads a consistent set while contexts open and close.
+    """
 
     def __init__(self, module: nn.Module, where: str):
-        self.handlers: list[_Handler] = []
+        self.handlers: tuple[_Handler, ...] = ()
         if where == "input":
             self.handle = module.register_forward_pre_hook(self._pre, with_kwargs=True)
         else:
@@ -197,13 +212,9 @@ class _Dispatch:
         return None if new is raw else _replace_output(output, new)
 
 
-_DISPATCH: dict[tuple[int, str], _Dispatch] = {}
-
-
 # --------------------------------------------------------------------------- transformers' attention registry
 
-_ATTN: dict[int, list[_Handler]] = {}  # id(module in an attention container) -> handlers
-_ORIGINAL_GET_INTERFACE: list = []
+_ORIGINAL_GET_INTERFACE: list = []  # transformers' own get_interface, kept once found (never cleared: see _unpatch)
 
 
 def _attention_interface():
@@ -218,7 +229,7 @@ def _patched_get_interface(self, attn_implementation, default):
 
 
 def _attention_call(fn, eager, module, query, key, value, attention_mask, *args, **kwargs):
-    handlers = _mine(_ATTN.get(id(module), []))
+    handlers = _mine(_attention_handlers(module))
     if not handlers:
         return fn(module, query, key, value, attention_mask, *args, **kwargs)
     by_kind: dict[str, list[_Handler]] = {}
@@ -284,23 +295,27 @@ def _eager_weights(eager, module, query, key, value, mask, args, kwargs, bottom_
 
 
 class _DiffusersPattern:
-    """attn.pattern of a diffusers ``Attention``: from its to_q/to_k outputs in the same call."""
+    """attn.pattern of a diffusers ``Attention``: from its to_q/to_k outputs in the same call.
 
-    def __init__(self, attn: nn.Module, tracker: _Tracker):
-        self.attn, self.handlers, self.stash = attn, [], {}
-        self.hooks = [_Handler(_stash_site(attn.to_q), None, self._keep("q"), tracker),
-                      _Handler(_stash_site(attn.to_k), None, self._keep("k"), tracker)]
+    The q/k stash serves every thread (each keeps its own); the pattern goes to the running thread's handlers.
+    """
+
+    def __init__(self, hooks: _RootHooks, attn: nn.Module, tracker: _Tracker):
+        self.attn, self.handlers, self.stash = attn, (), threading.local()
+        self.hooks = [_Handler(_stash_site(attn.to_q), None, self._keep("q"), tracker, any_thread=True),
+                      _Handler(_stash_site(attn.to_k), None, self._keep("k"), tracker, any_thread=True)]
         for h in self.hooks:
-            _add_module_handler(h, "output")
+            hooks.add_module_handler(h, "output")
         self.handle = attn.register_forward_hook(self._post, with_kwargs=True)
 
     def _keep(self, part):
         def record(site, t, continuing):
-            self.stash[part] = t
+            setattr(self.stash, part, t)
         return record
 
     def _post(self, module, args, kwargs, output):
-        q, k = self.stash.pop("q", None), self.stash.pop("k", None)
+        q, k = getattr(self.stash, "q", None), getattr(self.stash, "k", None)
+        self.stash.q = self.stash.k = None
         handlers = _mine(self.handlers)
         if q is None or k is None or not handlers:
             return None
@@ -313,102 +328,176 @@ class _DiffusersPattern:
         _run(handlers, probs)
         return None
 
-    def remove(self):
+    def remove(self, hooks: _RootHooks):
         self.handle.remove()
         for h in self.hooks:
-            _remove_module_handler(h, "output")
+            hooks.remove_module_handler(h, "output")
 
 
 def _stash_site(module: nn.Module) -> Site:
     return Site("_stash", "raw", module, "", "output")
 
 
-_DIFFUSERS: dict[int, _DiffusersPattern] = {}
-
-
 # --------------------------------------------------------------------------- registration
+#
+# Every context's hooks on one root module (the model, or a pipeline's denoiser) live in that root's
+# _RootHooks, made when its first context opens and dropped when its last one closes. One lock guards
+# opening and closing from any thread; forward passes read tuples that are replaced whole, never
+# changed in place, so they need no lock. Transformers' get_interface is patched while any context
+# needs per-head q/k/v/pattern (reference-counted) and restored when the last one closes.
+
+_LOCK = threading.RLock()
+_ROOTS: dict[int, _RootHooks] = {}  # id(root) -> its hooks; an entry lives only while a context is open
+_ATTN_ROOTS: tuple[_RootHooks, ...] = ()  # roots with attention-registry handlers, read by _attention_call
+_PATCH_REFS = 0  # attention-registry handlers alive: get_interface stays patched while it is above 0
 
 
-def _add_module_handler(h: _Handler, where: str) -> None:
-    key = (id(h.site.module), where)
-    if key not in _DISPATCH:
-        _DISPATCH[key] = _Dispatch(h.site.module, where)
-    _DISPATCH[key].handlers.append(h)
+class _RootHooks:
+    """The hooks one root module carries for its open contexts."""
+
+    def __init__(self, root: nn.Module):
+        self.root = root
+        self.sessions = 0
+        self.tracker = _Tracker(root)
+        self.dispatch: dict[tuple[int, str], _Dispatch] = {}  # (id(module), "input"|"output")
+        self.attn: dict[nn.Module, tuple[_Handler, ...]] = {}  # module inside an attention container
+        self.diffusers: dict[int, _DiffusersPattern] = {}
+
+    @property
+    def empty(self) -> bool:
+        return not (self.dispatch or self.attn or self.diffusers)
+
+    def add_module_handler(self, h: _Handler, where: str) -> None:
+        key = (id(h.site.module), where)
+        if key not in self.dispatch:
+            self.dispatch[key] = _Dispatch(h.site.module, where)
+        d = self.dispatch[key]
+        d.handlers = (*d.handlers, h)
+
+    def remove_module_handler(self, h: _Handler, where: str) -> None:
+        key = (id(h.site.module), where)
+        d = self.dispatch[key]
+        d.handlers = tuple(x for x in d.handlers if x is not h)
+        if not d.handlers:
+            d.handle.remove()
+            del self.dispatch[key]
+
+    def add(self, h: _Handler) -> None:
+        hook = h.site.hook
+        if hook in ("input", "output"):
+            self.add_module_handler(h, hook)
+        elif hook == "attn_fn":
+            _patch(+1)
+            for m in h.site.module.modules():
+                self.attn[m] = (*self.attn.get(m, ()), h)
+        elif hook == "diffusers_pattern":
+            key = id(h.site.module)
+            if key not in self.diffusers:
+                self.diffusers[key] = _DiffusersPattern(self, h.site.module, self.tracker)
+            dp = self.diffusers[key]
+            dp.handlers = (*dp.handlers, h)
+        else:  # pragma: no cover - sites are built by sites.py
+            raise ValueError(f"unknown hook kind {hook!r}")
+
+    def remove(self, h: _Handler) -> None:
+        hook = h.site.hook
+        if hook in ("input", "output"):
+            self.remove_module_handler(h, hook)
+        elif hook == "attn_fn":
+            for m in h.site.module.modules():
+                rest = tuple(x for x in self.attn[m] if x is not h)
+                if rest:
+                    self.attn[m] = rest
+                else:
+                    del self.attn[m]
+            _patch(-1)
+        elif hook == "diffusers_pattern":
+            dp = self.diffusers[id(h.site.module)]
+            dp.handlers = tuple(x for x in dp.handlers if x is not h)
+            if not dp.handlers:
+                dp.remove(self)
+                del self.diffusers[id(h.site.module)]
 
 
-def _remove_module_handler(h: _Handler, where: str) -> None:
-    key = (id(h.site.module), where)
-    d = _DISPATCH[key]
-    d.handlers.remove(h)
-    if not d.handlers:
-        d.handle.remove()
-        del _DISPATCH[key]
+def _attention_handlers(module: nn.Module) -> tuple[_Handler, ...]:
+    """Every open context's handlers for an attention module, whichever root it belongs to."""
+    roots = _ATTN_ROOTS
+    if len(roots) == 1:
+        return roots[0].attn.get(module, ())
+    return tuple(h for r in roots for h in r.attn.get(module, ()))
 
 
-def _add(h: _Handler) -> None:
-    hook = h.site.hook
-    if hook in ("input", "output"):
-        _add_module_handler(h, hook)
-    elif hook == "attn_fn":
+def _patch(change: int) -> None:
+    """Count attention-registry handlers; patch get_interface at the first, restore it after the last."""
+    global _PATCH_REFS
+    if _PATCH_REFS == 0 and change > 0:
+        cls = _attention_interface()
         if not _ORIGINAL_GET_INTERFACE:
-            cls = _attention_interface()
             _ORIGINAL_GET_INTERFACE.append(cls.get_interface)
-            cls.get_interface = _patched_get_interface
-        for m in h.site.module.modules():
-            _ATTN.setdefault(id(m), []).append(h)
-    elif hook == "diffusers_pattern":
-        key = id(h.site.module)
-        if key not in _DIFFUSERS:
-            _DIFFUSERS[key] = _DiffusersPattern(h.site.module, h.tracker)
-        _DIFFUSERS[key].handlers.append(h)
-    else:  # pragma: no cover - sites are built by sites.py
-        raise ValueError(f"unknown hook kind {hook!r}")
+        cls.get_interface = _patched_get_interface
+    elif _PATCH_REFS + change == 0 and change < 0:
+        # the original stays in _ORIGINAL_GET_INTERFACE: a thread that looked the patch up just before
+        # this line still calls through it
+        _attention_interface().get_interface = _ORIGINAL_GET_INTERFACE[0]
+    _PATCH_REFS += change
 
 
-def _remove(h: _Handler) -> None:
-    hook = h.site.hook
-    if hook in ("input", "output"):
-        _remove_module_handler(h, hook)
-    elif hook == "attn_fn":
-        for m in h.site.module.modules():
-            hs = _ATTN[id(m)]
-            hs.remove(h)
-            if not hs:
-                del _ATTN[id(m)]
-        if not _ATTN and _ORIGINAL_GET_INTERFACE:
-            _attention_interface().get_interface = _ORIGINAL_GET_INTERFACE.pop()
-    elif hook == "diffusers_pattern":
-        dp = _DIFFUSERS[id(h.site.module)]
-        dp.handlers.remove(h)
-        if not dp.handlers:
-            dp.remove()
-            del _DIFFUSERS[id(h.site.module)]
-
-
-_TRACKERS: dict[int, _Tracker] = {}
+def _refresh_attention_roots() -> None:
+    global _ATTN_ROOTS
+    _ATTN_ROOTS = tuple(r for r in _ROOTS.values() if r.attn)
 
 
 @contextmanager
 def _session(model, entries: list[tuple[Site, Intervention | None, Recorder | None]]) -> Iterator[None]:
     root = root_module(model)
-    tracker = _TRACKERS.get(id(root))
-    if tracker is None:
-        tracker = _TRACKERS[id(root)] = _Tracker(root)
-    tracker.refs += 1
     added: list[_Handler] = []
+    with _LOCK:
+        hooks = _ROOTS.get(id(root))
+        if hooks is None:
+            hooks = _ROOTS[id(root)] = _RootHooks(root)
+        hooks.sessions += 1
+        try:
+            for site, edit, record in entries:
+                h = _Handler(site, edit, record, hooks.tracker)
+                hooks.add(h)
+                added.append(h)
+        except BaseException:
+            _close(hooks, added)
+            raise
+        finally:
+            _refresh_attention_roots()
     try:
-        for site, edit, record in entries:
-            h = _Handler(site, edit, record, tracker)
-            _add(h)
-            added.append(h)
         yield
     finally:
-        for h in reversed(added):
-            _remove(h)
-        tracker.refs -= 1
-        if tracker.refs == 0:
-            tracker.remove()
-            del _TRACKERS[id(root)]
+        with _LOCK:
+            _close(hooks, added)
+            _refresh_attention_roots()
+
+
+def _close(hooks: _RootHooks, added: list[_Handler]) -> None:
+    """Remove a context's handlers (all of them, even if one removal fails) and, after the last, the root's."""
+    failure = None
+    for h in reversed(added):
+        try:
+            hooks.remove(h)
+        except Exception as err:  # keep removing the others; the first failure is raised at the end
+            failure = failure or err
+    added.clear()
+    hooks.sessions -= 1
+    if hooks.sessions == 0:
+        hooks.tracker.remove()
+        del _ROOTS[id(hooks.root)]
+    if failure is not None:
+        raise failure
+
+
+def open_hooks() -> dict[str, int]:
+    """What the engine has registered right now, process-wide (all zero when no context is open)."""
+    with _LOCK:
+        return {"roots": len(_ROOTS), "dispatchers": sum(len(r.dispatch) for r in _ROOTS.values()),
+                "attention_modules": sum(len(r.attn) for r in _ROOTS.values()),
+                "diffusers_patterns": sum(len(r.diffusers) for r in _ROOTS.values()),
+                "attention_roots": len(_ATTN_ROOTS), "registry_patches": _PATCH_REFS}
 
 
 # --------------------------------------------------------------------------- public API

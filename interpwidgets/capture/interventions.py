@@ -42,11 +42,36 @@ def _as_index(x: Index) -> torch.Tensor | None:
 
 
 class Intervention:
-    """Base of the edits. Subclasses implement :meth:`apply` on the selected region."""
+    """Base of the edits. Subclasses implement :meth:`apply` on the selected region.
+
+    ``heads`` and ``positions`` can be changed between forward passes (a slider moving): setting them
+    converts the value and drops whatever an edit cached from the old one.
+    """
 
     def __init__(self, heads: Index = None, positions: Index = None):
-        self.heads = _as_index(heads)
-        self.positions = _as_index(positions)
+        self.heads = heads
+        self.positions = positions
+
+    @property
+    def heads(self) -> torch.Tensor | None:
+        return self._heads
+
+    @heads.setter
+    def heads(self, value: Index) -> None:
+        self._heads = _as_index(value)
+        self._changed()
+
+    @property
+    def positions(self) -> torch.Tensor | None:
+        return self._positions
+
+    @positions.setter
+    def positions(self, value: Index) -> None:
+        self._positions = _as_index(value)
+        self._changed()
+
+    def _changed(self) -> None:
+        """A setting changed: forget anything derived from the old one."""
 
     def validate(self, site: Site) -> None:
         """Raise ``ValueError`` if this edit cannot apply to ``site`` (checked before any forward)."""
@@ -138,9 +163,33 @@ class Add(Intervention):
     """
 
     def __init__(self, vector, alpha: float = 1.0, heads: Index = None, positions: Index = None):
+        self._cached = None
         super().__init__(heads, positions)
-        self.vector = torch.as_tensor(vector)
-        self.alpha = float(alpha)
+        self.vector = vector
+        self.alpha = alpha
+
+    @property
+    def vector(self) -> torch.Tensor:
+        return self._vector
+
+    @vector.setter
+    def vector(self, value) -> None:
+        self._vector = torch.as_tensor(value)
+        self._changed()
+
+    @property
+    def alpha(self) -> float:
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        self._alpha = float(value)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._cached = None
+        p = getattr(self, "_positions", None)
+        self._from_end = int(p[0]) if p is not None and p.numel() == 1 and int(p[0]) < 0 else None
 
     def validate(self, site: Site) -> None:
         super().validate(site)
@@ -150,22 +199,28 @@ class Add(Intervention):
         return region + self.alpha * self.vector.to(region.device, region.dtype)
 
     def __call__(self, t: torch.Tensor, ctx: HookContext) -> torch.Tensor:
-        if self.positions is not None or (self.heads is not None and ctx.site.head_axis != t.ndim - 2):
-            return super().__call__(t, ctx)
-        return t + self._delta(t)  # every position: one broadcast add (ITI runs this at every token)
+        broadcast = self.heads is None or ctx.site.head_axis == t.ndim - 2
+        if broadcast and self.positions is None:
+            return t + self._delta(t)  # every position: one broadcast add
+        if broadcast and self._from_end is not None and ctx.site.seq_axis == 1:
+            out = t.clone()  # one position counted from the end of the call (ITI's edit during generation)
+            out[:, self._from_end] += self._delta(t)
+            return out
+        return super().__call__(t, ctx)
 
     def _delta(self, t: torch.Tensor) -> torch.Tensor:
-        """``alpha * vector`` in ``t``'s dtype, zero on unselected heads; remade when anything it reads changes."""
-        key = (t.shape[-2] if self.heads is not None else None, t.dtype, t.device, self.alpha,
-               id(self.vector), self.vector._version)
-        if getattr(self, "_cached", (None,))[0] != key:
+        """``alpha * vector`` in ``t``'s dtype, zero on unselected heads. Setting alpha, vector or heads drops it;
+        the key catches the rest: another layout, dtype or device, and the vector changed in place."""
+        key = (t.shape[-2] if self.heads is not None else None, t.dtype, t.device, self.vector._version)
+        cached = self._cached  # read once: another thread may replace it meanwhile
+        if cached is None or cached[0] != key:
             v = self.alpha * self.vector.to(t.device, t.dtype)
             if self.heads is not None:
                 full = t.new_zeros(t.shape[-2], v.shape[-1])
                 full[self.heads.to(t.device) % t.shape[-2]] = v
                 v = full
-            self._cached = (key, v)
-        return self._cached[1]
+            cached = self._cached = (key, v)
+        return cached[1]
 
 
 class Scale(Intervention):

@@ -2,9 +2,10 @@
 
 No table per checkpoint: the rules read what every transformer shares.
 
-* An **attention container** is the outermost module whose attribute or class name says
-  ``attn``/``attention`` and that holds a linear layer (``GPT2Attention``, ``BertAttention``,
-  ``T5LayerSelfAttention``, diffusers' ``Attention``). Its name or class saying ``cross``,
+* An **attention container** (``GPT2Attention``, ``BertAttention``, ``T5LayerSelfAttention``, diffusers'
+  ``Attention``): from each innermost module whose attribute or class name says ``attn``/``attention``
+  and that holds a linear layer, climb through parents that say so too (``BertSelfAttention`` ->
+  ``BertAttention``), never through a layer list or a block. Its name or class saying ``cross``,
   ``encdec`` or ``encoder_attn`` (or diffusers' ``is_cross_attention``) makes it cross-attention.
 * A **block** is the nearest ancestor of an attention container that is an element of a
   ``ModuleList`` (a layer stack). Blocks are grouped by that list: one list gives ``layers.{i}``,
@@ -27,6 +28,7 @@ from __future__ import annotations
 import difflib
 import re
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
@@ -319,17 +321,40 @@ def _build(model) -> dict[str, Site]:
     return found
 
 
-_CACHE: WeakKeyDictionary = WeakKeyDictionary()
+_CACHE: WeakKeyDictionary = WeakKeyDictionary()  # root module -> (module count, site table)
+_CACHE_LOCK = threading.Lock()
 
 
-def _site_table(model) -> dict[str, Site]:
+def _current(root: nn.Module, sites: Iterable[Site]) -> bool:
+    """Whether every site's module is still the one at its path (a module replaced by a copy is not)."""
+    for s in sites:
+        try:
+            if root.get_submodule(s.path) is not s.module:
+                return False
+        except AttributeError:
+            return False
+    return True
+
+
+def _site_table(model, check: Iterable[str] | None = None) -> dict[str, Site]:
+    """The canonical sites, rebuilt when modules were added, removed or replaced since the last build.
+
+    ``check`` names the sites whose modules are verified (all of them when None): a replaced module
+    (``attn.c_proj = copy``) keeps the module count, so counting alone would miss it.
+    """
     root = root_module(model)
     n_modules = sum(1 for _ in root.modules())
-    cached = _CACHE.get(root)
-    if cached is None or cached[0] != n_modules:
-        cached = (n_modules, _build(model))
-        _CACHE[root] = cached
-    return cached[1]
+    with _CACHE_LOCK:
+        cached = _CACHE.get(root)
+    if cached is not None and cached[0] == n_modules:
+        table = cached[1]
+        names = table if check is None else [n for n in check if n in table]
+        if _current(root, (table[n] for n in names)):
+            return table
+    table = _build(model)
+    with _CACHE_LOCK:
+        _CACHE[root] = (n_modules, table)
+    return table
 
 
 def sites(model, details: bool = False) -> list[str] | list[Site]:
@@ -400,7 +425,16 @@ def resolve_sites(model, names: str | Iterable[str]) -> list[Site]:
     """
     if isinstance(names, str):
         names = [names]
-    table = _site_table(model)
+    names = list(names)
+    out = _resolve(model, _site_table(model, check=()), names)
+    canonical = [s.name for s in out if s.kind != "raw"]
+    table = _site_table(model, check=canonical)  # rebuilt if one of these modules was replaced
+    if canonical and any(table.get(s.name) is not s for s in out if s.kind != "raw"):
+        out = _resolve(model, table, names)
+    return out
+
+
+def _resolve(model, table: dict[str, Site], names: list[str]) -> list[Site]:
     out: list[Site] = []
     seen: set[str] = set()
     for name in names:

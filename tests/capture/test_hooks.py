@@ -6,7 +6,6 @@ import torch
 from transformers.modeling_utils import AttentionInterface
 
 import interpwidgets as iw
-from interpwidgets.capture import hooks
 
 ORIGINAL_GET_INTERFACE = AttentionInterface.get_interface
 
@@ -22,9 +21,8 @@ def ids(gpt2):
 
 
 def _clean(model):
-    assert models.all_hooks(model) == 0
+    models.assert_engine_clean(model)
     assert AttentionInterface.get_interface is ORIGINAL_GET_INTERFACE
-    assert not hooks._ATTN and not hooks._DISPATCH and not hooks._TRACKERS
 
 
 def _edited(model, ids, site, edit):
@@ -251,3 +249,52 @@ def test_add_follows_a_changed_alpha_or_vector(gpt2, ids):
         diff = edited[site] - plain[site]
         torch.testing.assert_close(diff[:, :, 1], torch.full_like(diff[:, :, 1], alpha * fill), atol=1e-5, rtol=0)
         assert torch.equal(edited[site][:, :, [0, 2, 3]], plain[site][:, :, [0, 2, 3]])
+
+
+def test_add_follows_changed_heads_and_positions(gpt2, ids):
+    """Setting heads or positions after the edit was made (and used) must move the edit with them."""
+    site = "layers.0.attn.head_out"
+    edit = iw.Add(torch.ones(8), alpha=1.0, heads=[1])
+    with torch.no_grad(), iw.capture(gpt2, site) as plain:
+        gpt2(ids)
+    heads, positions = [1], None
+    for name, value in (("heads", [1]), ("heads", [3]), ("positions", -1), ("heads", [0, 2]), ("positions", [0, 3]),
+                        ("positions", None), ("heads", [2])):
+        setattr(edit, name, value)  # one setting at a time
+        heads, positions = (value, positions) if name == "heads" else (heads, value)
+        with torch.no_grad(), iw.intervene(gpt2, {site: edit}), iw.capture(gpt2, site) as edited:
+            gpt2(ids)
+        changed = (edited[site] - plain[site]).abs().amax(dim=(0, 3)) > 0  # [positions, heads]
+        expected = torch.zeros(6, 4, dtype=torch.bool)
+        rows = torch.arange(6) if positions is None else torch.tensor(positions).reshape(-1) % 6
+        expected[rows[:, None], torch.tensor(heads)[None, :]] = True
+        assert torch.equal(changed, expected), (heads, positions)
+
+
+def test_an_edit_at_the_last_position_edits_each_call_once(gpt2, ids):
+    """positions=-1: the last prompt token, then every generated token (each the last of its call)."""
+    site = "layers.1.attn.head_out"
+    edit = iw.Add(torch.ones(8), alpha=2.0, heads=[2], positions=-1)
+    with torch.no_grad(), iw.intervene(gpt2, {site: edit}), iw.capture(gpt2, site) as cache:
+        out = gpt2.generate(ids[:1], max_new_tokens=3, do_sample=False, pad_token_id=0)
+    with torch.no_grad(), iw.capture(gpt2, site) as plain:
+        gpt2(out[:, :-1])
+    diff = (cache[site] - plain[site])[0]  # [positions, heads, d]
+    assert diff.shape[0] == 6 + 3 - 1
+    assert diff[:5].abs().max() < 1e-6  # the prompt before its last token: untouched (up to rounding)
+    torch.testing.assert_close(diff[5:, 2], torch.full((3, 8), 2.0), atol=1e-5, rtol=0)
+    assert diff[5:, [0, 1, 3]].abs().max() < 1e-6  # other heads: cached vs. full-pass rounding only
+
+
+def test_a_replaced_module_is_found_again(gpt2, ids):
+    """Replacing a module by a copy keeps the module count: the engine must still edit the new module."""
+    import copy
+
+    site = "layers.0.attn.out"
+    assert site in iw.sites(gpt2)  # the site table is built and cached with the old module
+    attn = gpt2.transformer.h[0].attn
+    attn.c_proj = copy.deepcopy(attn.c_proj)
+    with torch.no_grad(), iw.intervene(gpt2, {site: iw.Set(0.0)}), iw.capture(gpt2, site) as cache:
+        gpt2(ids)
+    assert cache[site].abs().max() == 0
+    _clean(gpt2)
