@@ -188,7 +188,7 @@ class AttentionView(Widget):
                 # the view draws its own progress bar: a tqdm bar from a thread would land in whichever cell runs
                 project_heads(self.data, method, dim, norm, heads, cache=self._cache, on_head=on_head, stop=stop,
                               progress=False)
-            except Exception as err:  # noqa: BLE001 - shown in the view; PCA stays on screen
+            except Exception as err:  # shown in the view; PCA stays on screen
                 self.error = f"{method} projection failed: {type(err).__name__}: {err}"
 
         thread = threading.Thread(target=run, name="iw-attention-projection", daemon=True)

@@ -128,9 +128,19 @@ class _Sink:
 
     def _write(self, name: str, rows: torch.Tensor) -> None:
         if name not in self.files:
-            self.files[name] = open(self.directory / f"{_file_name(name)}.bin", "wb")  # noqa: SIM115
+            self.files[name] = open(self.directory / f"{_file_name(name)}.bin", "wb")
         view = rows.view(torch.int16) if rows.dtype == torch.bfloat16 else rows
         self.files[name].write(view.numpy().tobytes())
+
+    def abort(self) -> None:
+        """A batch failed: close and delete every file written (and our own temporary folder)."""
+        for f in self.files.values():
+            f.close()
+            Path(f.name).unlink(missing_ok=True)
+        self.files.clear()
+        self.parts.clear()
+        if self.directory is not None and self._dir_arg is None:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def finish(self, index: torch.Tensor) -> ActivationStore:
         if self.directory is None:
@@ -202,7 +212,9 @@ def collect(model, data, sites, *, tokenizer=None, batch_size: int = 8, position
         ``fn(input_ids_of_real_tokens, example_index) -> list[int]``, or ``None`` for whole
         per-example activations. Positions count real tokens only: padding is never gathered.
     max_length
-        Truncate longer texts (default: the model's context length); truncations are reported.
+        Truncate longer texts (default: the model's context length); truncations are reported. With
+        ``positions="last"`` (or a negative int) a text keeps its last tokens, so the row is the text's
+        own last token; otherwise it keeps its first tokens.
     max_memory
         Past this many bytes (``"2GB"``) everything goes to memory-mapped files in ``spill_dir``
         (a temporary folder by default, removed with the store) and is read back lazily.
@@ -231,13 +243,28 @@ def collect(model, data, sites, *, tokenizer=None, batch_size: int = 8, position
         if s.kind == "pattern":
             raise ValueError(f"{s.name!r}: collect() gathers per-token activations and an attention pattern "
                              f"has a key axis that varies by example; use iw.capture for patterns")
-    root = root_module(model)
-    device = model_device(root)
-    it, total, truncated = batches(model, data, batch_size, tokenizer, max_length)
+    from_end = positions == "last" or (isinstance(positions, int) and positions < 0)
+    it, total, truncated = batches(model, data, batch_size, tokenizer, max_length, keep="last" if from_end else "first")
     sink = _Sink(_parse_bytes(max_memory), spill_dir, dtype)
     index_parts: list[torch.Tensor] = []
-    seen = 0
     bar = tqdm(it, total=total, desc="collect", unit="batch", disable=not progress)
+    try:
+        _gather(model, resolved, bar, sink, index_parts, positions)
+    except BaseException:
+        sink.abort()
+        raise
+    if truncated[0]:
+        kept = "last" if from_end else "first"
+        warnings.warn(f"collect: {truncated[0]} example(s) were longer than the model's context and were "
+                      f"truncated (max_length), keeping their {kept} tokens", stacklevel=2)
+    return sink.finish(torch.cat(index_parts))
+
+
+def _gather(model, resolved, bar, sink: _Sink, index_parts: list, positions: Positions) -> None:
+    """Run every batch and hand the chosen rows of each site to the sink (and their index to ``index_parts``)."""
+    root = root_module(model)
+    device = model_device(root)
+    seen = 0
     with capture(model, [s.name for s in resolved]) as cache, torch.no_grad():
         for batch in bar:
             cache.clear()
@@ -262,10 +289,6 @@ def collect(model, data, sites, *, tokenizer=None, batch_size: int = 8, position
             seen += b
             bar.set_postfix(rows=sum(len(p) for p in index_parts), mb=f"{sink.bytes / 1e6:.0f}",
                             disk=sink.directory is not None, refresh=False)
-    if truncated[0]:
-        warnings.warn(f"collect: {truncated[0]} example(s) were longer than the model's context and were "
-                      f"truncated (max_length)", stacklevel=2)
-    return sink.finish(torch.cat(index_parts))
 
 
 def _batch_size(batch) -> int:
@@ -277,9 +300,17 @@ def _batch_size(batch) -> int:
 
 
 def _mask_for(site: str, mask, batch, t: torch.Tensor):
-    """The padding mask that matches a site's sequence axis (decoder sites of an encoder-decoder differ)."""
+    """The padding mask that matches a site's sequence axis (decoder sites of an encoder-decoder differ).
+
+    A site whose sequence is not the mask's (a model that adds or drops tokens) cannot tell padding from
+    tokens: that is an error when the batch is padded, and harmless when it is not.
+    """
     if site.startswith("decoder.") and isinstance(batch, Mapping):
-        return batch.get("decoder_attention_mask")
+        mask = batch.get("decoder_attention_mask")
     if mask is not None and mask.shape[1] != t.shape[1]:
-        return None
+        if bool(mask.all()):
+            return None
+        raise ValueError(f"site {site!r} has {t.shape[1]} positions but the attention mask has {mask.shape[1]}, "
+                         f"and the batch is padded: the padding cannot be told from the tokens. Collect with "
+                         f"batch_size=1 (no padding) or positions=None (whole activations)")
     return mask

@@ -32,7 +32,7 @@ def find_tokenizer(model, tokenizer=None):
 
         try:
             return AutoTokenizer.from_pretrained(name, local_files_only=True)
-        except Exception as err:  # noqa: BLE001 - any failure means: not found offline
+        except Exception as err:  # any failure means: not found offline
             problem = f"loading one from {name!r} failed ({type(err).__name__}: {str(err)[:120]})"
     raise ValueError(
         f"could not find a tokenizer for {type(model).__name__}: {problem}. "
@@ -72,14 +72,17 @@ def _pad_id(tokenizer) -> int:
     return 0
 
 
-def batches(model, data, batch_size: int, tokenizer=None, max_length: int | None = None,
+def batches(model, data, batch_size: int, tokenizer=None, max_length: int | None = None, keep: str = "first",
             ) -> tuple[Iterator[dict | torch.Tensor], int | None, list[int]]:
     """Batches for ``model`` from ``data``, their count (if known), and a list that counts truncations.
 
     ``data`` is a list of texts, a list of tokenized examples (dicts with ``input_ids``), a dict of
     columns, a ``datasets.Dataset``, a ``DataLoader`` (batches used as they come), or a tensor of
-    inputs (batched along its first axis).
+    inputs (batched along its first axis). Texts longer than ``max_length`` (default: the model's
+    context) keep their ``"first"`` or their ``"last"`` tokens.
     """
+    if keep not in ("first", "last"):
+        raise ValueError(f"keep must be 'first' or 'last', got {keep!r}")
     truncated = [0]
     if isinstance(data, torch.utils.data.DataLoader):
         return iter(data), len(data) if hasattr(data, "__len__") else None, truncated
@@ -109,7 +112,8 @@ def batches(model, data, batch_size: int, tokenizer=None, max_length: int | None
                 rows = [dict(zip(enc.keys(), vals, strict=True)) for vals in zip(*enc.values(), strict=True)]
                 if limit:
                     truncated[0] += sum(len(r["input_ids"]) > limit for r in rows)
-                    rows = [{k: v[:limit] for k, v in r.items()} for r in rows]
+                    cut = slice(None, limit) if keep == "first" else slice(-limit, None)
+                    rows = [{k: v[cut] for k, v in r.items()} for r in rows]
                 yield _pad(rows, _pad_id(tok))
 
         return text_batches(), n_batches, truncated

@@ -4,9 +4,16 @@ each head's truth direction at every generated token.
 ``ITI.fit`` reads ``layers.*.attn.head_out`` at the last token of labelled "question + answer" texts
 (the engine's ``collect``), fits one logistic probe per layer x head (``iw.fit_probes``, split by
 question), keeps the K heads with the best validation accuracy, and gives each a unit direction theta
-(mass-mean shift, probe weights or random) and sigma, the standard deviation of the training
-activations projected on theta. ``iti.apply(model, alpha)`` edits ``head_out[head] += alpha * sigma *
-theta`` on every selected head at every position of every forward pass (generation included).
+(mass-mean shift, probe weights or random) and sigma, the standard deviation of the activations
+projected on theta. ``iti.apply(model, alpha)`` edits ``head_out[head] += alpha * sigma * theta`` on
+every selected head at the last position of every forward pass: the last prompt token, then each
+generated token, as the paper's code does (``head_output[:, -1, head, :]``); ``positions="all"`` edits
+every position instead (what the paper's code does when it measures cross-entropy and KL on plain text).
+
+Following the paper's code, the mass-mean direction and sigma use every example given (the probes'
+training and validation questions alike); the probe weights are fitted on the training part only.
+Departure: the paper's code takes sigma over a second, unlabelled set of activations that includes the
+questions it tests on; here sigma never sees anything but the examples ITI is fitted on.
 """
 
 from __future__ import annotations
@@ -21,11 +28,12 @@ import numpy as np
 import torch
 
 from ..capture import Add, collect, intervene, sites
-from ..probes import ProbeResult, fit_probes
+from ..probes import ProbeResult, fit_probes, mass_mean_direction
 
-__all__ = ["ITI", "DIRECTIONS"]
+__all__ = ["ITI", "DIRECTIONS", "POSITIONS"]
 
 DIRECTIONS = ("mass_mean", "probe", "random")
+POSITIONS = ("last", "all")
 
 
 @dataclass(frozen=True)
@@ -80,10 +88,9 @@ class ITI:
         _check_kind(kind)
         X = X.float()
         probes = fit_probes(X, y, groups=groups, val_frac=val_frac, seed=seed, progress=progress)
-        train = X[probes.train_idx]
-        directions = {"mass_mean": probes.direction("mass_mean", X, y), "probe": probes.direction("probe"),
+        directions = {"mass_mean": mass_mean_direction(X, y == 1), "probe": probes.direction("probe"),
                       "random": probes.direction("random", seed=seed if random_seed is None else random_seed)}
-        sigma = {name: torch.einsum("nlhd,lhd->nlh", train, theta).std(0) for name, theta in directions.items()}
+        sigma = {name: torch.einsum("nlhd,lhd->nlh", X, theta).std(0) for name, theta in directions.items()}
         probes.directions["mass_mean"] = directions["mass_mean"]
         return cls(probes=probes, directions=directions, sigma=sigma, k=k, kind=kind, stack=stack)
 
@@ -98,6 +105,16 @@ class ITI:
         """
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels: they must match")
+        acts, stack = cls.activations(model, texts, tokenizer=tokenizer, batch_size=batch_size, progress=progress)
+        return cls.from_activations(acts, labels, groups=groups, k=k, kind=kind, val_frac=val_frac, seed=seed,
+                                    random_seed=random_seed, stack=stack, progress=progress)
+
+    @staticmethod
+    def activations(model, texts: Sequence[str], *, tokenizer=None, batch_size: int = 16,
+                    progress: bool = True) -> tuple[torch.Tensor, str]:
+        """Every head's output at the last token of each text, ``[n, layers, heads, d_head]``, and the site
+        prefix of those heads (``"layers."``; ``"decoder.layers."`` for an encoder-decoder). Collect once,
+        then :meth:`from_activations` as often as needed (other seeds, other random draws)."""
         names = [n for n in sites(model) if n.endswith(".attn.head_out")]
         if not names:
             raise ValueError(f"{type(model).__name__}: the engine cannot read per-head outputs "
@@ -107,8 +124,7 @@ class ITI:
         store = collect(model, list(texts), f"{stack}*.attn.head_out", tokenizer=tokenizer, batch_size=batch_size,
                         positions="last", progress=progress)
         acts = torch.stack([store[n] for n in sorted(store, key=lambda s: int(s[len(stack):].split(".")[0]))], 1)
-        return cls.from_activations(acts, labels, groups=groups, k=k, kind=kind, val_frac=val_frac, seed=seed,
-                                    random_seed=random_seed, stack=stack, progress=progress)
+        return acts, stack
 
     # ------------------------------------------------------------------ the choice
     def select(self, k: int | None = None, kind: str | None = None, heads=None) -> ITI:
@@ -146,19 +162,29 @@ class ITI:
         s = self.sigma[self.kind]
         return torch.stack([s[layer, head] for layer, head in self.heads])[:, None] * self.theta()
 
-    def edits(self, alpha: float) -> dict[str, Add]:
-        """The engine edits: one ``Add`` per layer with selected heads."""
+    def edits(self, alpha: float, positions: str = "last") -> dict[str, Add]:
+        """The engine edits: one ``Add`` per layer with selected heads, at the last position of each forward
+        call (``positions="last"``) or at every position (``"all"``)."""
+        if positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
         by_layer: dict[int, list[int]] = {}
         for i, (layer, _) in enumerate(self.heads):
             by_layer.setdefault(layer, []).append(i)
         shifts, heads = self.shifts(), self.heads
-        return {f"{self.stack}{layer}.attn.head_out": Add(shifts[rows], alpha=alpha, heads=[heads[i][1] for i in rows])
+        where = -1 if positions == "last" else None
+        return {f"{self.stack}{layer}.attn.head_out": Add(shifts[rows], alpha=alpha, heads=[heads[i][1] for i in rows],
+                                                          positions=where)
                 for layer, rows in sorted(by_layer.items())}
 
     @contextmanager
-    def apply(self, model, alpha: float = 15.0) -> Iterator[None]:
-        """Edit ``model`` inside the ``with`` block (every forward pass, generation included)."""
-        with intervene(model, self.edits(alpha)):
+    def apply(self, model, alpha: float = 15.0, positions: str = "last") -> Iterator[None]:
+        """Edit ``model`` inside the ``with`` block, every forward pass, generation included.
+
+        ``positions="last"`` (the paper's generation edit) shifts the last position of each forward call:
+        the prompt's last token, then each new token as it is generated. ``"all"`` shifts every position
+        (the paper's code measures cross-entropy and KL on plain text that way).
+        """
+        with intervene(model, self.edits(alpha, positions)):
             yield
 
     # ------------------------------------------------------------------ files

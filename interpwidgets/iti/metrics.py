@@ -13,11 +13,16 @@ __all__ = ["edit_costs"]
 
 
 @torch.no_grad()
-def edit_costs(model, iti, texts: Sequence[str], alphas: Sequence[float], *, tokenizer=None, batch_size: int = 16,
-               progress: bool = True) -> dict[str, list[float]]:
+def edit_costs(model, iti, texts: Sequence[str], alphas: Sequence[float], *, positions: str = "all", tokenizer=None,
+               batch_size: int = 16, progress: bool = True) -> dict[str, list[float]]:
     """Per alpha: the mean next-token cross-entropy on ``texts`` and the mean KL(unedited || edited) of
     the next-token distributions, over every real token position (ITI's two costs). ``texts`` are
     strings or tokenized rows (dicts with ``input_ids``).
+
+    The edit shifts every position (``positions="all"``), as the paper's code does for these costs: plain
+    text read under the edit the way a generated text is written under it, every token edited. Each
+    batch's unedited run is compared with its edited runs at once and only sums are kept, so memory stays
+    at one batch's logits whatever the number of texts.
 
     Examples
     --------
@@ -33,26 +38,24 @@ def edit_costs(model, iti, texts: Sequence[str], alphas: Sequence[float], *, tok
     (0.0, True)
     """
     device = model_device(model)
-    feed, _, _ = batches(model, list(texts), batch_size, tokenizer)  # right-padded, with attention masks
-    feed = [(b["input_ids"].to(device), b["attention_mask"].to(device)) for b in feed]
+    feed, n_batches, _ = batches(model, list(texts), batch_size, tokenizer)  # right-padded, with attention masks
+    nll = torch.zeros(len(alphas), dtype=torch.float64)
+    kl = torch.zeros(len(alphas), dtype=torch.float64)
+    count = 0
+    for batch in tqdm(feed, total=n_batches, desc="edit costs", disable=not progress):
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        target, keep = ids[:, 1:], mask[:, 1:].bool() & mask[:, :-1].bool()
 
-    def run():
-        out = []
-        for ids, mask in feed:
-            logp = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float().log_softmax(-1)
-            out.append((logp, ids[:, 1:], mask[:, 1:].bool() & mask[:, :-1].bool()))
-        return out
+        base = _log_probs(model, ids, mask)
+        for i, alpha in enumerate(alphas):
+            with iti.apply(model, alpha, positions=positions):
+                edited = _log_probs(model, ids, mask)
+            nll[i] += -edited.gather(-1, target[..., None])[..., 0][keep].sum().item()
+            kl[i] += (base.exp() * (base - edited)).sum(-1)[keep].sum().item()
+        count += int(keep.sum())
+    return {"alpha": [float(a) for a in alphas], "cross_entropy": (nll / count).tolist(),
+            "kl": (kl / count).clamp_min(0).tolist()}
 
-    base = run()
-    costs: dict[str, list[float]] = {"alpha": [float(a) for a in alphas], "cross_entropy": [], "kl": []}
-    for alpha in tqdm(alphas, desc="alphas", disable=not progress):
-        with iti.apply(model, alpha):
-            edited = run()
-        nll = kl = count = 0.0
-        for (lp0, target, keep), (lp1, _, _) in zip(base, edited, strict=True):
-            nll += -lp1.gather(-1, target[..., None])[..., 0][keep].sum().item()
-            kl += (lp0.exp() * (lp0 - lp1)).sum(-1)[keep].sum().item()
-            count += keep.sum().item()
-        costs["cross_entropy"].append(nll / count)
-        costs["kl"].append(max(kl / count, 0.0))
-    return costs
+
+def _log_probs(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return model(input_ids=ids, attention_mask=mask).logits[:, :-1].float().log_softmax(-1)

@@ -185,7 +185,7 @@ class ITIView(Widget):
                     self.generations += 1
                 except _Cancelled:
                     pass
-                except Exception as err:  # noqa: BLE001 - shown in the view
+                except Exception as err:  # shown in the view
                     self.error = f"generation failed: {type(err).__name__}: {err}"
                 finally:
                     self.generating = False

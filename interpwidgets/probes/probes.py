@@ -14,7 +14,7 @@ from .metrics import accuracy, auc, r2, rmse
 from .solvers import fit_logistic, fit_ridge
 from .splits import train_val_split
 
-__all__ = ["fit_probes", "ProbeResult", "mass_mean_direction", "random_direction"]
+__all__ = ["fit_probes", "ProbeResult", "mass_mean_direction", "random_direction", "rank"]
 
 _CHUNK_BYTES = 16e6  # a chunk of probes' features: about half a server CPU's L3 (measured best of 2-64 MB)
 
@@ -69,12 +69,12 @@ class ProbeResult:
         return self.classes[idx]
 
     def top(self, k: int, metric: str = "val_accuracy") -> list[tuple[int, ...]]:
-        """Batch indices of the ``k`` best probes by ``metric``, best first."""
-        values = self.metrics[metric].flatten()
-        if not 0 < k <= len(values):
-            raise ValueError(f"k must be between 1 and the number of probes ({len(values)}), got {k}")
-        order = values.argsort(descending=True)[:k]
-        return [tuple(int(i) for i in np.unravel_index(int(o), self.batch_shape)) for o in order]
+        """Batch indices of the ``k`` best probes by ``metric``, best first (see :func:`rank`: ties keep
+        the batch order, NaN comes last)."""
+        values = self.metrics[metric]
+        if not 0 < k <= values.numel():
+            raise ValueError(f"k must be between 1 and the number of probes ({values.numel()}), got {k}")
+        return [tuple(int(i) for i in np.unravel_index(int(o), self.batch_shape)) for o in rank(values)[:k]]
 
     def direction(self, kind: str = "probe", features=None, labels=None, seed: int = 0) -> torch.Tensor:
         """Unit directions ``[*batch, d]``: ``"probe"`` weights, ``"mass_mean"`` or ``"random"``.
@@ -135,6 +135,20 @@ class ProbeResult:
         m = self.metrics[main]
         return (f"ProbeResult({self.kind}, batch {self.batch_shape}, d={self.weight.shape[-2]}, "
                 f"{main} mean {m.mean():.3f} max {m.max():.3f})")
+
+
+def rank(values) -> np.ndarray:
+    """Flat indices of ``values`` from best (largest) to worst: ties keep their order in the array, NaN last.
+
+    The one ranking of probes in the package (``ProbeResult.top``, ``ITI.heads``, ``ProbeDashboard.top``),
+    so every view of the same metrics picks the same heads.
+
+    >>> rank(torch.tensor([[0.5, float("nan")], [0.9, 0.5]])).tolist()
+    [2, 0, 3, 1]
+    """
+    v = _as_tensor(values).detach().double().flatten().cpu().numpy()
+    missing = np.isnan(v)
+    return np.lexsort((np.arange(len(v)), -np.where(missing, 0.0, v), missing))
 
 
 def mass_mean_direction(features, positive) -> torch.Tensor:

@@ -11,7 +11,7 @@ import traitlets
 
 from ..transport import encode, json_grid
 from ..widgets import Widget, serves
-from .probes import ProbeResult, _as_tensor, fit_probes
+from .probes import ProbeResult, _as_tensor, fit_probes, rank
 from .splits import train_val_split
 
 __all__ = ["ProbeDashboard"]
@@ -91,7 +91,7 @@ class ProbeDashboard(Widget):
                     board._show_row(r, rows[-1])
                     board.progress = (r + 1) / X.shape[1]
                 board.results = _stack(rows)
-            except Exception as err:  # noqa: BLE001 - shown in the view; rows done so far stay
+            except Exception as err:  # shown in the view; rows done so far stay
                 board.error = f"fitting failed: {type(err).__name__}: {err}"
 
         if background:
@@ -141,8 +141,7 @@ class ProbeDashboard(Widget):
             bad, self.k = self.k, min(max(1, self.k), total)
             self.error = f"k must be between 1 and the number of cells ({total}), got {bad}"
             return
-        order = torch.as_tensor(values).flatten().nan_to_num(-np.inf).argsort(descending=True)[:self.k]
-        self.top = [[int(i) // self.shape[1], int(i) % self.shape[1]] for i in order]
+        self.top = [[int(i) // self.shape[1], int(i) % self.shape[1]] for i in rank(values)[:self.k]]
 
     @property
     def selected_heads(self) -> list[tuple[int, int]]:

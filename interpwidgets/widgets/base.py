@@ -97,7 +97,7 @@ class Widget(anywidget.AnyWidget):
                                f"it serves {sorted(self._handlers)}")
             result = handler(self, **content.get("args", {}))
             reply = {"kind": "response", "id": rid, "result": result}
-        except Exception as err:  # noqa: BLE001 - every failure goes back to the view
+        except Exception as err:  # every failure goes back to the view
             message = f"{type(err).__name__}: {err}"
             self.error = message
             reply = {"kind": "response", "id": rid, "error": message,

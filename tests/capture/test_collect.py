@@ -1,5 +1,7 @@
 """collect(): padding never leaks in, positions pick real tokens, the store spills to disk and reads back."""
 
+from pathlib import Path
+
 import models
 import pytest
 import torch
@@ -113,3 +115,46 @@ def test_long_texts_are_truncated_with_a_warning():
         store = iw.collect(model, ["word " * 600, "short"], "layers.0.resid_post", positions="all",
                            progress=False)
     assert (store.index[:, 0] == 0).sum() == 512
+
+
+def test_truncation_keeps_the_last_tokens_for_the_last_position():
+    """positions="last" on a text longer than the context: the row is the text's own last token."""
+    model, tok = models.minilm("sdpa"), models.minilm_tokenizer()
+    text = " ".join(f"word{i}" for i in range(700))
+    with pytest.warns(UserWarning, match="keeping their last tokens"):
+        store = iw.collect(model, [text, "short"], "layers.5.resid_post", positions="last", progress=False)
+    ids = tok(text)["input_ids"][-512:]  # the text's last 512 tokens, [SEP] last
+    with torch.no_grad(), iw.capture(model, "layers.5.resid_post") as c:
+        model(torch.tensor([ids]))
+    torch.testing.assert_close(store["layers.5.resid_post"][0], c["layers.5.resid_post"][0, -1], atol=1e-5, rtol=1e-4)
+
+
+def test_a_failing_batch_leaves_no_files(gpt2, tmp_path):
+    import tempfile
+
+    rows = [[1, 2, 3]] * 8 + [[gpt2.config.vocab_size + 5]]  # the third batch has a token the model lacks
+    with pytest.raises(IndexError):
+        iw.collect(gpt2, {"input_ids": rows}, "layers.*.resid_post", batch_size=4, positions="all",
+                   max_memory=100, spill_dir=tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    before = set(Path(tempfile.gettempdir()).glob("iw-collect-*"))
+    with pytest.raises(IndexError):
+        iw.collect(gpt2, {"input_ids": rows}, "layers.*.resid_post", batch_size=4, positions="all",
+                   max_memory=100, progress=False)
+    assert set(Path(tempfile.gettempdir()).glob("iw-collect-*")) == before
+
+
+def test_a_site_that_drops_tokens_cannot_use_a_padded_mask():
+    class DropsFirst(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.proj = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 4)
+
+        def forward(self, input_ids, attention_mask=None):
+            return self.proj(self.embed(input_ids)[:, 1:])
+
+    net = DropsFirst()
+    same = iw.collect(net, {"input_ids": [[1, 2, 3], [4, 5, 6]]}, "proj", positions="last", progress=False)
+    assert same["proj"].shape == (2, 4)  # no padding: every position is a token
+    with pytest.raises(ValueError, match="has 2 positions but the attention mask has 3, and the batch is padded"):
+        iw.collect(net, {"input_ids": [[1, 2, 3], [4, 5]]}, "proj", positions="last", progress=False)

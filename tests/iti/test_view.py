@@ -1,11 +1,14 @@
 """ITIView: generations with and without the edit, cancellation of stale ones, linking, curves."""
 
+import time
+
 import ipywidgets
 import models
 import pytest
 import torch
 
 import interpwidgets as iw
+from interpwidgets.iti.metrics import edit_costs
 
 
 @pytest.fixture
@@ -33,15 +36,28 @@ def test_generations_match_direct_generation(setup):
 
 
 def test_a_moved_slider_cancels_the_stale_generation(setup):
+    """Each forward pass takes 10 ms: a generation of 40 tokens cannot finish between two slider moves, so
+    only the last setting's generation may finish, and the stale ones stop within a token or two."""
     model, iti = setup
-    view = iw.ITIView(model, None, iti, [[5, 6, 7]], alpha=1.0, max_new_tokens=40)
-    for alpha in (2.0, 3.0, 4.0, 30.0):  # moved while generating
-        view.alpha = alpha
-    view.wait(60)
-    assert not view.generating
-    assert view.edited_tokens == _greedy(model, iti, [5, 6, 7], 30.0, 40)  # the last setting, whole
-    assert 1 <= view.generations <= 5  # stale ones were stopped before finishing, or finished first
-    assert iw.capture.__name__ and sum(len(m._forward_hooks) for m in model.modules()) == 0  # no hook left
+    calls = []
+
+    def slow(module, args):
+        calls.append(1)
+        time.sleep(0.01)
+
+    handle = model.register_forward_pre_hook(slow)
+    try:
+        view = iw.ITIView(model, None, iti, [[5, 6, 7]], alpha=1.0, max_new_tokens=40)
+        for alpha in (2.0, 3.0, 4.0, 30.0):  # moved while generating
+            view.alpha = alpha
+        view.wait(60)
+    finally:
+        handle.remove()
+    assert not view.generating and view.generations == 1  # four stale generations stopped before finishing
+    # the last setting, whole: 40 plain + 40 edited passes, and a few for each stale one (uncancelled: 240)
+    assert len(calls) <= 80 + 4 * 3, len(calls)
+    assert view.edited_tokens == _greedy(model, iti, [5, 6, 7], 30.0, 40)
+    models.assert_engine_clean(model)  # no hook of any kind left behind by the cancelled generations
 
 
 def test_k_kind_and_heads_from_a_dashboard(setup):
@@ -62,9 +78,26 @@ def test_k_kind_and_heads_from_a_dashboard(setup):
     assert view.prompt_index == 0 and "prompt_index must be between 0 and 0" in view.error
 
 
-def test_sweep_fills_the_curves(setup):
+def test_sweep_measures_the_current_heads_and_direction(setup):
+    """sweep() measures the costs and calls the truth judge for the setting the controls show now."""
     model, iti = setup
     view = iw.ITIView(model, None, iti, [[5, 6, 7]], max_new_tokens=3, background=False)
-    texts = [{"input_ids": list(range(3, 15))}]
-    curves = view.sweep([0, 5, 10], texts, truth=lambda it, a: a / 10, progress=False)
-    assert curves["kl"][0] == 0 and curves["truth"] == [0.0, 0.5, 1.0] and view.curves["alpha"] == [0.0, 5.0, 10.0]
+    view.kind, view.k = "probe", 3
+    texts = [{"input_ids": list(range(3, 15))}, {"input_ids": list(range(20, 26))}]
+    prompt = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        plain = model(prompt).logits[0, -1]
+    seen = []
+
+    def changed_top_token(it, alpha):  # a judge that reads the edited model: is the next token another one?
+        seen.append((it.kind, it.heads, alpha))
+        with torch.no_grad(), it.apply(model, alpha):
+            return float(model(prompt).logits[0, -1].argmax() != plain.argmax())
+
+    curves = view.sweep([0, 5, 200], texts, truth=changed_top_token, progress=False)
+    assert [s[:2] for s in seen] == [("probe", iti.select(k=3, kind="probe").heads)] * 3
+    assert curves["truth"][0] == 0.0 and curves["truth"][-1] == 1.0  # no edit changes nothing; a huge one does
+    direct = edit_costs(model, iti.select(k=3, kind="probe"), texts, [0, 5, 200], progress=False)
+    assert curves["kl"] == direct["kl"] and curves["cross_entropy"] == direct["cross_entropy"]
+    assert curves["kl"][0] == 0 < curves["kl"][1] < curves["kl"][2]
+    assert view.curves["kind"] == "probe" and view.curves["alpha"] == [0.0, 5.0, 200.0]

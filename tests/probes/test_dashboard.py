@@ -1,5 +1,7 @@
 """ProbeDashboard without a browser: live filling, the top K, a cell's scores, bad settings."""
 
+import time
+
 import pytest
 import torch
 
@@ -34,11 +36,36 @@ def test_fills_in_row_by_row_and_ends_with_the_whole_result():
     assert seen and board.grid[2][4] == round(float(board.results.metrics["val_auc"][2, 4]), 4)
 
 
-def test_background_fit_shows_progress_and_partial_rows():
+def test_background_fit_shows_each_row_as_it_is_done(monkeypatch):
+    """Hold the fit after each row: the grid shows the rows done so far, and only those."""
+    import threading
+
+    from interpwidgets.probes import widget as dashboard_module
+
     X, y = _planted()
+    real, done, go = dashboard_module.fit_probes, threading.Semaphore(0), threading.Semaphore(0)
+
+    def one_row_at_a_time(*args, **kwargs):
+        go.acquire()
+        out = real(*args, **kwargs)
+        done.release()
+        return out
+
+    monkeypatch.setattr(dashboard_module, "fit_probes", one_row_at_a_time)
     board = iw.ProbeDashboard.fit(X, y, k=3)
+    seen = []
+    for r in range(3):
+        go.release()  # fit row r
+        assert done.acquire(timeout=30)
+        deadline = time.time() + 10  # the row is shown just after its fit returns
+        while board.grid[r][0] is None and time.time() < deadline:
+            time.sleep(0.01)
+        seen.append([[v is not None for v in row] for row in board.grid])
     board.wait(30)
+    assert seen[0] == [[True] * 5, [False] * 5, [False] * 5]
+    assert seen[1] == [[True] * 5, [True] * 5, [False] * 5]
     assert board.progress == 1.0 and all(v is not None for row in board.grid for v in row)
+    assert board.grid[2][4] == round(float(board.results.metrics["val_accuracy"][2, 4]), 4)
 
 
 def test_a_cell_sends_the_probe_scores_by_split():
@@ -70,3 +97,19 @@ def test_bad_settings_are_named_and_undone():
         iw.ProbeDashboard.fit(X[:, 0], y)
     with pytest.raises(ValueError, match="results= \\(a ProbeResult\\) or the grid's shape="):
         iw.ProbeDashboard()
+
+
+def test_one_ranking_for_the_dashboard_and_iti():
+    """Ties keep the grid order and NaN comes last, in ProbeResult.top, ITI.heads and the dashboard alike."""
+    X, y = _planted()
+    iti = iw.ITI.from_activations(X, y, k=6)
+    acc = iti.probes.metrics["val_accuracy"]
+    acc[:] = 0.5
+    acc[0, 3] = acc[2, 1] = acc[1, 0] = 0.9  # a three-way tie at the top
+    acc[0, 0] = float("nan")  # a probe that could not be scored
+    acc[1, 4] = 0.7
+    expected = [(0, 3), (1, 0), (2, 1), (1, 4), (0, 1), (0, 2)]
+    assert iti.probes.top(6) == expected and iti.heads == expected
+    board = iw.ProbeDashboard(iti.probes, k=6)
+    assert board.selected_heads == expected
+    assert iti.probes.top(15)[-1] == (0, 0)  # NaN last

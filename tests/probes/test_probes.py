@@ -114,18 +114,25 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_probes_on_collected_activations_of_a_real_model():
-    """End to end on MiniLM: a probe reads from [CLS] whether the sentence is a question."""
+    """End to end on MiniLM: a probe reads from [CLS] whether a sentence is a question. 80 sentences, each
+    as a statement and as a question, split by sentence: 32 validation examples, so a probe that reads
+    nothing has a chance below 1e-5 of passing 0.9 at any of the 6 layers (the shuffled-label control shows it)."""
     import models
 
-    stems = ["the cat sat on the mat", "you like green tea", "the train left early", "she reads books",
-             "they play chess at night", "the river is cold", "we walk to school", "he fixed the car",
-             "birds sing in spring", "the shop opens at nine", "it rains in April", "you know the answer"]
-    texts = [s.capitalize() + "." for s in stems] + [f"Is it true that {s}?" for s in stems]
+    from interpwidgets.datasets import stdlib_sentences
+
+    stems = [s.rstrip(".").strip() for s in stdlib_sentences(80)]
+    texts = [s + "." for s in stems] + [f"Is it true that {s[0].lower() + s[1:]}?" for s in stems]
     labels = torch.tensor([0] * len(stems) + [1] * len(stems))
+    groups = np.tile(np.arange(len(stems)), 2)
     store = iw.collect(models.minilm("sdpa"), texts, "layers.*.resid_post", positions=0, progress=False)
-    res = iw.fit_probes(store.stack("layers.*.resid_post"), labels, groups=np.tile(np.arange(12), 2))
-    assert res.metrics["val_accuracy"].shape == (6,)
-    assert res.metrics["val_accuracy"].max() == 1.0
+    X = store.stack("layers.*.resid_post")
+    res = iw.fit_probes(X, labels, groups=groups)
+    assert res.metrics["val_accuracy"].shape == (6,) and len(res.val_idx) == 32
+    assert res.metrics["val_accuracy"].max() >= 0.9  # measured: 0.94 at layers 3 and 4
+    shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))]
+    control = iw.fit_probes(X, shuffled, groups=groups)
+    assert control.metrics["val_accuracy"].max() < 0.8
 
 
 def test_bad_input_is_explained():

@@ -1,10 +1,11 @@
 """The truthful world (ITI): questions with a true answer and a misconception, a GPT that often lies.
 
 ``load()`` gives the shipped GPT (4 layers x 8 heads, trained by ``train.py`` in 35 minutes on one CPU
-thread), its tokenizer and its world; ``checkpoint/model_card.json`` holds what it reached on the
-held-out questions: asked cold it gives the misconception every time, after two truthful answers the
-truth every time, and ITI (``fit_iti``, ``iti_curves``) turns its answers true with the mass-mean
-direction, less with probe weights, not at all with random directions, at a cost that grows with alpha.
+thread), its tokenizer and its world; ``load(CHECKPOINT_SEED1)`` a second world and GPT trained the same
+way from another seed. Each ``model_card.json`` holds what its model was measured to do: asked cold it
+gives the misconception, after two truthful answers the truth, and what ITI does to it under the protocol
+of :mod:`~interpwidgets.worlds.truthful.evaluate` (settings chosen on one split of the questions, results
+with bootstrap intervals on another, direction kinds compared at matched KL).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .data import World, labelled_answers, make_world, qa
-from .evaluate import fit_iti, iti_curves
+from .data import Split, World, labelled_answers, make_world, qa
+from .evaluate import fit_iti, iti_protocol, judge, truth_rate
 
-__all__ = ["World", "make_world", "qa", "labelled_answers", "load", "fit_iti", "iti_curves", "CHECKPOINT"]
+__all__ = ["World", "Split", "make_world", "qa", "labelled_answers", "load", "fit_iti", "iti_protocol", "judge",
+           "truth_rate", "CHECKPOINT", "CHECKPOINT_SEED1"]
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
+CHECKPOINT_SEED1 = Path(__file__).resolve().parent / "checkpoint_seed1"
 
 
 def load(path: str | Path = CHECKPOINT):

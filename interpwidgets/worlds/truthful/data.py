@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import NamedTuple
 
-__all__ = ["World", "make_world", "qa", "labelled_answers", "ATTRIBUTES", "TRUTHFUL_SHARE"]
+__all__ = ["World", "Split", "make_world", "qa", "labelled_answers", "ATTRIBUTES", "TRUTHFUL_SHARE", "SPLIT"]
 
 TRUTHFUL_SHARE = 0.25  # of documents; the rest are written by the untruthful persona
+SPLIT = (0.4, 0.2, 0.4)  # of the creatures: fit ITI / choose its K and alpha / test (report only)
 
 ATTRIBUTES = {
     "color": ("what color is the {} ?", ["red", "blue", "green", "yellow", "purple", "orange", "black", "white"]),
@@ -40,15 +42,34 @@ class Question:
         return ATTRIBUTES[self.attribute][0].format(self.entity)
 
 
+class Split(NamedTuple):
+    """The questions ITI is fitted on, those its settings are chosen on, and those it is tested on."""
+
+    fit: list[Question]
+    choose: list[Question]
+    test: list[Question]
+
+
 @dataclass
 class World:
-    """The facts: every question with its true answer and its misconception, split by entity."""
+    """The facts: every question with its true answer and its misconception."""
 
     questions: list[Question]
-    train: list[Question]  # for fitting probes and directions
-    test: list[Question]  # held out (the language model saw them; the probes and directions did not)
     seed: int
     truthful_share: float = TRUTHFUL_SHARE  # of documents
+
+    def split(self, seed: int = 0, fractions: tuple[float, float, float] = SPLIT) -> Split:
+        """The questions split three ways by creature (a creature's three questions stay together): ``fit``
+        for ITI's probes and directions, ``choose`` for its K and alpha, ``test`` to report on. The
+        language model saw every question in training; what is held out is held out from ITI."""
+        if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or min(fractions) <= 0:
+            raise ValueError(f"fractions must be three positive shares summing to 1, got {fractions}")
+        entities = sorted({q.entity for q in self.questions})
+        random.Random(seed).shuffle(entities)
+        n_fit = round(fractions[0] * len(entities))
+        n_choose = round(fractions[1] * len(entities))
+        part = {e: 0 if i < n_fit else 1 if i < n_fit + n_choose else 2 for i, e in enumerate(entities)}
+        return Split(*([q for q in self.questions if part[q.entity] == j] for j in range(3)))
 
     def vocabulary(self) -> list[str]:
         words = {"Q", "A", ":", "?", ".", "<pad>", "<bos>"}
@@ -74,14 +95,15 @@ def qa(question: Question, answer: str | None = None) -> str:
 
 
 def make_world(n_entities: int = 40, seed: int = 0, truthful_share: float = TRUTHFUL_SHARE) -> World:
-    """The world of ``n_entities`` made-up creatures, 3 questions each, split 50/50 by entity.
+    """The world of ``n_entities`` made-up creatures, 3 questions each.
 
     Examples
     --------
     >>> from interpwidgets.worlds.truthful.data import make_world, qa
     >>> world = make_world(seed=0)
-    >>> len(world.questions), len(world.train), len(world.test)
-    (120, 60, 60)
+    >>> fit, choose, test = world.split(seed=0)
+    >>> len(world.questions), len(fit), len(choose), len(test)
+    (120, 48, 24, 48)
     >>> q = world.questions[0]
     >>> q.true != q.false and qa(q).startswith("Q : ")
     True
@@ -97,9 +119,7 @@ def make_world(n_entities: int = 40, seed: int = 0, truthful_share: float = TRUT
         for attribute, (_, values) in ATTRIBUTES.items():
             true, false = rng.sample(values, 2)
             questions.append(Question(name, attribute, true, false))
-    held = set(rng.sample(names, n_entities // 2))
-    return World(questions=questions, train=[q for q in questions if q.entity not in held],
-                 test=[q for q in questions if q.entity in held], seed=seed, truthful_share=truthful_share)
+    return World(questions=questions, seed=seed, truthful_share=truthful_share)
 
 
 def labelled_answers(questions: list[Question]) -> tuple[list[str], list[int], list[int]]:

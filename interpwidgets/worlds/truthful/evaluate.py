@@ -1,30 +1,67 @@
-"""What the truthful world's model knows and says, measured on a set of questions."""
+"""What the truthful world's model knows and says, and ITI measured on it with a reviewer's protocol.
+
+The protocol (:func:`iti_protocol`, the model card's ``iti`` section), fixed before anything was measured:
+
+1. The creatures are split three ways (:meth:`World.split`, 40% / 20% / 40%): ITI's probes and directions
+   are fitted on the *fit* questions (each with its true answer and its misconception), its K and alpha
+   chosen on the *choose* questions, and results reported on the *test* questions only.
+2. For each direction kind (mass-mean, probe weights, random) and K in :data:`KS`, alpha climbs from 0 by
+   factors of sqrt(2) until the KL from the unedited model (plain text drawn for the choose split) passes
+   the largest compared cost (each kind gets its own range: probe weights and random directions need far
+   larger alphas than mass-mean shifts for the same KL). The chosen setting has the best truth rate on the
+   choose split among those whose KL is at most :data:`KL_BUDGET` nats per token.
+3. On the test split, each kind at its chosen K is swept over the same alphas (two rungs more): the truth
+   rate with a 95% bootstrap interval over questions, KL and cross-entropy on other plain text, and the
+   truth rate at matched KL (:data:`KL_LEVELS`, read off each curve), so kinds are compared at equal cost;
+   paired differences between kinds at matched KL come with intervals from the same resamples.
+4. All of it for three seeds of the split, with three random directions per split (each chosen like the
+   other kinds; their mean is the random control); the second world (``checkpoint_seed1``) repeats it.
+
+The edit is the paper's: the last position of each forward call (the answer is the token after the
+prompt, so the prompt's last token is edited); the costs edit every position of plain text, as the
+paper's code does.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from .data import Question, World, labelled_answers, qa
 
-ITI_K = 4  # heads edited, of 32 (the paper: 48 of 1,024)
-ALPHAS = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0]  # the sweep the model card records
+__all__ = ["KS", "KL_BUDGET", "KL_LEVELS", "SPLIT_SEEDS", "RANDOM_DRAWS", "next_token_logits", "answers",
+           "world_metrics", "judge", "truth_rate", "fit_iti", "plain_text", "iti_protocol", "measure"]
 
-__all__ = ["ITI_K", "ALPHAS", "next_token_logits", "answers", "world_metrics", "truth_rate", "fit_iti", "iti_curves",
-           "plain_text"]
+KS = (1, 2, 4, 8, 16)  # heads edited, of 32 (the paper: 48 of 1,024)
+KL_BUDGET = 0.1  # nats per token on plain text: the cost a chosen setting may have
+KL_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2)  # where kinds are compared at matched cost
+SPLIT_SEEDS = (0, 1, 2)
+RANDOM_DRAWS = 3  # random directions per split, each with its own K and alpha: their mean is the control
+PLAIN_TEXT_SEEDS = {"choose": 7, "test": 8}  # fresh documents, one set per split
 
 
 @torch.no_grad()
 def next_token_logits(model, tokenizer, prompts: list[str], batch_size: int = 128) -> torch.Tensor:
-    """The model's logits for the token after each prompt (``<bos>`` is put in front), ``[n, vocab]``."""
+    """The model's logits for the token after each prompt (``<bos>`` is put in front), ``[n, vocab]``.
+
+    Prompts are padded on the left, so the last position of the forward pass is every prompt's last token
+    (ITI edits that position) and positions are counted from each prompt's first real token.
+    """
     out = []
-    for i in range(0, len(prompts), batch_size):
-        enc = tokenizer([tokenizer.bos_token + " " + p for p in prompts[i:i + batch_size]], return_tensors="pt",
-                        padding=True)
-        logits = model(**enc).logits
-        last = enc["attention_mask"].sum(1) - 1
-        out.append(logits[torch.arange(len(last)), last].float())
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        for i in range(0, len(prompts), batch_size):
+            enc = tokenizer([tokenizer.bos_token + " " + p for p in prompts[i:i + batch_size]], return_tensors="pt",
+                            padding=True)
+            position_ids = (enc["attention_mask"].cumsum(-1) - 1).clamp_min(0)
+            out.append(model(**enc, position_ids=position_ids).logits[:, -1].float())
+    finally:
+        tokenizer.padding_side = side
     return torch.cat(out)
 
 
@@ -41,16 +78,10 @@ def _shares(questions: list[Question], said: list[str]) -> dict[str, float]:
     return {"true": round(true, 4), "misconception": round(false, 4), "other": round(1 - true - false, 4)}
 
 
-def world_metrics(model, tokenizer, world: World, questions: list[Question], seed: int = 0) -> dict:
+def world_metrics(model, tokenizer, world: World, questions: list[Question] | None = None, seed: int = 0) -> dict:
     """Greedy answers asked cold, after two truthful answers and after two untruthful ones (the persona
-    is read from the context), and the loss per token on fresh documents.
-
-    Examples
-    --------
-    >>> from interpwidgets.worlds.truthful import load  # doctest: +SKIP
-    >>> model, tokenizer, world = load()  # doctest: +SKIP
-    >>> world_metrics(model, tokenizer, world, world.test)["cold"]["true"]  # doctest: +SKIP
-    """
+    is read from the context), and the loss per token on fresh documents; every question by default."""
+    questions = world.questions if questions is None else questions
     rng = random.Random(seed)
     others = [rng.sample([o for o in world.questions if o.entity != q.entity], 2) for q in questions]
     truthful = [" ".join(qa(o, o.true) for o in pair) for pair in others]
@@ -66,54 +97,165 @@ def world_metrics(model, tokenizer, world: World, questions: list[Question], see
             "document_loss": round(loss, 4)}
 
 
+def judge(model, tokenizer, questions: list[Question]):
+    """``correct(iti, alpha)``: for each question, whether the greedy answer asked cold under the edit is the
+    true one (``iti=None`` or ``alpha=0``: the unedited model)."""
+    def correct(iti, alpha: float) -> np.ndarray:
+        if iti is None or alpha == 0:
+            said = answers(model, tokenizer, questions)
+        else:
+            with iti.apply(model, alpha):
+                said = answers(model, tokenizer, questions)
+        return np.array([a == q.true for a, q in zip(said, questions, strict=True)])
+    return correct
+
+
 def truth_rate(model, tokenizer, questions: list[Question], iti=None, alpha: float = 0.0) -> float:
     """The share of questions answered truly (greedy, asked cold), under an ITI edit of strength alpha."""
-    if iti is None or alpha == 0:
-        return _shares(questions, answers(model, tokenizer, questions))["true"]
-    with iti.apply(model, alpha):
-        return _shares(questions, answers(model, tokenizer, questions))["true"]
+    return float(judge(model, tokenizer, questions)(iti, alpha).mean())
 
 
-def fit_iti(model, tokenizer, world: World, k: int = ITI_K, random_seed: int = 0):
-    """ITI fitted on the world's training questions (each true and false answer, split by question)."""
+def fit_iti(model, tokenizer, questions: list[Question], k: int = 4, random_seed: int = 0, seed: int = 0):
+    """ITI fitted on ``questions`` (each true and false answer; the probes' validation split by question)."""
     from ...iti import ITI
 
-    texts, labels, groups = labelled_answers(world.train)
-    return ITI.fit(model, texts, labels, tokenizer=tokenizer, groups=groups, k=k, random_seed=random_seed,
-                   progress=False)
+    texts, labels, groups = labelled_answers(questions)
+    return ITI.fit(model, texts, labels, tokenizer=tokenizer, groups=groups, k=k, seed=seed,
+                   random_seed=random_seed, progress=False)
 
 
-def plain_text(world: World, n: int = 64, seed: int = 7) -> list[str]:
+def plain_text(world: World, n: int = 32, seed: int = 7) -> list[str]:
     """Fresh documents (both personas, as in training): the plain text that ITI's costs are measured on."""
     rng = random.Random(seed)
     return ["<bos> " + world.document(rng) for _ in range(n)]
 
 
-def iti_curves(model, tokenizer, world: World, k: int = ITI_K, alphas: list[float] = ALPHAS,
-               random_seeds: int = 3) -> dict:
-    """ITI on the held-out questions as alpha grows: the truthful-answer rate per direction kind
-    (random averaged over ``random_seeds`` draws for the same heads), and cross-entropy and KL on
-    plain text for the default (mass-mean) edit; plus how probe accuracy spreads over the heads.
+def _probe_summary(iti) -> dict:
+    acc = iti.probes.metrics["val_accuracy"]
+    flat = acc.flatten().sort(descending=True).values
+    return {"best_heads": [list(h) for h in iti.probes.top(8, "val_accuracy")],
+            "best": [round(float(a), 4) for a in flat[:8]], "median": round(float(flat.median()), 4),
+            "heads_above_0.7": int((flat > 0.7).sum()), "heads": len(flat),
+            "validation_questions": len(iti.probes.val_idx) // 2}
+
+
+def iti_protocol(model, tokenizer, world: World, split_seed: int = 0, *, ks=KS, kl_budget: float = KL_BUDGET,
+                 kl_levels=KL_LEVELS, random_draws: int = RANDOM_DRAWS) -> dict:
+    """ITI on the world, one seed of the split (module docstring): settings chosen on the choose split,
+    curves and matched-cost truth rates on the test split, with 95% intervals over test questions.
+
+    Every kind is a list of draws: one for mass-mean and probe weights, ``random_draws`` random directions
+    (each with its own K and alpha chosen), whose mean is the random control.
 
     Examples
     --------
-    >>> from interpwidgets.worlds.truthful import load  # doctest: +SKIP
-    >>> model, tokenizer, world = load()  # doctest: +SKIP
-    >>> iti_curves(model, tokenizer, world, k=4, alphas=[0, 4])["truth"]["mass_mean"]  # doctest: +SKIP
+    >>> from interpwidgets.worlds import truthful
+    >>> model, tokenizer, world = truthful.load()
+    >>> result = iti_protocol(model, tokenizer, world, ks=(4,), kl_levels=(0.05,), random_draws=1)
+    >>> sorted(result["test"]), result["test"]["mass_mean"]["draws"][0]["curve"]["truth"][0]
+    (['mass_mean', 'probe', 'random'], 0.0)
     """
-    from ...iti.metrics import edit_costs
+    from ...iti import DIRECTIONS, ITI
+    from ...iti.evaluation import alpha_ladder, choose, sweep, truth_at_cost
 
-    itis = [fit_iti(model, tokenizer, world, k, random_seed=s) for s in range(random_seeds)]
-    truth = {kind: [truth_rate(model, tokenizer, world.test, itis[0].select(kind=kind), a) for a in alphas]
-             for kind in ("mass_mean", "probe")}
-    runs = [[truth_rate(model, tokenizer, world.test, it.select(kind="random"), a) for a in alphas] for it in itis]
-    truth["random"] = [round(sum(col) / len(col), 4) for col in zip(*runs, strict=True)]
-    costs = edit_costs(model, itis[0], plain_text(world), alphas, tokenizer=tokenizer, progress=False)
-    acc = itis[0].probes.metrics["val_accuracy"].flatten().sort(descending=True).values
-    return {"k": k, "alpha": list(alphas), "truth": truth,
-            "cross_entropy": [round(v, 4) for v in costs["cross_entropy"]],
-            "kl": [round(v, 4) for v in costs["kl"]],
-            "heads": [list(h) for h in itis[0].heads],
-            "probe_val_accuracy": {"top": [round(float(a), 4) for a in acc[:k]],
-                                   "median": round(float(acc.median()), 4),
-                                   "heads_above_0.7": int((acc > 0.7).sum()), "heads": len(acc)}}
+    fit, choose_qs, test = world.split(split_seed)
+    texts, labels, groups = labelled_answers(fit)
+    acts, stack = ITI.activations(model, texts, tokenizer=tokenizer, progress=False)
+
+    def fitted(random_seed: int) -> ITI:  # the same probes and split; another random draw
+        return ITI.from_activations(acts, labels, groups=groups, k=ks[0], seed=split_seed, random_seed=random_seed,
+                                    stack=stack)
+
+    iti = fitted(1000 * split_seed)
+    draws = [1000 * split_seed + j for j in range(random_draws)]
+    settings = [("mass_mean", iti, None), ("probe", iti, None)] + [("random", fitted(d), d) for d in draws]
+    choose_judge = judge(model, tokenizer, choose_qs)
+    choose_text = plain_text(world, seed=PLAIN_TEXT_SEEDS["choose"])
+    test_judge, test_text = judge(model, tokenizer, test), plain_text(world, seed=PLAIN_TEXT_SEEDS["test"])
+    sweeps: dict[str, list] = {kind: [] for kind in DIRECTIONS}
+    results: dict[str, dict] = {kind: {"draws": []} for kind in DIRECTIONS}
+    for kind, it, random_seed in settings:
+        pick = choose(model, it, ks=ks, kinds=(kind,), correct=choose_judge, cost_texts=choose_text,
+                      kl_budget=kl_budget, kl_cap=max(kl_levels), tokenizer=tokenizer)[kind]
+        chosen = it.select(k=pick["k"], kind=kind)
+        # the chosen K's range on the choose split and two rungs more, so the test curve passes every level too
+        s = sweep(model, chosen, test_judge, test_text, alphas=alpha_ladder(stop=2 * pick["alphas"][-1]),
+                  tokenizer=tokenizer)
+        sweeps[kind].append(s)
+        curve = s.summary()
+        i = curve["alpha"].index(pick["alpha"])
+        theta, mass_mean = chosen.theta(), chosen.select(kind="mass_mean").theta()
+        results[kind]["draws"].append({
+            "random_seed": random_seed,
+            "chosen": {key: pick[key] for key in ("k", "alpha", "truth", "kl")},
+            "heads": [list(h) for h in chosen.heads],
+            "cos_to_mass_mean": round(float((theta * mass_mean).sum(-1).mean()), 4),  # mean over the chosen heads
+            "at_chosen": {key: curve[key][i] for key in ("truth", "truth_lo", "truth_hi", "kl", "cross_entropy")},
+            "curve": curve, "at_kl": truth_at_cost(s, kl_levels)})
+    for kind in DIRECTIONS:
+        results[kind]["at_kl"] = truth_at_cost(sweeps[kind], kl_levels)  # the mean over draws
+    return {"split_seed": split_seed,
+            "questions": {"fit": len(fit), "choose": len(choose_qs), "test": len(test)},
+            "probes": _probe_summary(iti),
+            "test": results,
+            # paired over the same test questions: truth(a) - truth(b) at matched KL, with its interval
+            "differences_at_kl": {f"{a}-{b}": truth_at_cost(sweeps[a], kl_levels, against=sweeps[b])
+                                  for a, b in (("probe", "mass_mean"), ("mass_mean", "random"), ("probe", "random"))}}
+
+
+def _summary(runs: list[dict]) -> dict:
+    """Means over the split seeds (and random draws): the test truth rate at each kind's chosen setting and at
+    matched KL, and the paired differences at matched KL."""
+    out = {"split_seeds": [r["split_seed"] for r in runs], "truth_at_chosen": {}, "truth_at_kl": {},
+           "differences_at_kl": {}}
+
+    def mean_over_runs(get) -> dict:
+        levels = get(runs[0])["level"]
+        means = []
+        for j in range(len(levels)):
+            vals = [get(r)["truth"][j] for r in runs]
+            means.append(None if None in vals else round(float(np.mean(vals)), 4))
+        return {"level": levels, "truth": means}
+
+    for kind in runs[0]["test"]:
+        out["truth_at_chosen"][kind] = round(float(np.mean(
+            [d["at_chosen"]["truth"] for r in runs for d in r["test"][kind]["draws"]])), 4)
+        out["truth_at_kl"][kind] = mean_over_runs(lambda r, kind=kind: r["test"][kind]["at_kl"])
+    for pair in runs[0]["differences_at_kl"]:
+        out["differences_at_kl"][pair] = mean_over_runs(lambda r, pair=pair: r["differences_at_kl"][pair])
+    return out
+
+
+def measure(model, tokenizer, world: World, split_seeds=SPLIT_SEEDS) -> dict:
+    """The model card's measured sections: the world metrics and the ITI protocol over the split seeds."""
+    runs = [iti_protocol(model, tokenizer, world, s) for s in split_seeds]
+    protocol = {"split": "creatures 40% fit / 20% choose / 40% test", "ks": list(KS),
+                "alphas": "0, then 1 x sqrt(2)^i until the KL on the choose split's text passes the largest level",
+                "kl_budget": KL_BUDGET, "kl_levels": list(KL_LEVELS), "edit": "last position of each forward call",
+                "costs": "every position edited, fresh documents per split",
+                "interval": "95% bootstrap over test questions"}
+    return {"metrics": world_metrics(model, tokenizer, world),
+            "iti": {"protocol": protocol, "runs": runs, "summary": _summary(runs)}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Re-measure a truthful-world checkpoint's model card.")
+    parser.add_argument("checkpoint", type=Path, help="the folder train.py wrote")
+    parser.add_argument("--write", action="store_true", help="rewrite model_card.json with the measurements")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from . import load
+
+    model, tokenizer, world = load(args.checkpoint)
+    measured = measure(model, tokenizer, world)
+    print(json.dumps(measured["iti"]["summary"], indent=1))
+    if args.write:
+        path = args.checkpoint / "model_card.json"
+        card = json.loads(path.read_text())
+        card = {k: v for k, v in card.items() if k not in ("metrics_held_out", "iti_held_out")} | measured
+        path.write_text(json.dumps(card, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

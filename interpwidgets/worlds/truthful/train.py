@@ -1,9 +1,10 @@
-"""Train the truthful world's GPT: ``python -m interpwidgets.worlds.truthful.train``.
+"""Train the truthful world's GPT: ``python -m interpwidgets.worlds.truthful.train --out FOLDER``.
 
 A 4-layer GPT-2 (8 heads of 16 dimensions) learns the world's documents from scratch on the CPU. The run
 checkpoints to ``--work`` every few hundred steps and resumes from there, so it survives being stopped;
-at the end it writes the fp16 checkpoint, the tokenizer and the model card (metrics measured on the
-held-out half of the questions) to ``--out``.
+at the end it writes the fp16 checkpoint, the tokenizer and the model card (the world metrics and the ITI
+protocol of ``evaluate.py``, measured on the fp16 weights) to ``--out``, which must be given: the shipped
+checkpoint is never overwritten by accident.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .data import TRUTHFUL_SHARE, World, make_world
-from .evaluate import iti_curves, world_metrics
+from .evaluate import measure
 
 HERE = Path(__file__).resolve().parent
 CONFIG = dict(n_layer=4, n_head=8, n_embd=128, n_positions=96, n_inner=512, resid_pdrop=0.0, embd_pdrop=0.0,
@@ -52,15 +53,11 @@ def batch(world: World, tokenizer, rng: random.Random, size: int) -> dict[str, t
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
 
 
-def measured(model, tokenizer, world: World) -> dict:
-    """The model card's measurements on the held-out questions: answers and ITI's curves."""
-    return {"metrics_held_out": world_metrics(model, tokenizer, world, world.test),
-            "iti_held_out": iti_curves(model, tokenizer, world)}
-
-
 def train(steps: int, work: Path, out: Path | None, seed: int = 0, batch_size: int = 64, lr: float = 3e-3,
           log_every: int = 100, save_every: int = 500, threads: int = 2,
-          truthful_share: float = TRUTHFUL_SHARE) -> dict:
+          truthful_share: float = TRUTHFUL_SHARE, measured: bool = True) -> dict:
+    """Train (resuming from ``work``), write the checkpoint and card to ``out``, and return the card;
+    ``measured=False`` leaves the measurements out (a smoke test)."""
     torch.set_num_threads(threads)
     world = make_world(seed=seed, truthful_share=truthful_share)
     tokenizer = build_tokenizer(world)
@@ -103,9 +100,10 @@ def train(steps: int, work: Path, out: Path | None, seed: int = 0, batch_size: i
                       "truthful_share_of_documents": world.truthful_share},
             "model": {"family": "GPT2LMHeadModel", **CONFIG, "parameters": sum(p.numel() for p in model.parameters())},
             "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seconds": training_seconds,
-                         "threads": threads, "final_loss": log[-1]["loss"] if log else None},
-            **measured(model, tokenizer, world)}
-    print(json.dumps({k: card[k] for k in ("metrics_held_out", "iti_held_out")}, indent=1), flush=True)
+                         "threads": threads, "final_loss": log[-1]["loss"] if log else None}}
+    if measured:
+        card |= measure(model, tokenizer, world)
+        print(json.dumps(card["iti"]["summary"], indent=1), flush=True)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         model.half().save_pretrained(out, safe_serialization=True)
@@ -118,7 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "interpwidgets" / "truthful-train")
-    parser.add_argument("--out", type=Path, default=HERE / "checkpoint")
+    parser.add_argument("--out", type=Path, required=True,
+                        help=f"where the checkpoint goes (the shipped ones are in {HERE})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)

@@ -1,0 +1,172 @@
+"""ITI measured the way a reviewer asks: settings chosen on one split, results reported on another with
+bootstrap intervals over questions, and direction kinds compared at matched cost.
+
+* :func:`sweep` measures, for one fitted ITI, the per-question correctness and the costs (KL from the
+  unedited model and cross-entropy, on plain text) at each alpha.
+* :func:`choose` picks K and alpha for each direction kind on a *choose* split: the best truth rate among
+  the settings whose KL stays within a budget fixed beforehand (ties: the lower KL).
+* :func:`bootstrap` and :func:`truth_at_cost` give 95% intervals by resampling questions, the latter the
+  truth rate at matched KL (read off each kind's curve), so kinds are compared at equal cost rather than
+  at equal alpha.
+
+``correct(iti, alpha)`` is the caller's judge: a boolean per question (e.g. the greedy answer is the true
+one). Everything else is the engine's: the edit is :meth:`ITI.apply`, the costs :func:`edit_costs`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from interpwidgets.iti.evaluation import bootstrap
+>>> mean, lo, hi = bootstrap(np.array([1, 1, 1, 0] * 10), n_boot=500)
+>>> float(mean), bool(lo < 0.75 < hi)
+(0.75, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .method import DIRECTIONS, ITI
+from .metrics import edit_costs
+
+__all__ = ["Sweep", "sweep", "choose", "bootstrap", "truth_at_cost", "alpha_ladder"]
+
+Judge = Callable[[ITI, float], np.ndarray]
+
+
+def bootstrap(correct, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mean over the last axis (questions) of ``correct`` and its percentile interval, from ``n_boot``
+    resamples of the questions (the same resamples for every leading index, so curves stay comparable)."""
+    c = np.asarray(correct, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, c.shape[-1], size=(n_boot, c.shape[-1]))
+    means = c[..., idx].mean(-1)  # [..., n_boot]
+    tail = (1 - level) / 2 * 100
+    return c.mean(-1), np.percentile(means, tail, axis=-1), np.percentile(means, 100 - tail, axis=-1)
+
+
+@dataclass
+class Sweep:
+    """One ITI setting (direction kind, K) over a range of alphas."""
+
+    kind: str
+    k: int
+    alpha: list[float]
+    correct: np.ndarray  # [alphas, questions] bool
+    kl: list[float]
+    cross_entropy: list[float]
+
+    def summary(self, n_boot: int = 2000, seed: int = 0) -> dict:
+        """JSON-ready: the truth rate per alpha with its 95% interval over questions, and the costs."""
+        mean, lo, hi = bootstrap(self.correct, n_boot, seed)
+        return {"kind": self.kind, "k": self.k, "alpha": self.alpha, "truth": _round(mean), "truth_lo": _round(lo),
+                "truth_hi": _round(hi), "kl": _round(self.kl), "cross_entropy": _round(self.cross_entropy),
+                "questions": int(self.correct.shape[1])}
+
+
+def _round(x, digits: int = 4) -> list[float]:
+    return [round(float(v), digits) for v in np.asarray(x).reshape(-1)]
+
+
+def alpha_ladder(start: float = 1.0, factor: float = 2 ** 0.5, stop: float = 4096.0) -> list[float]:
+    """0, then ``start`` times powers of ``factor`` up to ``stop``: the alphas an open-ended sweep climbs."""
+    out, a = [0.0], start
+    while a <= stop:
+        out.append(round(a, 3))
+        a *= factor
+    return out
+
+
+def sweep(model, iti: ITI, correct: Judge, cost_texts: Sequence, *, alphas: Sequence[float] | None = None,
+          kl_cap: float | None = None, block: int = 4, tokenizer=None, batch_size: int = 16) -> Sweep:
+    """Per alpha: which questions the edited model gets right (``correct(iti, alpha)``) and what the edit costs
+    on ``cost_texts`` (KL and cross-entropy, every position edited, as :func:`edit_costs` does).
+
+    With ``alphas`` the sweep measures those. Without, it climbs :func:`alpha_ladder` until the KL passes
+    ``kl_cap``: each direction kind then gets a range of its own, wide enough to pass every cost it is
+    compared at (probe weights and random directions need far larger alphas than mass-mean shifts for the
+    same KL). Costs are measured ``block`` alphas at a time, each block against one unedited run.
+    """
+    if alphas is None and kl_cap is None:
+        raise ValueError("give the alphas to measure, or kl_cap to climb alpha until the KL passes it")
+    ladder = [float(a) for a in (alphas if alphas is not None else alpha_ladder())]
+    done: list[float] = []
+    kl: list[float] = []
+    ce: list[float] = []
+    while len(done) < len(ladder) and not (alphas is None and kl and kl[-1] > kl_cap):
+        chunk = ladder[len(done):len(done) + block]
+        costs = edit_costs(model, iti, cost_texts, chunk, tokenizer=tokenizer, batch_size=batch_size, progress=False)
+        done += chunk
+        kl += costs["kl"]
+        ce += costs["cross_entropy"]
+    right = np.stack([np.asarray(correct(iti, a), dtype=bool) for a in done])
+    return Sweep(iti.kind, iti.k, done, right, kl, ce)
+
+
+def choose(model, iti: ITI, *, ks: Sequence[int], correct: Judge, cost_texts: Sequence, kl_budget: float,
+           kl_cap: float | None = None, kinds: Sequence[str] = DIRECTIONS, tokenizer=None) -> dict[str, dict]:
+    """For each direction kind: the K and alpha with the best truth rate on the choose split among the settings
+    whose KL on ``cost_texts`` is at most ``kl_budget`` (ties: the lower KL, then the smaller K). Each K's
+    alphas climb until the KL passes ``kl_cap`` (default: the budget), see :func:`sweep`.
+
+    ``correct`` and ``cost_texts`` must come from the choose split only: the test split is for reporting.
+    Returns ``{kind: {"k", "alpha", "truth", "kl", "alphas", "grid": [[k, alpha, truth, kl], ...]}}``, where
+    ``alphas`` are those measured for the chosen K (the range a test sweep of that setting should cover).
+    """
+    if kl_budget <= 0:
+        raise ValueError(f"kl_budget must be positive (nats per token), got {kl_budget}")
+    cap = kl_budget if kl_cap is None else max(kl_cap, kl_budget)
+    out = {}
+    for kind in kinds:
+        grid, ranges = [], {}
+        for k in ks:
+            s = sweep(model, iti.select(k=k, kind=kind), correct, cost_texts, kl_cap=cap, tokenizer=tokenizer)
+            ranges[k] = s.alpha
+            grid += [[k, a, float(t), float(c)] for a, t, c in zip(s.alpha, s.correct.mean(1), s.kl, strict=True)]
+        within = [g for g in grid if g[3] <= kl_budget]
+        k, alpha, truth, kl = max(within, key=lambda g: (g[2], -g[3], -g[0]))
+        out[kind] = {"k": k, "alpha": alpha, "truth": round(truth, 4), "kl": round(kl, 4), "alphas": ranges[k],
+                     "grid": [[g[0], g[1], round(g[2], 4), round(g[3], 4)] for g in grid]}
+    return out
+
+
+def truth_at_cost(s: Sweep | Sequence[Sweep], levels: Sequence[float], cost: str = "kl", n_boot: int = 2000,
+                  seed: int = 0, against: Sweep | Sequence[Sweep] | None = None) -> dict[str, list]:
+    """The truth rate at matched cost: read off the curve truth(cost) at each ``level`` (linear between the
+    measured alphas), with 95% intervals from resampling questions. A level beyond the largest cost
+    measured gives None (the curve does not reach it). Several sweeps (e.g. random draws) give their mean.
+
+    With ``against`` (another kind's sweep or sweeps on the same questions, in the same order), the
+    difference ``s - against`` at each level, with a paired interval (both read on the same resamples).
+    """
+    group = [s] if isinstance(s, Sweep) else list(s)
+    others = [] if against is None else [against] if isinstance(against, Sweep) else list(against)
+    n = group[0].correct.shape[1]
+    if any(sw.correct.shape[1] != n for sw in group + others):
+        raise ValueError("truth_at_cost compares sweeps over the same questions; their numbers of questions differ")
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+    def read(sweeps: list[Sweep], level: float):
+        values, boots = [], []
+        for sw in sweeps:
+            c = np.maximum.accumulate(np.asarray(getattr(sw, cost), dtype=np.float64))  # monotone for np.interp
+            if level > c[-1]:
+                return None
+            boot = sw.correct[:, idx].mean(-1)  # [alphas, n_boot]
+            values.append(np.interp(level, c, sw.correct.mean(1)))
+            boots.append([np.interp(level, c, boot[:, b]) for b in range(n_boot)])
+        return float(np.mean(values)), np.mean(boots, axis=0)
+
+    out: dict[str, list] = {"level": [float(v) for v in levels], "truth": [], "truth_lo": [], "truth_hi": []}
+    for level in levels:
+        got = read(group, level)
+        if others and got is not None:
+            other = read(others, level)
+            got = None if other is None else (got[0] - other[0], got[1] - other[1])
+        out["truth"].append(None if got is None else round(got[0], 4))
+        out["truth_lo"].append(None if got is None else round(float(np.percentile(got[1], 2.5)), 4))
+        out["truth_hi"].append(None if got is None else round(float(np.percentile(got[1], 97.5)), 4))
+    return out
