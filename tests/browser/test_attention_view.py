@@ -55,16 +55,43 @@ def test_single_head_hover_reads_the_token_in_its_sentence(view, tmp_path, offli
     assert offline_page.locator(".iwav-card b").nth(1).inner_text() == view.data.tokens[row]  # marked in its text
 
 
+def _line_pixels(page, a, b, samples=40):
+    """How many points along the segment a -> b (canvas pixels) are painted in the lines' dark blue."""
+    box = page.locator(".iwav-plot canvas").first.bounding_box()
+    img = np.asarray(Image.open(BytesIO(page.screenshot(clip=box))).convert("RGB")).astype(int)
+    hits = 0
+    for t in np.linspace(0.25, 0.75, samples):  # the middle of the segment, clear of both points
+        x, y = (int(round(a[i] + t * (b[i] - a[i]))) for i in (0, 1))
+        r, g, bl = img[y, x]
+        hits += bl > r + 30 and bl > g + 10 and r < 140
+    return hits
+
+
 def test_query_lines_search_and_colours(view, tmp_path, offline_page):
+    from interpwidgets.transport import decode
+
     row = 5
+    attends = view._attends(row, view.layer, view.head)
+    keys, weights = decode(attends["keys"]), decode(attends["weights"])
+    top = int(keys[np.argmax(weights)])  # the key the query attends to most
     open_exported(offline_page, view, tmp_path / "q.html", view="head", query=row, color_by="token")
     offline_page.locator(".iwav-plot canvas[data-painted]").first.wait_for(timeout=20000)
+    project = "(r) => document.querySelector('.iwav-plot').scatter.project(r)"
+    q, k = offline_page.evaluate(project, row), offline_page.evaluate(project, top)
+    assert np.hypot(q[0] - k[0], q[1] - k[1]) > 20  # far enough apart to see a line between them
+    offline_page.wait_for_timeout(300)
+    assert _line_pixels(offline_page, q, k) >= 30  # a line runs from the query to its top key
     legend = offline_page.locator(".iwav-legend span").all_inner_texts()
     tokens, counts = np.unique(view.data.tokens, return_counts=True)
     assert legend[0] == tokens[counts.argmax()] and legend[-1] == "other tokens"
     offline_page.locator(".iwav-search").fill("the")
     expected = sum("the" in t.lower() for t in view.data.tokens)
     offline_page.locator(".iwav-search-count").filter(has_text=f"{expected} tokens match").wait_for(timeout=5000)
+    # with no query clicked there is no line
+    open_exported(offline_page, view, tmp_path / "none.html", view="head", query=-1, color_by="token")
+    offline_page.locator(".iwav-plot canvas[data-painted]").first.wait_for(timeout=20000)
+    offline_page.wait_for_timeout(300)
+    assert _line_pixels(offline_page, q, k) <= 8
 
 
 def test_sentence_view_draws_the_heads_lines(view, tmp_path, offline_page):

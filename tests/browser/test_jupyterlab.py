@@ -89,6 +89,36 @@ report()
 board""",
 ]
 
+ITI_VIEW = [
+    """import json, os, time
+from pathlib import Path
+os.environ["HF_HUB_OFFLINE"] = "1"
+import torch
+import interpwidgets as iw
+from interpwidgets.worlds import truthful
+model, tok, world = truthful.load()
+fit, _, test = world.split(0)
+iti = truthful.fit_iti(model, tok, fit, k=4)
+prompts = ["<bos> " + truthful.qa(q) for q in test[:3]]
+model.register_forward_pre_hook(lambda m, a: time.sleep(0.05))  # slow enough to watch it stream, and to cancel
+view = iw.ITIView(model, tok, iti, prompts, alpha=0.0, max_new_tokens=12)
+lengths = []
+def report(change=None):
+    if change is not None and change["name"] == "edited_tokens":
+        lengths.append([view.alpha, len(change["new"])])
+    Path("iti_state.json").write_text(json.dumps({"alpha": view.alpha, "generations": view.generations,
+        "generating": view.generating, "edited": "".join(view.edited_tokens), "lengths": lengths}))
+view.observe(report, names=["alpha", "edited_tokens", "generations", "generating"])
+def direct(alpha):  # the edited continuation generated directly, for the test to compare with
+    ids = tok(prompts[0], return_tensors="pt").input_ids
+    with torch.no_grad(), iti.apply(model, alpha):
+        out = model.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+    text = tok.decode(out[0])
+    Path("iti_direct.json").write_text(json.dumps({"alpha": alpha, "text": text[len(tok.decode(ids[0])):]}))
+report()
+view""",
+]
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -126,7 +156,8 @@ def _write_notebooks(root: Path, notebooks: dict[str, list[str]]) -> None:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
-    _write_notebooks(root, {"view": NOTEBOOK, "attention_view": ATTENTION_VIEW, "probe_dashboard": PROBE_DASHBOARD})
+    _write_notebooks(root, {"view": NOTEBOOK, "attention_view": ATTENTION_VIEW, "probe_dashboard": PROBE_DASHBOARD,
+                            "iti_view": ITI_VIEW})
     server, base, token = _serve(root, ["jupyterlab", "--LabApp.expose_app_in_browser=True"])
     yield {"url": f"{base}/lab/tree/view.ipynb?token={token}&reset", "root": root,
            "url_of": lambda name: f"{base}/lab/tree/{name}.ipynb?token={token}&reset"}
@@ -268,6 +299,43 @@ def test_probe_dashboard_round_trips(lab, browser):
     s = state(lambda s: s["k"] == 5 and len(s["top"]) == 5)
     shown = json.dumps(json.dumps(s["top"]).replace(" ", ""))
     page.wait_for_function(f"document.querySelector('.iwpd-top')?.value === {shown}", timeout=30000)
+    page.close()
+
+
+def _move_slider(page, selector: str, value: float) -> None:
+    """What a person's drag ends with: the value, an input event, then change on release."""
+    page.locator(selector).evaluate("""(el, v) => { el.value = v; el.dispatchEvent(new Event('input'));
+                                                    el.dispatchEvent(new Event('change')); }""", value)
+
+
+def test_iti_view_round_trips(lab, browser):
+    """A slider move reaches the kernel, the edited answer streams into the page token by token, and a
+    move during a generation cancels it: only the last setting's generation finishes."""
+    page = _run_notebook(browser, lab["url_of"]("iti_view"))
+    state = lambda until: _state(lab["root"], until, 90, "iti_state.json")  # noqa: E731
+    page.locator(".iwiti-edited[data-painted]").wait_for(timeout=120000)
+    first = state(lambda s: s["generations"] >= 1 and not s["generating"])["generations"]
+    # the page records the edited text's length as it changes
+    page.evaluate("""() => { window.__lens = []; const gen = () => document.querySelector('.iwiti-edited .iwiti-gen');
+        window.__timer = setInterval(() => { const g = gen(); if (g) window.__lens.push(g.textContent.length); }, 10); }""")
+    _move_slider(page, ".iwiti-alpha", 6)
+    s = state(lambda s: s["alpha"] == 6 and s["generations"] == first + 1 and not s["generating"])
+    streamed = [n for a, n in s["lengths"] if a == 6]
+    assert len(set(streamed)) >= 6, streamed  # token by token in the kernel (12 new tokens)
+    lens = page.evaluate("window.__lens")
+    assert len({n for n in lens if n > 0}) >= 4, lens  # and in the page: at least 4 lengths seen on the way
+    # two moves in a row: the first setting's generation is stopped, the second's finishes
+    _move_slider(page, ".iwiti-alpha", 10)
+    state(lambda s: any(a == 10 and n >= 1 for a, n in s["lengths"]))  # the alpha-10 generation has begun
+    _move_slider(page, ".iwiti-alpha", 12)
+    s = state(lambda s: s["alpha"] == 12 and not s["generating"] and any(a == 12 for a, _ in s["lengths"]))
+    assert s["generations"] == first + 2  # 6 and 12 finished; 10 was cancelled
+    assert max(n for a, n in s["lengths"] if a == 10) < 12
+    _run_in_kernel(page, "direct(12)")
+    direct = _state(lab["root"], lambda d: d["alpha"] == 12, 60, "iti_direct.json")
+    assert s["edited"] == direct["text"]
+    page.locator(".iwiti-edited[data-painted] .iwiti-gen").filter(has_text=direct["text"].strip()).wait_for(
+        timeout=30000)
     page.close()
 
 
