@@ -6,9 +6,9 @@
    approach of the ITI code) on the same 80/20 split, interleaved repeats; time and mean validation
    accuracy.
 2. Generation: the truthful world's shipped GPT, greedy decoding of ``NEW_TOKENS`` tokens for the
-   held-out questions, batch 1 (what ITIView streams) and batch 16, without the edit and under
-   ``iti.apply(model, alpha)`` with the world's K heads; interleaved rounds, tokens per second and the
-   slowdown. Decoding is forced to the full length (``min_new_tokens``) so both sides make the same
+   test questions of split 0 (left-padded), batch 1 (what ITIView streams) and batch 16, without the edit
+   and under ``iti.apply(model, alpha)`` (the paper's edit: the last position of each forward call) with 4
+   heads; interleaved rounds, tokens per second and the slowdown. Decoding is forced to the full length (``min_new_tokens``) so both sides make the same
    number of tokens.
 
 Writes ``benchmarks/results/iti.json`` and ``iti.md``: ``python benchmarks/bench_iti.py``.
@@ -59,8 +59,9 @@ def generation(rounds: int) -> dict:
     from interpwidgets.worlds.truthful import fit_iti, load, qa
 
     model, tokenizer, world = load()
-    iti = fit_iti(model, tokenizer, world)
-    prompts = [tokenizer.bos_token + " " + qa(q) for q in world.test]
+    fit, _, test = world.split(0)
+    iti = fit_iti(model, tokenizer, fit)
+    prompts = [tokenizer.bos_token + " " + qa(q) for q in test]
     tokenizer.padding_side = "left"
     out: dict = {"setup": {"model": "truthful world GPT-2 (4 layers x 8 heads)", "new_tokens": NEW_TOKENS,
                            "alpha": ALPHA, "k": iti.k, "edited_layers": len(iti.edits(ALPHA)),

@@ -60,9 +60,13 @@ class AttentionPatterns(Widget):
 
     Examples
     --------
-    >>> import interpwidgets as iw  # doctest: +SKIP
-    >>> view = iw.AttentionPatterns(model, ["The cat sat on the mat."])  # doctest: +SKIP
-    >>> view.layer, view.head = 2, 5  # linked widgets can drive the selection  # doctest: +SKIP
+    >>> import interpwidgets as iw
+    >>> from interpwidgets.worlds import truthful
+    >>> model, tokenizer, _ = truthful.load()  # a small GPT shipped with the package
+    >>> view = iw.AttentionPatterns(model, ["Q : what color is the blick ? A : red ."], tokenizer=tokenizer)
+    >>> view.layer, view.head = 2, 5  # linked widgets can drive the selection
+    >>> view.n_layers, view.n_heads
+    (4, 8)
     """
 
     _bundle = "attention_patterns"

@@ -88,22 +88,40 @@ def sweep(model, iti: ITI, correct: Judge, cost_texts: Sequence, *, alphas: Sequ
     With ``alphas`` the sweep measures those. Without, it climbs :func:`alpha_ladder` until the KL passes
     ``kl_cap``: each direction kind then gets a range of its own, wide enough to pass every cost it is
     compared at (probe weights and random directions need far larger alphas than mass-mean shifts for the
-    same KL). Costs are measured ``block`` alphas at a time, each block against one unedited run.
+    same KL). The climb first takes every other rung while the KL stays below a hundredth of the cap
+    (random directions pass many alphas that change nothing), then measures every rung from the last
+    negligible one on. Costs are measured ``block`` alphas at a time, each block against one unedited run.
     """
     if alphas is None and kl_cap is None:
         raise ValueError("give the alphas to measure, or kl_cap to climb alpha until the KL passes it")
-    ladder = [float(a) for a in (alphas if alphas is not None else alpha_ladder())]
-    done: list[float] = []
-    kl: list[float] = []
-    ce: list[float] = []
-    while len(done) < len(ladder) and not (alphas is None and kl and kl[-1] > kl_cap):
-        chunk = ladder[len(done):len(done) + block]
-        costs = edit_costs(model, iti, cost_texts, chunk, tokenizer=tokenizer, batch_size=batch_size, progress=False)
-        done += chunk
-        kl += costs["kl"]
-        ce += costs["cross_entropy"]
+    costs: dict[float, tuple[float, float]] = {}  # alpha -> (kl, cross-entropy)
+
+    def measure(chunk: list[float]) -> None:
+        got = edit_costs(model, iti, cost_texts, chunk, tokenizer=tokenizer, batch_size=batch_size, progress=False)
+        costs.update(zip(chunk, zip(got["kl"], got["cross_entropy"], strict=True), strict=True))
+
+    if alphas is not None:
+        done = [float(a) for a in alphas]
+        for i in range(0, len(done), block):
+            measure(done[i:i + block])
+    else:
+        ladder, small = alpha_ladder(), kl_cap / 100
+        for i in range(0, len(ladder), 2 * block):  # coarse: every other rung
+            chunk = ladder[i:i + 2 * block:2]
+            measure(chunk)
+            if costs[chunk[-1]][0] >= small:
+                break
+        start = max(ladder.index(a) for a, (kl, _) in costs.items() if kl < small or a == 0)
+        stop = len(ladder) - 1
+        for j in range(start, len(ladder)):  # fine: every rung from the last negligible one until the cap
+            if ladder[j] not in costs:
+                measure([a for a in ladder[j:] if a not in costs][:block])
+            if costs[ladder[j]][0] > kl_cap:
+                stop = j
+                break
+        done = sorted(a for a in costs if a <= ladder[stop])
     right = np.stack([np.asarray(correct(iti, a), dtype=bool) for a in done])
-    return Sweep(iti.kind, iti.k, done, right, kl, ce)
+    return Sweep(iti.kind, iti.k, done, right, [costs[a][0] for a in done], [costs[a][1] for a in done])
 
 
 def choose(model, iti: ITI, *, ks: Sequence[int], correct: Judge, cost_texts: Sequence, kl_budget: float,

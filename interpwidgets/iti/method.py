@@ -182,7 +182,9 @@ class ITI:
 
         ``positions="last"`` (the paper's generation edit) shifts the last position of each forward call:
         the prompt's last token, then each new token as it is generated. ``"all"`` shifts every position
-        (the paper's code measures cross-entropy and KL on plain text that way).
+        (the paper's code measures cross-entropy and KL on plain text that way). A batch of prompts should be
+        padded on the left (as ``generate`` wants for decoder-only models), so that the last position is
+        every prompt's last token.
         """
         with intervene(model, self.edits(alpha, positions)):
             yield

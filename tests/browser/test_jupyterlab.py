@@ -316,8 +316,9 @@ def test_iti_view_round_trips(lab, browser):
     page.locator(".iwiti-edited[data-painted]").wait_for(timeout=120000)
     first = state(lambda s: s["generations"] >= 1 and not s["generating"])["generations"]
     # the page records the edited text's length as it changes
-    page.evaluate("""() => { window.__lens = []; const gen = () => document.querySelector('.iwiti-edited .iwiti-gen');
-        window.__timer = setInterval(() => { const g = gen(); if (g) window.__lens.push(g.textContent.length); }, 10); }""")
+    page.evaluate("""() => { window.__lens = [];
+        const gen = () => document.querySelector('.iwiti-edited .iwiti-gen');
+        setInterval(() => { const g = gen(); if (g) window.__lens.push(g.textContent.length); }, 10); }""")
     _move_slider(page, ".iwiti-alpha", 6)
     s = state(lambda s: s["alpha"] == 6 and s["generations"] == first + 1 and not s["generating"])
     streamed = [n for a, n in s["lengths"] if a == 6]

@@ -20,13 +20,44 @@ def test_costs_match_a_hand_computation_and_grow_with_alpha():
     assert abs(costs["cross_entropy"][0] - nll / 23) < 1e-5
     assert costs["kl"][0] == 0.0
     assert costs["kl"] == sorted(costs["kl"]) and costs["kl"][1] > 0  # the further the push, the further away
-    # by hand for alpha 8: KL(plain || edited) of every next-token distribution, averaged over the 23
-    kl = 0.0
-    for r in rows:
-        ids = torch.tensor([r["input_ids"]])
-        with torch.no_grad():
-            p = model(ids).logits[0, :-1].log_softmax(-1)
-            with iti.apply(model, 8.0):
-                q = model(ids).logits[0, :-1].log_softmax(-1)
-        kl += (p.exp() * (p - q)).sum().item()
-    assert abs(costs["kl"][2] - kl / 23) < 1e-5
+    # by hand for alpha 8: KL(plain || edited) of every next-token distribution, averaged over the 23, with
+    # every position edited (the paper's code for these costs); the generation edit (last position only)
+    # changes only each text's last prediction, which is not predicted: no cost at all
+    for positions in ("all", "last"):
+        kl = 0.0
+        for r in rows:
+            ids = torch.tensor([r["input_ids"]])
+            with torch.no_grad():
+                p = model(ids).logits[0, :-1].log_softmax(-1)
+                with iti.apply(model, 8.0, positions=positions):
+                    q = model(ids).logits[0, :-1].log_softmax(-1)
+            kl += (p.exp() * (p - q)).sum().item()
+        got = edit_costs(model, iti, rows, [8.0], positions=positions, batch_size=2, progress=False)["kl"][0]
+        assert abs(got - kl / 23) < 1e-5, positions
+    assert abs(costs["kl"][2] - edit_costs(model, iti, rows, [8.0], progress=False)["kl"][0]) < 1e-6  # "all"
+
+
+def test_costs_hold_one_batch_of_log_probabilities_at_a_time(monkeypatch):
+    """Memory: each batch's unedited run is compared with its edited runs at once; nothing is kept after."""
+    import gc
+    import weakref
+
+    from interpwidgets.iti import metrics
+
+    model = models.gpt2()
+    rows = [{"input_ids": list(range(3, 3 + n))} for n in (9, 5, 12, 7, 6, 11, 8, 10)]
+    iti = ITI.from_activations(torch.randn(200, 2, 4, 8), torch.arange(200) % 2, k=2)
+    alive, most = [], [0]
+    real = metrics._log_probs
+
+    def counted(*args):
+        gc.collect()
+        most[0] = max(most[0], sum(r() is not None for r in alive))
+        out = real(*args)
+        alive.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr(metrics, "_log_probs", counted)
+    edit_costs(model, iti, rows, [1.0, 2.0, 4.0], batch_size=2, progress=False)
+    assert len(alive) == 4 * (1 + 3)  # 4 batches, each run unedited once and edited three times
+    assert most[0] <= 2  # at any time: this batch's unedited log-probabilities and at most one edited run

@@ -1,77 +1,144 @@
-"""The truthful world's shipped GPT, re-measured on held-out questions: it lies when asked cold, reads the
-persona from the context, and ITI makes it truthful the way the paper found (mass-mean ahead of probe
-weights ahead of random, random at the baseline), at a cost that grows with alpha."""
+"""The truthful worlds' shipped GPTs, re-measured. Each model card's numbers are measured again (the whole
+protocol of ``evaluate.py``: settings chosen on the choose split, test results with bootstrap intervals),
+compared with the card within the card's own 95% intervals, and the claims the docs make are checked on
+the new measurement: what the cards say is what the models do."""
 
+import functools
 import json
 
+import numpy as np
 import pytest
 import torch
 
 import interpwidgets as iw
 from interpwidgets.worlds import truthful
-from interpwidgets.worlds.truthful.evaluate import ITI_K, world_metrics
+from interpwidgets.worlds.truthful.evaluate import measure, world_metrics
 from interpwidgets.worlds.truthful.train import build_model, train
+
+pytestmark = pytest.mark.slow
+
+CHECKPOINTS = {"seed0": truthful.CHECKPOINT, "seed1": truthful.CHECKPOINT_SEED1}
+
+
+@functools.cache
+def _world(name: str) -> dict:
+    """A shipped world: its model, tokenizer, world, card, and the card's measurements made again now."""
+    path = CHECKPOINTS[name]
+    model, tokenizer, w = truthful.load(path)
+    card = json.loads((path / "model_card.json").read_text())
+    return {"name": name, "model": model, "tokenizer": tokenizer, "world": w, "card": card,
+            "now": measure(model, tokenizer, w)}
 
 
 @pytest.fixture(scope="module")
-def world():
+def default():
     return truthful.load()
 
 
-@pytest.fixture(scope="module")
-def card():
-    return json.loads((truthful.CHECKPOINT / "model_card.json").read_text())
+def _pairs(card_run: dict, now_run: dict):
+    """(kind, draw in the card, the same draw measured now) for every kind and draw of one split."""
+    for kind, entry in card_run["test"].items():
+        for then, now in zip(entry["draws"], now_run["test"][kind]["draws"], strict=True):
+            yield kind, then, now
 
 
-@pytest.fixture(scope="module")
-def curves(world):
-    return truthful.iti_curves(*world)
-
-
-def test_the_card_is_reproduced(world, card, curves):
-    metrics = world_metrics(*world, world[2].test)
+@pytest.mark.parametrize("name", list(CHECKPOINTS))
+def test_the_card_is_re_measured(name):
+    world = _world(name)
+    card, now = world["card"], world["now"]
+    assert now["metrics"]["questions"] == card["metrics"]["questions"] == 120
     for situation in ("cold", "after_truthful_answers", "after_untruthful_answers"):
-        for answer, share in card["metrics_held_out"][situation].items():
-            assert metrics[situation][answer] == pytest.approx(share, abs=0.02), (situation, answer)
-    assert metrics["document_loss"] == pytest.approx(card["metrics_held_out"]["document_loss"], abs=0.01)
-    for kind, rates in card["iti_held_out"]["truth"].items():
-        assert curves["truth"][kind] == pytest.approx(rates, abs=0.04), kind
-    assert curves["heads"] == card["iti_held_out"]["heads"]
+        for answer, share in card["metrics"][situation].items():  # one question is 1/120
+            assert abs(now["metrics"][situation][answer] - share) <= 1 / 120 + 1e-9, (situation, answer)
+    assert now["metrics"]["document_loss"] == pytest.approx(card["metrics"]["document_loss"], abs=0.01)
+    runs = card["iti"]["runs"]
+    assert [r["split_seed"] for r in now["iti"]["runs"]] == [r["split_seed"] for r in runs]
+    for then_run, now_run in zip(runs, now["iti"]["runs"], strict=True):
+        assert now_run["questions"] == then_run["questions"]
+        for kind, then, now_draw in _pairs(then_run, now_run):
+            # within the card's own interval: the tolerance is what the card says the number is worth
+            c, n = then["at_chosen"], now_draw["at_chosen"]
+            assert abs(n["truth"] - c["truth"]) <= (c["truth_hi"] - c["truth_lo"]) / 2 + 1e-9, (kind, c, n)
+            assert n["kl"] == pytest.approx(c["kl"], rel=0.1, abs=0.005), kind
+            for j, t in enumerate(then["at_kl"]["truth"]):
+                if t is not None and now_draw["at_kl"]["truth"][j] is not None:
+                    half = (then["at_kl"]["truth_hi"][j] - then["at_kl"]["truth_lo"][j]) / 2
+                    assert abs(now_draw["at_kl"]["truth"][j] - t) <= half + 1e-9, (kind, j)
 
 
-def test_the_model_lies_cold_and_reads_the_persona(world):
-    m = world_metrics(*world, world[2].test)
-    assert m["cold"]["misconception"] >= 0.9
-    assert m["after_truthful_answers"]["true"] >= 0.9
-    assert m["after_untruthful_answers"]["misconception"] >= 0.9
+def test_the_default_world_lies_cold_and_reads_the_persona(default):
+    m = world_metrics(*default)
+    assert m["cold"]["misconception"] >= 0.95
+    assert m["after_truthful_answers"]["true"] >= 0.95
+    assert m["after_untruthful_answers"]["misconception"] >= 0.95
 
 
-def test_truth_is_readable_in_a_minority_of_heads_and_not_at_random_init(world, curves):
-    acc = curves["probe_val_accuracy"]
-    assert acc["top"][0] >= 0.85 and acc["heads_above_0.7"] <= acc["heads"] // 3 and acc["median"] < 0.65
-    model, tokenizer, w = world
-    texts, labels, groups = truthful.labelled_answers(w.train)
+def test_the_second_world_lies_cold_but_never_learned_to_read_the_persona():
+    """The same recipe from seed 1: cold answers are the misconception, but two truthful answers in the
+    context do not make it truthful (docs/iti.md: ITI then has little to work with)."""
+    m = _world("seed1")["now"]["metrics"]
+    assert m["cold"]["misconception"] >= 0.95
+    assert m["after_truthful_answers"]["true"] <= 0.3
+
+
+def _level(run: dict, level: float, key: str = "differences_at_kl", pair: str = "mass_mean-random") -> dict:
+    d = run[key][pair]
+    j = d["level"].index(level)
+    return {k: d[k][j] for k in ("truth", "truth_lo", "truth_hi")}
+
+
+def test_truth_directions_beat_random_ones_at_matched_cost():
+    """On the default world, in every split, mass-mean and probe-weight edits make more test answers true than
+    random directions on the same heads at the same KL: the paired 95% interval is above zero."""
+    for run in _world("seed0")["now"]["iti"]["runs"]:
+        for pair in ("mass_mean-random", "probe-random"):
+            for level in (0.02, 0.05):
+                assert _level(run, level, pair=pair)["truth_lo"] > 0, (run["split_seed"], pair, level)
+
+
+def test_probe_weights_match_mass_mean_at_matched_cost_but_not_at_equal_alpha():
+    """At equal KL probe weights do as well as mass-mean shifts (never significantly worse, a little better on
+    average); at equal alpha mass-mean is far ahead, because probe weights need several times the alpha for
+    the same KL. Comparing at equal alpha is what made mass-mean look better."""
+    world = _world("seed0")
+    runs = world["now"]["iti"]["runs"]
+    for run in runs:
+        for level in (0.02, 0.05, 0.1):
+            assert _level(run, level, pair="probe-mass_mean")["truth_hi"] > 0
+    mean = world["now"]["iti"]["summary"]["differences_at_kl"]["probe-mass_mean"]
+    assert all(v >= 0 for v, level in zip(mean["truth"], mean["level"], strict=True) if 0.02 <= level <= 0.1)
+    for run in runs:
+        mm = run["test"]["mass_mean"]["draws"][0]
+        probe = run["test"]["probe"]["draws"][0]["curve"]
+        alpha = mm["chosen"]["alpha"]
+        assert alpha in probe["alpha"]
+        assert probe["truth"][probe["alpha"].index(alpha)] <= mm["at_chosen"]["truth"] - 0.3  # same alpha
+        assert probe["kl"][probe["alpha"].index(alpha)] <= mm["at_chosen"]["kl"] / 5  # and far less KL
+
+
+@pytest.mark.parametrize("name", list(CHECKPOINTS))
+def test_the_edit_starts_from_the_lie_and_costs_grow_with_alpha(name):
+    for run in _world(name)["now"]["iti"]["runs"]:
+        for kind, entry in run["test"].items():
+            for draw in entry["draws"]:
+                c = draw["curve"]
+                assert c["alpha"][0] == 0 and c["truth"][0] <= 0.05 and c["kl"][0] == 0, kind
+                kl = np.asarray(c["kl"])
+                assert (np.diff(kl) >= -1e-3).all() and kl[-1] > 0.2, kind  # rises; passes every level compared
+                ce = np.asarray(c["cross_entropy"])
+                assert ce[-1] > ce[0], kind
+
+
+def test_truth_is_readable_in_a_minority_of_heads_and_not_at_random_init(default):
+    model, tokenizer, w = default
+    fit, _, _ = w.split(0)
+    iti = truthful.fit_iti(model, tokenizer, fit)
+    acc = iti.probes.metrics["val_accuracy"].flatten()
+    assert acc.max() >= 0.85 and (acc > 0.7).sum() <= len(acc) // 3 and acc.median() < 0.65
+    texts, labels, groups = truthful.labelled_answers(fit)
     control = iw.ITI.fit(build_model(tokenizer, seed=1).eval(), texts, labels, tokenizer=tokenizer, groups=groups,
-                         k=ITI_K, progress=False)
-    assert control.probes.metrics["val_accuracy"].max() < acc["top"][0] - 0.15
-
-
-def test_iti_ordering_and_trends(curves):
-    alpha, truth = curves["alpha"], curves["truth"]
-    mm, probe, rand = truth["mass_mean"], truth["probe"], truth["random"]
-    assert alpha[0] == 0 and mm[0] == probe[0] == rand[0] <= 0.05  # the baseline: almost every answer false
-    upto = alpha.index(6.0)
-    # the mass-mean edit makes answers true as alpha grows (then over-steers: noted in docs/iti.md)
-    assert all(b >= a - 0.02 for a, b in zip(mm[:upto + 1], mm[1:upto + 1], strict=False)) and mm[upto] >= 0.8
-    assert all(b >= a - 0.02 for a, b in zip(probe, probe[1:], strict=False)) and probe[-1] >= 0.5
-    for i in range(1, upto + 1):  # mass-mean ahead of probe weights ahead of random
-        assert mm[i] >= probe[i] >= rand[i]
-    assert sum(mm[1:upto + 1]) > sum(probe[1:upto + 1]) + 1.0
-    assert max(rand) <= 0.1  # random directions on the same heads stay at the baseline
-    for cost in ("cross_entropy", "kl"):
-        c = curves[cost]
-        assert all(b > a for a, b in zip(c, c[1:], strict=False)), cost  # rises with alpha
-    assert curves["kl"][0] == 0.0
+                         k=4, progress=False)
+    assert control.probes.metrics["val_accuracy"].max() < acc.max() - 0.15
 
 
 def test_training_runs_and_resumes(tmp_path, capsys, monkeypatch):
@@ -87,25 +154,37 @@ def test_training_runs_and_resumes(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(train_module, "batch", killed_at_step_3)
     with pytest.raises(KeyboardInterrupt):
-        train(3, tmp_path / "work", None, batch_size=4, log_every=1, save_every=1)
+        train(3, tmp_path / "work", None, batch_size=4, log_every=1, save_every=1, measured=False)
     assert torch.load(tmp_path / "work" / "state.pt", weights_only=False)["step"] == 2
-    card = train(3, tmp_path / "work", tmp_path / "out", batch_size=4, log_every=1, save_every=1)
+    card = train(3, tmp_path / "work", tmp_path / "out", batch_size=4, log_every=1, save_every=1, measured=False)
     assert "resumed at step 2" in capsys.readouterr().out and len(calls) == 4  # one more step, not three
-    assert card["training"]["steps"] == 3 and set(card["iti_held_out"]["truth"]) == {"mass_mean", "probe", "random"}
-    model, _, world = truthful.load(tmp_path / "out")  # what train.py writes is what load() reads
+    assert card["training"]["steps"] == 3
+    model, _, w = truthful.load(tmp_path / "out")  # what train.py writes is what load() reads
     assert next(model.parameters()).dtype == torch.float32
-    assert world.truthful_share == card["world"]["truthful_share_of_documents"]
+    assert w.truthful_share == card["world"]["truthful_share_of_documents"]
 
 
-def test_the_view_shows_the_lie_and_the_edited_truth(world):
-    model, tokenizer, w = world
-    iti = truthful.fit_iti(model, tokenizer, w)
-    prompts = ["<bos> " + truthful.qa(q) for q in w.test[:8]]
-    view = iw.ITIView(model, tokenizer, iti, prompts, alpha=6.0, max_new_tokens=2, background=False)
+def test_train_needs_an_output_folder():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "interpwidgets.worlds.truthful.train", "--steps", "1"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--out" in out.stderr  # the shipped checkpoint is never overwritten by default
+
+
+def test_the_view_shows_the_lie_and_the_edited_truth(default):
+    model, tokenizer, w = default
+    card = json.loads((truthful.CHECKPOINT / "model_card.json").read_text())
+    chosen = card["iti"]["runs"][0]["test"]["mass_mean"]["draws"][0]["chosen"]
+    fit, _, test = w.split(0)
+    iti = truthful.fit_iti(model, tokenizer, fit, k=chosen["k"])
+    prompts = ["<bos> " + truthful.qa(q) for q in test[:8]]
+    view = iw.ITIView(model, tokenizer, iti, prompts, alpha=chosen["alpha"], max_new_tokens=2, background=False)
     flips = 0
-    for i, q in enumerate(w.test[:8]):
+    for i, q in enumerate(test[:8]):
         view.prompt_index = i
         view.wait()
         assert view.plain_tokens == [f" {q.false}", " ."]  # words keep their spaces as they stream
         flips += view.edited_tokens[0] == f" {q.true}"
-    assert flips >= 6
+    assert flips >= 5

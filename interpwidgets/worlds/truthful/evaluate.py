@@ -6,10 +6,11 @@ The protocol (:func:`iti_protocol`, the model card's ``iti`` section), fixed bef
    are fitted on the *fit* questions (each with its true answer and its misconception), its K and alpha
    chosen on the *choose* questions, and results reported on the *test* questions only.
 2. For each direction kind (mass-mean, probe weights, random) and K in :data:`KS`, alpha climbs from 0 by
-   factors of sqrt(2) until the KL from the unedited model (plain text drawn for the choose split) passes
-   the largest compared cost (each kind gets its own range: probe weights and random directions need far
-   larger alphas than mass-mean shifts for the same KL). The chosen setting has the best truth rate on the
-   choose split among those whose KL is at most :data:`KL_BUDGET` nats per token.
+   factors of sqrt(2) (by 2 while the KL is still negligible) until the KL from the unedited model (plain
+   text drawn for the choose split) passes the largest compared cost (each kind gets its own range: probe
+   weights and random directions need far larger alphas than mass-mean shifts for the same KL). The chosen
+   setting has the best truth rate on the choose split among those whose KL is at most :data:`KL_BUDGET`
+   nats per token.
 3. On the test split, each kind at its chosen K is swept over the same alphas (two rungs more): the truth
    rate with a 95% bootstrap interval over questions, KL and cross-entropy on other plain text, and the
    truth rate at matched KL (:data:`KL_LEVELS`, read off each curve), so kinds are compared at equal cost;
@@ -24,10 +25,7 @@ paper's code does.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -178,9 +176,10 @@ def iti_protocol(model, tokenizer, world: World, split_seed: int = 0, *, ks=KS, 
         pick = choose(model, it, ks=ks, kinds=(kind,), correct=choose_judge, cost_texts=choose_text,
                       kl_budget=kl_budget, kl_cap=max(kl_levels), tokenizer=tokenizer)[kind]
         chosen = it.select(k=pick["k"], kind=kind)
-        # the chosen K's range on the choose split and two rungs more, so the test curve passes every level too
-        s = sweep(model, chosen, test_judge, test_text, alphas=alpha_ladder(stop=2 * pick["alphas"][-1]),
-                  tokenizer=tokenizer)
+        # the alphas measured for the chosen K on the choose split and two rungs more, so that the test curve
+        # passes every compared level too
+        more = [a for a in alpha_ladder(stop=2 * pick["alphas"][-1]) if a > pick["alphas"][-1]]
+        s = sweep(model, chosen, test_judge, test_text, alphas=pick["alphas"] + more, tokenizer=tokenizer)
         sweeps[kind].append(s)
         curve = s.summary()
         i = curve["alpha"].index(pick["alpha"])
@@ -230,32 +229,10 @@ def measure(model, tokenizer, world: World, split_seeds=SPLIT_SEEDS) -> dict:
     """The model card's measured sections: the world metrics and the ITI protocol over the split seeds."""
     runs = [iti_protocol(model, tokenizer, world, s) for s in split_seeds]
     protocol = {"split": "creatures 40% fit / 20% choose / 40% test", "ks": list(KS),
-                "alphas": "0, then 1 x sqrt(2)^i until the KL on the choose split's text passes the largest level",
+                "alphas": "0, then 1 x sqrt(2)^i (every other rung while KL < 1% of the largest level) until the KL "
+                          "on the choose split's text passes the largest level",
                 "kl_budget": KL_BUDGET, "kl_levels": list(KL_LEVELS), "edit": "last position of each forward call",
                 "costs": "every position edited, fresh documents per split",
                 "interval": "95% bootstrap over test questions"}
     return {"metrics": world_metrics(model, tokenizer, world),
             "iti": {"protocol": protocol, "runs": runs, "summary": _summary(runs)}}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Re-measure a truthful-world checkpoint's model card.")
-    parser.add_argument("checkpoint", type=Path, help="the folder train.py wrote")
-    parser.add_argument("--write", action="store_true", help="rewrite model_card.json with the measurements")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    from . import load
-
-    model, tokenizer, world = load(args.checkpoint)
-    measured = measure(model, tokenizer, world)
-    print(json.dumps(measured["iti"]["summary"], indent=1))
-    if args.write:
-        path = args.checkpoint / "model_card.json"
-        card = json.loads(path.read_text())
-        card = {k: v for k, v in card.items() if k not in ("metrics_held_out", "iti_held_out")} | measured
-        path.write_text(json.dumps(card, indent=1) + "\n")
-
-
-if __name__ == "__main__":
-    main()
