@@ -8,8 +8,8 @@
 2. Generation: the truthful world's shipped GPT, greedy decoding of ``NEW_TOKENS`` tokens for the
    test questions of split 0 (left-padded), batch 1 (what ITIView streams) and batch 16, without the edit
    and under ``iti.apply(model, alpha)`` (the paper's edit: the last position of each forward call) with 4
-   heads; interleaved rounds, tokens per second and the slowdown. Decoding is forced to the full length (``min_new_tokens``) so both sides make the same
-   number of tokens.
+   heads; interleaved rounds, tokens per second and the slowdown. Decoding is forced to the full length
+   (``min_new_tokens``) so both sides make the same number of tokens.
 
 Writes ``benchmarks/results/iti.json`` and ``iti.md``: ``python benchmarks/bench_iti.py``.
 """

@@ -11,6 +11,12 @@ from .sites import Site, glob_regex
 __all__ = ["ActivationCache"]
 
 
+def tensor_version(t: torch.Tensor) -> int:
+    """``t``'s autograd version counter (bumped by in-place changes); -1 for an inference-mode tensor, which
+    has none (captures under ``torch.inference_mode()`` cannot be checked for later in-place changes)."""
+    return -1 if t.is_inference() else t._version
+
+
 class ActivationCache(Mapping):
     """Activations recorded by :func:`interpwidgets.capture`, keyed by site name.
 
@@ -44,7 +50,7 @@ class ActivationCache(Mapping):
     # ------------------------------------------------------------------ recording (used by the hooks)
     def _record(self, site: Site, tensor: torch.Tensor, continuing: bool) -> None:
         t = tensor.detach()
-        version = t._version
+        version = tensor_version(t)
         if self._device is not None or self._dtype is not None:
             t = t.to(device=self._device or t.device, dtype=self._dtype or t.dtype, copy=True)
             version = -1  # an own copy: later in-place edits by the model cannot reach it

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .cache import tensor_version
 from .sites import HEAD_KINDS, Site
 
 __all__ = ["HookContext", "Intervention", "Add", "Scale", "Ablate", "Set", "Patch", "as_edit"]
@@ -211,7 +212,7 @@ class Add(Intervention):
     def _delta(self, t: torch.Tensor) -> torch.Tensor:
         """``alpha * vector`` in ``t``'s dtype, zero on unselected heads. Setting alpha, vector or heads drops it;
         the key catches the rest: another layout, dtype or device, and the vector changed in place."""
-        key = (t.shape[-2] if self.heads is not None else None, t.dtype, t.device, self.vector._version)
+        key = (t.shape[-2] if self.heads is not None else None, t.dtype, t.device, tensor_version(self.vector))
         cached = self._cached  # read once: another thread may replace it meanwhile
         if cached is None or cached[0] != key:
             v = self.alpha * self.vector.to(t.device, t.dtype)

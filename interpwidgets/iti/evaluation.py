@@ -59,6 +59,13 @@ class Sweep:
     kl: list[float]
     cross_entropy: list[float]
 
+    @property
+    def ce_rise(self) -> list[float]:
+        """Cross-entropy above the unedited model's (the sweep's first alpha must be 0)."""
+        if self.alpha[0] != 0:
+            raise ValueError("ce_rise needs the sweep to start at alpha 0 (the unedited model)")
+        return [c - self.cross_entropy[0] for c in self.cross_entropy]
+
     def summary(self, n_boot: int = 2000, seed: int = 0) -> dict:
         """JSON-ready: the truth rate per alpha with its 95% interval over questions, and the costs."""
         mean, lo, hi = bootstrap(self.correct, n_boot, seed)
@@ -153,8 +160,9 @@ def choose(model, iti: ITI, *, ks: Sequence[int], correct: Judge, cost_texts: Se
 
 def truth_at_cost(s: Sweep | Sequence[Sweep], levels: Sequence[float], cost: str = "kl", n_boot: int = 2000,
                   seed: int = 0, against: Sweep | Sequence[Sweep] | None = None) -> dict[str, list]:
-    """The truth rate at matched cost: read off the curve truth(cost) at each ``level`` (linear between the
-    measured alphas), with 95% intervals from resampling questions. A level beyond the largest cost
+    """The truth rate at matched cost (``cost`` is ``"kl"`` or ``"ce_rise"``, the rise in cross-entropy): read
+    off the curve truth(cost) at each ``level`` (linear between the measured alphas), with 95% intervals from
+    resampling questions. A level beyond the largest cost
     measured gives None (the curve does not reach it). Several sweeps (e.g. random draws) give their mean.
 
     With ``against`` (another kind's sweep or sweeps on the same questions, in the same order), the

@@ -298,3 +298,17 @@ def test_a_replaced_module_is_found_again(gpt2, ids):
         gpt2(ids)
     assert cache[site].abs().max() == 0
     _clean(gpt2)
+
+
+def test_capture_and_edits_work_under_inference_mode(gpt2, ids):
+    """Inference-mode tensors have no version counter: captures and Add's cache must not ask them for one."""
+    site = "layers.0.attn.head_out"
+    with torch.no_grad(), iw.capture(gpt2, site) as plain:
+        gpt2(ids)
+    with torch.inference_mode():
+        edit = iw.Add(torch.ones(8), alpha=2.0, heads=[1])  # a vector made in inference mode too
+        with iw.intervene(gpt2, {site: edit}), iw.capture(gpt2, site) as edited:
+            gpt2(ids)
+    diff = edited[site] - plain[site]
+    torch.testing.assert_close(diff[:, :, 1], torch.full_like(diff[:, :, 1], 2.0), atol=1e-5, rtol=0)
+    _clean(gpt2)

@@ -13,7 +13,8 @@ The protocol (:func:`iti_protocol`, the model card's ``iti`` section), fixed bef
    nats per token.
 3. On the test split, each kind at its chosen K is swept over the same alphas (two rungs more): the truth
    rate with a 95% bootstrap interval over questions, KL and cross-entropy on other plain text, and the
-   truth rate at matched KL (:data:`KL_LEVELS`, read off each curve), so kinds are compared at equal cost;
+   truth rate at matched KL (:data:`KL_LEVELS`, read off each curve) and at matched rise in cross-entropy
+   (:data:`CE_LEVELS`), so kinds are compared at equal cost;
    paired differences between kinds at matched KL come with intervals from the same resamples.
 4. All of it for three seeds of the split, with three random directions per split (each chosen like the
    other kinds; their mean is the random control); the second world (``checkpoint_seed1``) repeats it.
@@ -32,12 +33,13 @@ import torch
 
 from .data import Question, World, labelled_answers, qa
 
-__all__ = ["KS", "KL_BUDGET", "KL_LEVELS", "SPLIT_SEEDS", "RANDOM_DRAWS", "next_token_logits", "answers",
-           "world_metrics", "judge", "truth_rate", "fit_iti", "plain_text", "iti_protocol", "measure"]
+__all__ = ["KS", "KL_BUDGET", "KL_LEVELS", "CE_LEVELS", "SPLIT_SEEDS", "RANDOM_DRAWS", "next_token_logits", "answers",
+           "world_metrics", "judge", "truth_rate", "fit_iti", "plain_text", "iti_protocol", "measure", "card_sections"]
 
 KS = (1, 2, 4, 8, 16)  # heads edited, of 32 (the paper: 48 of 1,024)
 KL_BUDGET = 0.1  # nats per token on plain text: the cost a chosen setting may have
 KL_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2)  # where kinds are compared at matched cost
+CE_LEVELS = (0.01, 0.02, 0.05, 0.1)  # and at matched rise in cross-entropy (nats per token)
 SPLIT_SEEDS = (0, 1, 2)
 RANDOM_DRAWS = 3  # random directions per split, each with its own K and alpha: their mean is the control
 PLAIN_TEXT_SEEDS = {"choose": 7, "test": 8}  # fresh documents, one set per split
@@ -190,9 +192,11 @@ def iti_protocol(model, tokenizer, world: World, split_seed: int = 0, *, ks=KS, 
             "heads": [list(h) for h in chosen.heads],
             "cos_to_mass_mean": round(float((theta * mass_mean).sum(-1).mean()), 4),  # mean over the chosen heads
             "at_chosen": {key: curve[key][i] for key in ("truth", "truth_lo", "truth_hi", "kl", "cross_entropy")},
-            "curve": curve, "at_kl": truth_at_cost(s, kl_levels)})
-    for kind in DIRECTIONS:
-        results[kind]["at_kl"] = truth_at_cost(sweeps[kind], kl_levels)  # the mean over draws
+            "curve": curve, "at_kl": truth_at_cost(s, kl_levels),
+            "at_ce_rise": truth_at_cost(s, CE_LEVELS, cost="ce_rise")})
+    for kind in DIRECTIONS:  # the mean over draws
+        results[kind]["at_kl"] = truth_at_cost(sweeps[kind], kl_levels)
+        results[kind]["at_ce_rise"] = truth_at_cost(sweeps[kind], CE_LEVELS, cost="ce_rise")
     return {"split_seed": split_seed,
             "questions": {"fit": len(fit), "choose": len(choose_qs), "test": len(test)},
             "probes": _probe_summary(iti),
@@ -206,7 +210,7 @@ def _summary(runs: list[dict]) -> dict:
     """Means over the split seeds (and random draws): the test truth rate at each kind's chosen setting and at
     matched KL, and the paired differences at matched KL."""
     out = {"split_seeds": [r["split_seed"] for r in runs], "truth_at_chosen": {}, "truth_at_kl": {},
-           "differences_at_kl": {}}
+           "truth_at_ce_rise": {}, "differences_at_kl": {}}
 
     def mean_over_runs(get) -> dict:
         levels = get(runs[0])["level"]
@@ -220,19 +224,26 @@ def _summary(runs: list[dict]) -> dict:
         out["truth_at_chosen"][kind] = round(float(np.mean(
             [d["at_chosen"]["truth"] for r in runs for d in r["test"][kind]["draws"]])), 4)
         out["truth_at_kl"][kind] = mean_over_runs(lambda r, kind=kind: r["test"][kind]["at_kl"])
+        out["truth_at_ce_rise"][kind] = mean_over_runs(lambda r, kind=kind: r["test"][kind]["at_ce_rise"])
     for pair in runs[0]["differences_at_kl"]:
         out["differences_at_kl"][pair] = mean_over_runs(lambda r, pair=pair: r["differences_at_kl"][pair])
     return out
 
 
-def measure(model, tokenizer, world: World, split_seeds=SPLIT_SEEDS) -> dict:
-    """The model card's measured sections: the world metrics and the ITI protocol over the split seeds."""
-    runs = [iti_protocol(model, tokenizer, world, s) for s in split_seeds]
+def card_sections(metrics: dict, runs: list[dict]) -> dict:
+    """The model card's measured sections from the world metrics and one protocol run per split seed."""
     protocol = {"split": "creatures 40% fit / 20% choose / 40% test", "ks": list(KS),
                 "alphas": "0, then 1 x sqrt(2)^i (every other rung while KL < 1% of the largest level) until the KL "
                           "on the choose split's text passes the largest level",
-                "kl_budget": KL_BUDGET, "kl_levels": list(KL_LEVELS), "edit": "last position of each forward call",
+                "kl_budget": KL_BUDGET, "kl_levels": list(KL_LEVELS), "ce_rise_levels": list(CE_LEVELS),
+                "random_draws": RANDOM_DRAWS,
+                "edit": "last position of each forward call",
                 "costs": "every position edited, fresh documents per split",
                 "interval": "95% bootstrap over test questions"}
-    return {"metrics": world_metrics(model, tokenizer, world),
-            "iti": {"protocol": protocol, "runs": runs, "summary": _summary(runs)}}
+    return {"metrics": metrics, "iti": {"protocol": protocol, "runs": runs, "summary": _summary(runs)}}
+
+
+def measure(model, tokenizer, world: World, split_seeds=SPLIT_SEEDS) -> dict:
+    """The model card's measured sections: the world metrics and the ITI protocol over the split seeds."""
+    runs = [iti_protocol(model, tokenizer, world, s) for s in split_seeds]
+    return card_sections(world_metrics(model, tokenizer, world), runs)
