@@ -191,3 +191,18 @@ def test_the_view_shows_the_lie_and_the_edited_truth(default):
         assert view.plain_tokens == [f" {q.false}", " ."]  # words keep their spaces as they stream
         flips += view.edited_tokens[0] == f" {q.true}"
     assert flips >= 5
+
+
+def test_measuring_leaves_the_tokenizer_as_it_was(default, tmp_path):
+    """The judge pads prompts on the left for one call only: the tokenizer (and what save_pretrained writes,
+    padding state included) still pads on the right afterwards. A tokenizer saved left-padding made the
+    document loss of a checkpoint trained with an earlier draft read 0.69 instead of 0.42."""
+    from transformers import PreTrainedTokenizerFast
+
+    model, tokenizer, w = default
+    truthful.judge(model, tokenizer, w.questions[:4])(None, 0.0)
+    world_metrics(model, tokenizer, w, w.questions[:4])
+    tokenizer.save_pretrained(tmp_path)
+    for tok in (tokenizer, PreTrainedTokenizerFast.from_pretrained(tmp_path)):
+        mask = tok(["<bos> Q : what", "<bos> Q"], padding=True, return_tensors="pt")["attention_mask"]
+        assert mask[1].tolist() == [1, 1, 0, 0]

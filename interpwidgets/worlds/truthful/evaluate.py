@@ -53,15 +53,11 @@ def next_token_logits(model, tokenizer, prompts: list[str], batch_size: int = 12
     (ITI edits that position) and positions are counted from each prompt's first real token.
     """
     out = []
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    try:
-        for i in range(0, len(prompts), batch_size):
-            enc = tokenizer([tokenizer.bos_token + " " + p for p in prompts[i:i + batch_size]], return_tensors="pt",
-                            padding=True)
-            position_ids = (enc["attention_mask"].cumsum(-1) - 1).clamp_min(0)
-            out.append(model(**enc, position_ids=position_ids).logits[:, -1].float())
-    finally:
-        tokenizer.padding_side = side
+    for i in range(0, len(prompts), batch_size):  # padding_side per call: the tokenizer itself is left as it was
+        enc = tokenizer([tokenizer.bos_token + " " + p for p in prompts[i:i + batch_size]], return_tensors="pt",
+                        padding=True, padding_side="left")
+        position_ids = (enc["attention_mask"].cumsum(-1) - 1).clamp_min(0)
+        out.append(model(**enc, position_ids=position_ids).logits[:, -1].float())
     return torch.cat(out)
 
 
@@ -87,7 +83,7 @@ def world_metrics(model, tokenizer, world: World, questions: list[Question] | No
     truthful = [" ".join(qa(o, o.true) for o in pair) for pair in others]
     untruthful = [" ".join(qa(o, o.false) for o in pair) for pair in others]
     docs = [tokenizer.bos_token + " " + world.document(rng) for _ in range(256)]
-    enc = tokenizer(docs, return_tensors="pt", padding=True)
+    enc = tokenizer(docs, return_tensors="pt", padding=True, padding_side="right")
     with torch.no_grad():
         loss = model(**enc, labels=enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)).loss.item()
     return {"questions": len(questions),

@@ -101,14 +101,17 @@ def train(steps: int, work: Path, out: Path | None, seed: int = 0, batch_size: i
             "model": {"family": "GPT2LMHeadModel", **CONFIG, "parameters": sum(p.numel() for p in model.parameters())},
             "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seconds": training_seconds,
                          "threads": threads, "final_loss": log[-1]["loss"] if log else None}}
+    if out is not None:  # the checkpoint first: it is kept even if the measurements are stopped
+        out.mkdir(parents=True, exist_ok=True)
+        model.half().save_pretrained(out, safe_serialization=True)
+        model.float()
+        tokenizer.save_pretrained(out)
+        (out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
     if measured:
         card |= measure(model, tokenizer, world)
         print(json.dumps(card["iti"]["summary"], indent=1), flush=True)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        model.half().save_pretrained(out, safe_serialization=True)
-        tokenizer.save_pretrained(out)
-        (out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
+        if out is not None:
+            (out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
     return card
 
 
