@@ -166,15 +166,21 @@ def all_hooks(module: torch.nn.Module) -> int:
     return sum(ours(h) for m in module.modules() for d in (m._forward_hooks, m._forward_pre_hooks) for h in d.values())
 
 
-def assert_engine_clean(*roots: torch.nn.Module) -> None:
-    """No interpwidgets hook on any module of ``roots``, the engine's registries empty, and transformers'
-    attention registry as it was before the engine first patched it."""
+def _transformers_get_interface():
     from transformers.modeling_utils import AttentionInterface
 
+    return AttentionInterface.get_interface
+
+
+ORIGINAL_GET_INTERFACE = _transformers_get_interface()  # read when the tests start, before the engine runs
+
+
+def assert_engine_clean(*roots: torch.nn.Module) -> None:
+    """No interpwidgets hook on any module of ``roots``, the engine's registries empty, and transformers'
+    attention registry as it was when the tests started."""
     from interpwidgets.capture import hooks
 
     for root in roots:
         assert all_hooks(root) == 0, f"{all_hooks(root)} hooks left on {type(root).__name__}"
     assert all(v == 0 for v in hooks.open_hooks().values()), hooks.open_hooks()
-    if hooks._ORIGINAL_GET_INTERFACE:
-        assert AttentionInterface.get_interface is hooks._ORIGINAL_GET_INTERFACE[0]
+    assert _transformers_get_interface() is ORIGINAL_GET_INTERFACE

@@ -214,7 +214,7 @@ class _Dispatch:
 
 # --------------------------------------------------------------------------- transformers' attention registry
 
-_ORIGINAL_GET_INTERFACE: list = []  # transformers' own get_interface, kept once found (never cleared: see _unpatch)
+_ORIGINAL_GET_INTERFACE: list = []  # the get_interface our patch wraps (never cleared: see _patch)
 
 
 def _attention_interface():
@@ -300,12 +300,12 @@ class _DiffusersPattern:
     The q/k stash serves every thread (each keeps its own); the pattern goes to the running thread's handlers.
     """
 
-    def __init__(self, hooks: _RootHooks, attn: nn.Module, tracker: _Tracker):
+    def __init__(self, attn: nn.Module, tracker: _Tracker):
         self.attn, self.handlers, self.stash = attn, (), threading.local()
         self.hooks = [_Handler(_stash_site(attn.to_q), None, self._keep("q"), tracker, any_thread=True),
                       _Handler(_stash_site(attn.to_k), None, self._keep("k"), tracker, any_thread=True)]
         for h in self.hooks:
-            hooks.add_module_handler(h, "output")
+            _add_module_handler(h, "output")
         self.handle = attn.register_forward_hook(self._post, with_kwargs=True)
 
     def _keep(self, part):
@@ -328,10 +328,10 @@ class _DiffusersPattern:
         _run(handlers, probs)
         return None
 
-    def remove(self, hooks: _RootHooks):
+    def remove(self):
         self.handle.remove()
         for h in self.hooks:
-            hooks.remove_module_handler(h, "output")
+            _remove_module_handler(h, "output")
 
 
 def _stash_site(module: nn.Module) -> Site:
@@ -340,111 +340,101 @@ def _stash_site(module: nn.Module) -> Site:
 
 # --------------------------------------------------------------------------- registration
 #
-# Every context's hooks on one root module (the model, or a pipeline's denoiser) live in that root's
-# _RootHooks, made when its first context opens and dropped when its last one closes. One lock guards
-# opening and closing from any thread; forward passes read tuples that are replaced whole, never
-# changed in place, so they need no lock. Transformers' get_interface is patched while any context
-# needs per-head q/k/v/pattern (reference-counted) and restored when the last one closes.
+# One registry for the process, changed only under _LOCK: contexts open and close from any thread (a widget
+# generating in the background, the notebook capturing meanwhile). Forward passes take no lock: every
+# handler list they read is a tuple that set-up and teardown replace whole, so a pass sees the old set or
+# the new one, never half of either. The registry is keyed by module, not by root: two roots can share
+# modules (a context on ``model`` and one on ``model.transformer``), and one dispatcher per module keeps
+# "edits first, in the order their contexts opened, then captures" across them. What is per root is the
+# call tracker (each root counts its own forward calls). Handlers hold their sites and so their modules:
+# an id in these keys cannot be reused while its entry exists.
 
 _LOCK = threading.RLock()
-_ROOTS: dict[int, _RootHooks] = {}  # id(root) -> its hooks; an entry lives only while a context is open
-_ATTN_ROOTS: tuple[_RootHooks, ...] = ()  # roots with attention-registry handlers, read by _attention_call
+_DISPATCH: dict[tuple[int, str], _Dispatch] = {}  # (id(module), "input"|"output")
+_ATTN: dict[int, tuple[_Handler, ...]] = {}  # id(module inside an attention container) -> handlers
+_DIFFUSERS: dict[int, _DiffusersPattern] = {}  # id(diffusers Attention)
+_TRACKERS: dict[int, list] = {}  # id(root) -> [tracker, open contexts]
 _PATCH_REFS = 0  # attention-registry handlers alive: get_interface stays patched while it is above 0
 
 
-class _RootHooks:
-    """The hooks one root module carries for its open contexts."""
-
-    def __init__(self, root: nn.Module):
-        self.root = root
-        self.sessions = 0
-        self.tracker = _Tracker(root)
-        self.dispatch: dict[tuple[int, str], _Dispatch] = {}  # (id(module), "input"|"output")
-        self.attn: dict[nn.Module, tuple[_Handler, ...]] = {}  # module inside an attention container
-        self.diffusers: dict[int, _DiffusersPattern] = {}
-
-    @property
-    def empty(self) -> bool:
-        return not (self.dispatch or self.attn or self.diffusers)
-
-    def add_module_handler(self, h: _Handler, where: str) -> None:
-        key = (id(h.site.module), where)
-        if key not in self.dispatch:
-            self.dispatch[key] = _Dispatch(h.site.module, where)
-        d = self.dispatch[key]
-        d.handlers = (*d.handlers, h)
-
-    def remove_module_handler(self, h: _Handler, where: str) -> None:
-        key = (id(h.site.module), where)
-        d = self.dispatch[key]
-        d.handlers = tuple(x for x in d.handlers if x is not h)
-        if not d.handlers:
-            d.handle.remove()
-            del self.dispatch[key]
-
-    def add(self, h: _Handler) -> None:
-        hook = h.site.hook
-        if hook in ("input", "output"):
-            self.add_module_handler(h, hook)
-        elif hook == "attn_fn":
-            _patch(+1)
-            for m in h.site.module.modules():
-                self.attn[m] = (*self.attn.get(m, ()), h)
-        elif hook == "diffusers_pattern":
-            key = id(h.site.module)
-            if key not in self.diffusers:
-                self.diffusers[key] = _DiffusersPattern(self, h.site.module, self.tracker)
-            dp = self.diffusers[key]
-            dp.handlers = (*dp.handlers, h)
-        else:  # pragma: no cover - sites are built by sites.py
-            raise ValueError(f"unknown hook kind {hook!r}")
-
-    def remove(self, h: _Handler) -> None:
-        hook = h.site.hook
-        if hook in ("input", "output"):
-            self.remove_module_handler(h, hook)
-        elif hook == "attn_fn":
-            for m in h.site.module.modules():
-                rest = tuple(x for x in self.attn[m] if x is not h)
-                if rest:
-                    self.attn[m] = rest
-                else:
-                    del self.attn[m]
-            _patch(-1)
-        elif hook == "diffusers_pattern":
-            dp = self.diffusers[id(h.site.module)]
-            dp.handlers = tuple(x for x in dp.handlers if x is not h)
-            if not dp.handlers:
-                dp.remove(self)
-                del self.diffusers[id(h.site.module)]
-
-
 def _attention_handlers(module: nn.Module) -> tuple[_Handler, ...]:
-    """Every open context's handlers for an attention module, whichever root it belongs to."""
-    roots = _ATTN_ROOTS
-    if len(roots) == 1:
-        return roots[0].attn.get(module, ())
-    return tuple(h for r in roots for h in r.attn.get(module, ()))
+    return _ATTN.get(id(module), ())
+
+
+def _add_module_handler(h: _Handler, where: str) -> None:
+    key = (id(h.site.module), where)
+    if key not in _DISPATCH:
+        _DISPATCH[key] = _Dispatch(h.site.module, where)
+    d = _DISPATCH[key]
+    d.handlers = (*d.handlers, h)
+
+
+def _remove_module_handler(h: _Handler, where: str) -> None:
+    key = (id(h.site.module), where)
+    d = _DISPATCH[key]
+    d.handlers = tuple(x for x in d.handlers if x is not h)
+    if not d.handlers:
+        d.handle.remove()
+        del _DISPATCH[key]
+
+
+def _add(h: _Handler) -> None:
+    hook = h.site.hook
+    if hook in ("input", "output"):
+        _add_module_handler(h, hook)
+    elif hook == "attn_fn":
+        _patch(+1)
+        for m in h.site.module.modules():
+            _ATTN[id(m)] = (*_ATTN.get(id(m), ()), h)
+    elif hook == "diffusers_pattern":
+        key = id(h.site.module)
+        if key not in _DIFFUSERS:
+            _DIFFUSERS[key] = _DiffusersPattern(h.site.module, h.tracker)
+        dp = _DIFFUSERS[key]
+        dp.handlers = (*dp.handlers, h)
+    else:  # pragma: no cover - sites are built by sites.py
+        raise ValueError(f"unknown hook kind {hook!r}")
+
+
+def _remove(h: _Handler) -> None:
+    hook = h.site.hook
+    if hook in ("input", "output"):
+        _remove_module_handler(h, hook)
+    elif hook == "attn_fn":
+        for m in h.site.module.modules():
+            rest = tuple(x for x in _ATTN[id(m)] if x is not h)
+            if rest:
+                _ATTN[id(m)] = rest
+            else:
+                del _ATTN[id(m)]
+        _patch(-1)
+    elif hook == "diffusers_pattern":
+        dp = _DIFFUSERS[id(h.site.module)]
+        dp.handlers = tuple(x for x in dp.handlers if x is not h)
+        if not dp.handlers:
+            dp.remove()
+            del _DIFFUSERS[id(h.site.module)]
 
 
 def _patch(change: int) -> None:
-    """Count attention-registry handlers; patch get_interface at the first, restore it after the last."""
+    """Count attention-registry handlers; patch get_interface at the first, restore it after the last.
+
+    The function found at each first patch is kept (``_ORIGINAL_GET_INTERFACE``) and never forgotten: a
+    pass that looked the patch up just before the restore still calls through it. The restore happens only
+    if the class still holds our patch, so a wrapper someone installed over it meanwhile is left alone.
+    """
     global _PATCH_REFS
     if _PATCH_REFS == 0 and change > 0:
         cls = _attention_interface()
-        if not _ORIGINAL_GET_INTERFACE:
-            _ORIGINAL_GET_INTERFACE.append(cls.get_interface)
+        current = cls.get_interface
+        if current is not _patched_get_interface:
+            _ORIGINAL_GET_INTERFACE[:] = [current]
         cls.get_interface = _patched_get_interface
     elif _PATCH_REFS + change == 0 and change < 0:
-        # the original stays in _ORIGINAL_GET_INTERFACE: a thread that looked the patch up just before
-        # this line still calls through it
-        _attention_interface().get_interface = _ORIGINAL_GET_INTERFACE[0]
+        cls = _attention_interface()
+        if cls.get_interface is _patched_get_interface:
+            cls.get_interface = _ORIGINAL_GET_INTERFACE[0]
     _PATCH_REFS += change
-
-
-def _refresh_attention_roots() -> None:
-    global _ATTN_ROOTS
-    _ATTN_ROOTS = tuple(r for r in _ROOTS.values() if r.attn)
 
 
 @contextmanager
@@ -452,41 +442,40 @@ def _session(model, entries: list[tuple[Site, Intervention | None, Recorder | No
     root = root_module(model)
     added: list[_Handler] = []
     with _LOCK:
-        hooks = _ROOTS.get(id(root))
-        if hooks is None:
-            hooks = _ROOTS[id(root)] = _RootHooks(root)
-        hooks.sessions += 1
+        entry = _TRACKERS.get(id(root))
+        if entry is None:
+            entry = _TRACKERS[id(root)] = [_Tracker(root), 0]
+        entry[1] += 1
         try:
             for site, edit, record in entries:
-                h = _Handler(site, edit, record, hooks.tracker)
-                hooks.add(h)
+                h = _Handler(site, edit, record, entry[0])
+                _add(h)
                 added.append(h)
         except BaseException:
-            _close(hooks, added)
+            _close(root, added)
             raise
-        finally:
-            _refresh_attention_roots()
     try:
         yield
     finally:
         with _LOCK:
-            _close(hooks, added)
-            _refresh_attention_roots()
+            _close(root, added)
 
 
-def _close(hooks: _RootHooks, added: list[_Handler]) -> None:
-    """Remove a context's handlers (all of them, even if one removal fails) and, after the last, the root's."""
+def _close(root: nn.Module, added: list[_Handler]) -> None:
+    """Remove a context's handlers (all of them, even if one removal fails) and, after the root's last
+    context, its call tracker."""
     failure = None
     for h in reversed(added):
         try:
-            hooks.remove(h)
+            _remove(h)
         except Exception as err:  # keep removing the others; the first failure is raised at the end
             failure = failure or err
     added.clear()
-    hooks.sessions -= 1
-    if hooks.sessions == 0:
-        hooks.tracker.remove()
-        del _ROOTS[id(hooks.root)]
+    entry = _TRACKERS[id(root)]
+    entry[1] -= 1
+    if entry[1] == 0:
+        entry[0].remove()
+        del _TRACKERS[id(root)]
     if failure is not None:
         raise failure
 
@@ -494,10 +483,8 @@ def _close(hooks: _RootHooks, added: list[_Handler]) -> None:
 def open_hooks() -> dict[str, int]:
     """What the engine has registered right now, process-wide (all zero when no context is open)."""
     with _LOCK:
-        return {"roots": len(_ROOTS), "dispatchers": sum(len(r.dispatch) for r in _ROOTS.values()),
-                "attention_modules": sum(len(r.attn) for r in _ROOTS.values()),
-                "diffusers_patterns": sum(len(r.diffusers) for r in _ROOTS.values()),
-                "attention_roots": len(_ATTN_ROOTS), "registry_patches": _PATCH_REFS}
+        return {"roots": len(_TRACKERS), "dispatchers": len(_DISPATCH), "attention_modules": len(_ATTN),
+                "diffusers_patterns": len(_DIFFUSERS), "registry_patches": _PATCH_REFS}
 
 
 # --------------------------------------------------------------------------- public API

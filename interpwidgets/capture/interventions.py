@@ -164,7 +164,7 @@ class Add(Intervention):
     """
 
     def __init__(self, vector, alpha: float = 1.0, heads: Index = None, positions: Index = None):
-        self._cached = None
+        self._cached, self._generation = None, 0
         super().__init__(heads, positions)
         self.vector = vector
         self.alpha = alpha
@@ -188,9 +188,8 @@ class Add(Intervention):
         self._changed()
 
     def _changed(self) -> None:
+        self._generation += 1  # in the cache key: a value computed from the old settings is never reused
         self._cached = None
-        p = getattr(self, "_positions", None)
-        self._from_end = int(p[0]) if p is not None and p.numel() == 1 and int(p[0]) < 0 else None
 
     def validate(self, site: Site) -> None:
         super().validate(site)
@@ -203,22 +202,29 @@ class Add(Intervention):
         broadcast = self.heads is None or ctx.site.head_axis == t.ndim - 2
         if broadcast and self.positions is None:
             return t + self._delta(t)  # every position: one broadcast add
-        if broadcast and self._from_end is not None and ctx.site.seq_axis == 1:
-            out = t.clone()  # one position counted from the end of the call (ITI's edit during generation)
-            out[:, self._from_end] += self._delta(t)
+        p = self.positions
+        if broadcast and ctx.site.seq_axis == 1 and p.numel() == 1 and int(p[0]) < 0:
+            # one position counted from the end of the call (ITI's edit during generation): a clone and one add
+            if -int(p[0]) > t.shape[1]:
+                return t  # this call is shorter: nothing selected, as for every other edit
+            out = t.clone()
+            out[:, int(p[0])] += self._delta(t)
             return out
         return super().__call__(t, ctx)
 
     def _delta(self, t: torch.Tensor) -> torch.Tensor:
-        """``alpha * vector`` in ``t``'s dtype, zero on unselected heads. Setting alpha, vector or heads drops it;
-        the key catches the rest: another layout, dtype or device, and the vector changed in place."""
-        key = (t.shape[-2] if self.heads is not None else None, t.dtype, t.device, tensor_version(self.vector))
+        """``alpha * vector`` in ``t``'s dtype, zero on unselected heads. The key holds what it is made from:
+        the settings' generation (bumped by every setter), the layout, dtype and device, and the version
+        counters of the vector and the heads (changed in place)."""
+        heads = self.heads
+        key = (self._generation, t.shape[-2] if heads is not None else None, t.dtype, t.device,
+               tensor_version(self.vector), -2 if heads is None else tensor_version(heads))
         cached = self._cached  # read once: another thread may replace it meanwhile
         if cached is None or cached[0] != key:
             v = self.alpha * self.vector.to(t.device, t.dtype)
-            if self.heads is not None:
+            if heads is not None:
                 full = t.new_zeros(t.shape[-2], v.shape[-1])
-                full[self.heads.to(t.device) % t.shape[-2]] = v
+                full[heads.to(t.device) % t.shape[-2]] = v
                 v = full
             cached = self._cached = (key, v)
         return cached[1]

@@ -312,3 +312,26 @@ def test_capture_and_edits_work_under_inference_mode(gpt2, ids):
     diff = edited[site] - plain[site]
     torch.testing.assert_close(diff[:, :, 1], torch.full_like(diff[:, :, 1], 2.0), atol=1e-5, rtol=0)
     _clean(gpt2)
+
+
+def test_add_follows_heads_changed_in_place_and_skips_positions_a_call_lacks(gpt2, ids):
+    site = "layers.0.attn.head_out"
+    edit = iw.Add(torch.ones(8), alpha=1.0, heads=[1])
+    with torch.no_grad(), iw.capture(gpt2, site) as plain:
+        gpt2(ids)
+    with torch.no_grad(), iw.intervene(gpt2, {site: edit}):
+        gpt2(ids)  # the broadcast delta is cached for head 1
+    edit.heads[0] = 3  # changed in place, not set
+    with torch.no_grad(), iw.intervene(gpt2, {site: edit}), iw.capture(gpt2, site) as edited:
+        gpt2(ids)
+    changed = (edited[site] - plain[site]).abs().amax(dim=(0, 1, 3)) > 0
+    assert changed.tolist() == [False, False, False, True]
+    # positions=-2 during cached generation: the new-token calls have one position, so only the prompt's
+    # second-to-last token is edited, and nothing raises
+    edit = iw.Add(torch.ones(8), alpha=2.0, heads=[2], positions=-2)
+    with torch.no_grad(), iw.intervene(gpt2, {site: edit}), iw.capture(gpt2, site) as cache:
+        out = gpt2.generate(ids[:1], max_new_tokens=3, do_sample=False, pad_token_id=0)
+    with torch.no_grad(), iw.capture(gpt2, site) as again:
+        gpt2(out[:, :-1])
+    diff = (cache[site] - again[site])[0, :, 2].abs().amax(-1)
+    assert diff[4] > 1 and diff[[0, 1, 2, 3, 5, 6, 7]].max() < 1e-5

@@ -105,3 +105,19 @@ def test_hook_context_counts_calls_from_the_context_opening():
         with iw.intervene(model, {"layers.0.attn.out": spy}):
             model(ids)
     assert seen == [0, 1, 0]
+
+
+def test_contexts_on_a_model_and_on_its_own_submodule_compose_in_order():
+    """Two roots that share modules (the model and model.transformer): the edit still runs before the capture,
+    whichever root each context was opened on, and both orders of opening give the edited value."""
+    model = models.gpt2()
+    ids = models.tokens(model, batch=1, seq=5)
+    site = "layers.0.resid_post"
+    for outer, inner in ((model, model.transformer), (model.transformer, model)):
+        with torch.no_grad(), iw.capture(outer, site) as cache, iw.intervene(inner, {site: iw.Set(0.0)}):
+            model(ids)
+        assert cache[site].abs().max() == 0
+        with torch.no_grad(), iw.intervene(outer, {site: iw.Set(0.0)}), iw.capture(inner, site) as cache:
+            model(ids)
+        assert cache[site].abs().max() == 0
+    models.assert_engine_clean(model)
