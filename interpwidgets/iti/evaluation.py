@@ -31,19 +31,34 @@ import numpy as np
 from .method import DIRECTIONS, ITI
 from .metrics import edit_costs
 
-__all__ = ["Sweep", "sweep", "choose", "bootstrap", "truth_at_cost", "alpha_ladder"]
+__all__ = ["Sweep", "sweep", "choose", "bootstrap", "resample_weights", "truth_at_cost", "alpha_ladder", "COSTS"]
 
 Judge = Callable[[ITI, float], np.ndarray]
 
 
-def bootstrap(correct, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+def resample_weights(n: int, groups=None, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """``[n_boot, n]``: how often each question is drawn in each bootstrap replicate. With ``groups`` (e.g. a
+    question's creature) whole groups are drawn (a cluster bootstrap: a creature's questions are not
+    independent), each replicate as many groups as there are."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        idx = rng.integers(0, n, size=(n_boot, n))
+        return np.stack([np.bincount(i, minlength=n) for i in idx])
+    uniq, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    if len(inverse) != n:
+        raise ValueError(f"{len(inverse)} group labels for {n} questions: give one per question")
+    idx = rng.integers(0, len(uniq), size=(n_boot, len(uniq)))
+    return np.stack([np.bincount(i, minlength=len(uniq)) for i in idx])[:, inverse]
+
+
+def bootstrap(correct, n_boot: int = 2000, seed: int = 0, level: float = 0.95, groups=None,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The mean over the last axis (questions) of ``correct`` and its percentile interval, from ``n_boot``
-    resamples of the questions (the same resamples for every leading index, so curves stay comparable)."""
+    resamples of the questions, or of their ``groups`` (the same resamples for every leading index, so curves
+    stay comparable)."""
     c = np.asarray(correct, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, c.shape[-1], size=(n_boot, c.shape[-1]))
-    means = c[..., idx].mean(-1)  # [..., n_boot]
+    w = resample_weights(c.shape[-1], groups, n_boot, seed)
+    means = (c @ w.T) / w.sum(1)  # [..., n_boot]
     tail = (1 - level) / 2 * 100
     return c.mean(-1), np.percentile(means, tail, axis=-1), np.percentile(means, 100 - tail, axis=-1)
 
@@ -58,6 +73,7 @@ class Sweep:
     correct: np.ndarray  # [alphas, questions] bool
     kl: list[float]
     cross_entropy: list[float]
+    groups: np.ndarray | None = None  # per question, for the cluster bootstrap (e.g. its creature)
 
     @property
     def ce_rise(self) -> list[float]:
@@ -68,7 +84,7 @@ class Sweep:
 
     def summary(self, n_boot: int = 2000, seed: int = 0) -> dict:
         """JSON-ready: the truth rate per alpha with its 95% interval over questions, and the costs."""
-        mean, lo, hi = bootstrap(self.correct, n_boot, seed)
+        mean, lo, hi = bootstrap(self.correct, n_boot, seed, groups=self.groups)
         return {"kind": self.kind, "k": self.k, "alpha": self.alpha, "truth": _round(mean), "truth_lo": _round(lo),
                 "truth_hi": _round(hi), "kl": _round(self.kl), "cross_entropy": _round(self.cross_entropy),
                 "questions": int(self.correct.shape[1])}
@@ -88,7 +104,7 @@ def alpha_ladder(start: float = 1.0, factor: float = 2 ** 0.5, stop: float = 409
 
 
 def sweep(model, iti: ITI, correct: Judge, cost_texts: Sequence, *, alphas: Sequence[float] | None = None,
-          kl_cap: float | None = None, block: int = 4, tokenizer=None, batch_size: int = 16) -> Sweep:
+          kl_cap: float | None = None, block: int = 4, tokenizer=None, batch_size: int = 16, groups=None) -> Sweep:
     """Per alpha: which questions the edited model gets right (``correct(iti, alpha)``) and what the edit costs
     on ``cost_texts`` (KL and cross-entropy, every position edited, as :func:`edit_costs` does).
 
@@ -98,6 +114,7 @@ def sweep(model, iti: ITI, correct: Judge, cost_texts: Sequence, *, alphas: Sequ
     same KL). The climb first takes every other rung while the KL stays below a hundredth of the cap
     (random directions pass many alphas that change nothing), then measures every rung from the last
     negligible one on. Costs are measured ``block`` alphas at a time, each block against one unedited run.
+    ``groups`` (one per question) makes the intervals resample groups of questions.
     """
     if alphas is None and kl_cap is None:
         raise ValueError("give the alphas to measure, or kl_cap to climb alpha until the KL passes it")
@@ -128,7 +145,8 @@ def sweep(model, iti: ITI, correct: Judge, cost_texts: Sequence, *, alphas: Sequ
                 break
         done = sorted(a for a in costs if a <= ladder[stop])
     right = np.stack([np.asarray(correct(iti, a), dtype=bool) for a in done])
-    return Sweep(iti.kind, iti.k, done, right, [costs[a][0] for a in done], [costs[a][1] for a in done])
+    return Sweep(iti.kind, iti.k, done, right, [costs[a][0] for a in done], [costs[a][1] for a in done],
+                 None if groups is None else np.asarray(groups))
 
 
 def choose(model, iti: ITI, *, ks: Sequence[int], correct: Judge, cost_texts: Sequence, kl_budget: float,
@@ -158,22 +176,31 @@ def choose(model, iti: ITI, *, ks: Sequence[int], correct: Judge, cost_texts: Se
     return out
 
 
+COSTS = ("kl", "ce_rise", "alpha")
+
+
 def truth_at_cost(s: Sweep | Sequence[Sweep], levels: Sequence[float], cost: str = "kl", n_boot: int = 2000,
                   seed: int = 0, against: Sweep | Sequence[Sweep] | None = None) -> dict[str, list]:
-    """The truth rate at matched cost (``cost`` is ``"kl"`` or ``"ce_rise"``, the rise in cross-entropy): read
-    off the curve truth(cost) at each ``level`` (linear between the measured alphas), with 95% intervals from
-    resampling questions. A level beyond the largest cost
-    measured gives None (the curve does not reach it). Several sweeps (e.g. random draws) give their mean.
+    """The truth rate at matched cost: read off the curve truth(cost) at each ``level`` (linear between the
+    measured alphas), with 95% intervals. ``cost`` is ``"kl"``, ``"ce_rise"`` (the rise in cross-entropy)
+    or ``"alpha"`` (equal strength, the paper's comparison). A level beyond the largest cost measured gives
+    None (the curve does not reach it).
 
-    With ``against`` (another kind's sweep or sweeps on the same questions, in the same order), the
-    difference ``s - against`` at each level, with a paired interval (both read on the same resamples).
+    Several sweeps (e.g. random draws) give their mean, and each bootstrap replicate then draws the sweeps
+    with replacement as well as the questions (or their groups, see :class:`Sweep`), so the interval
+    holds the spread between draws too. With ``against`` (another kind's sweep or sweeps on the same
+    questions, in the same order), the difference ``s - against`` at each level, with a paired interval
+    (both read on the same resamples of the questions).
     """
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
     group = [s] if isinstance(s, Sweep) else list(s)
     others = [] if against is None else [against] if isinstance(against, Sweep) else list(against)
     n = group[0].correct.shape[1]
     if any(sw.correct.shape[1] != n for sw in group + others):
         raise ValueError("truth_at_cost compares sweeps over the same questions; their numbers of questions differ")
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    w = resample_weights(n, group[0].groups, n_boot, seed)
+    rng = np.random.default_rng(seed + 1)
 
     def read(sweeps: list[Sweep], level: float):
         values, boots = [], []
@@ -181,10 +208,14 @@ def truth_at_cost(s: Sweep | Sequence[Sweep], levels: Sequence[float], cost: str
             c = np.maximum.accumulate(np.asarray(getattr(sw, cost), dtype=np.float64))  # monotone for np.interp
             if level > c[-1]:
                 return None
-            boot = sw.correct[:, idx].mean(-1)  # [alphas, n_boot]
+            boot = (sw.correct @ w.T) / w.sum(1)  # [alphas, n_boot]
             values.append(np.interp(level, c, sw.correct.mean(1)))
             boots.append([np.interp(level, c, boot[:, b]) for b in range(n_boot)])
-        return float(np.mean(values)), np.mean(boots, axis=0)
+        boots = np.asarray(boots)  # [draws, n_boot]
+        if len(sweeps) > 1:  # the draws resampled too
+            pick = rng.integers(0, len(sweeps), size=(n_boot, len(sweeps)))
+            return float(np.mean(values)), boots[pick, np.arange(n_boot)[:, None]].mean(1)
+        return float(values[0]), boots[0]
 
     out: dict[str, list] = {"level": [float(v) for v in levels], "truth": [], "truth_lo": [], "truth_hi": []}
     for level in levels:

@@ -10,6 +10,23 @@ from interpwidgets.iti import ITI
 from interpwidgets.iti.evaluation import Sweep, alpha_ladder, bootstrap, choose, sweep, truth_at_cost
 
 
+def test_the_cluster_bootstrap_widens_for_correlated_questions():
+    """Questions of one creature answered alike: resampling creatures, not questions, gives the honest width."""
+    creatures = np.repeat(np.arange(16), 3)
+    correct = np.repeat(np.random.default_rng(1).random(16) < 0.5, 3)  # a creature's three questions agree
+    _, lo, hi = bootstrap(correct)
+    _, glo, ghi = bootstrap(correct, groups=creatures)
+    assert (ghi - glo) > 1.4 * (hi - lo)  # ~ sqrt(3) wider: 16 independent units, not 48
+
+
+def test_random_draws_resampled_widen_the_interval_of_their_mean():
+    """The mean of several random draws: the interval counts the spread between draws, not only questions."""
+    good, bad = _sweep([0.0, 1.0], [0.0, 0.1]), _sweep([0.0, 0.1], [0.0, 0.1])
+    both = truth_at_cost([good, bad], [0.1])
+    assert both["truth"] == [0.55]
+    assert both["truth_lo"][0] < 0.2 and both["truth_hi"][0] > 0.9  # as far apart as the two draws are
+
+
 def test_bootstrap_intervals_cover_the_mean_and_narrow_with_more_questions():
     rng = np.random.default_rng(0)
     small, large = rng.random(40) < 0.7, rng.random(4000) < 0.7
@@ -24,7 +41,7 @@ def test_bootstrap_intervals_cover_the_mean_and_narrow_with_more_questions():
 def _sweep(rates, kl, n=20):
     """A sweep whose alpha i makes the first rates[i] * n of n questions true."""
     correct = np.array([[q < r * n for q in range(n)] for r in rates])
-    return Sweep("mass_mean", 1, [float(a) for a in range(len(rates))], correct, list(kl), [0.4 + k for k in kl])
+    return Sweep("mass_mean", 1, [float(a) for a in range(len(rates))], correct, list(kl), [0.4 + 2 * k for k in kl])
 
 
 def test_truth_at_matched_cost_reads_the_curve_between_alphas():
@@ -33,8 +50,11 @@ def test_truth_at_matched_cost_reads_the_curve_between_alphas():
     assert got["truth"][:2] == [0.25, 0.75]  # linear between (0.0, 0) and (0.1, 0.5), (0.1, 0.5) and (0.3, 1)
     assert got["truth"][2] is None  # the curve never reached KL 0.5
     assert got["truth_lo"][1] < 0.75 < got["truth_hi"][1]
-    rise = truth_at_cost(s, [0.2], cost="ce_rise")  # cross-entropy 0.4 + KL here: the same curve
-    assert rise["truth"] == [0.75]
+    rise = truth_at_cost(s, [0.2], cost="ce_rise")  # cross-entropy 0.4 + 2 KL here: a rise of 0.2 is KL 0.1
+    assert rise["truth"] == [0.5]
+    assert truth_at_cost(s, [1.5], cost="alpha")["truth"] == [0.75]  # equal strength: halfway from alpha 1 to 2
+    with pytest.raises(ValueError, match="cost must be one of"):
+        truth_at_cost(s, [0.1], cost="KL")
     # paired: a curve against itself differs by exactly nothing, interval included
     same = truth_at_cost(s, [0.05, 0.2], against=s)
     assert same["truth"] == same["truth_lo"] == same["truth_hi"] == [0.0, 0.0]

@@ -14,8 +14,10 @@ The protocol (:func:`iti_protocol`, the model card's ``iti`` section), fixed bef
 3. On the test split, each kind at its chosen K is swept over the same alphas (two rungs more): the truth
    rate with a 95% bootstrap interval over questions, KL and cross-entropy on other plain text, and the
    truth rate at matched KL (:data:`KL_LEVELS`, read off each curve) and at matched rise in cross-entropy
-   (:data:`CE_LEVELS`), so kinds are compared at equal cost;
-   paired differences between kinds at matched KL come with intervals from the same resamples.
+   (:data:`CE_LEVELS`), so kinds are compared at equal cost; paired differences between kinds come with
+   intervals from the same resamples, and at equal alpha too (the paper's comparison). The intervals
+   resample creatures (a creature's three questions are not independent) and, for the random control,
+   the random draws as well.
 4. All of it for three seeds of the split, with three random directions per split (each chosen like the
    other kinds; their mean is the random control); the second world (``checkpoint_seed1``) repeats it.
 
@@ -177,7 +179,8 @@ def iti_protocol(model, tokenizer, world: World, split_seed: int = 0, *, ks=KS, 
         # the alphas measured for the chosen K on the choose split and two rungs more, so that the test curve
         # passes every compared level too
         more = [a for a in alpha_ladder(stop=2 * pick["alphas"][-1]) if a > pick["alphas"][-1]]
-        s = sweep(model, chosen, test_judge, test_text, alphas=pick["alphas"] + more, tokenizer=tokenizer)
+        s = sweep(model, chosen, test_judge, test_text, alphas=pick["alphas"] + more, tokenizer=tokenizer,
+                  groups=[q.entity for q in test])  # intervals resample creatures: their questions go together
         sweeps[kind].append(s)
         curve = s.summary()
         i = curve["alpha"].index(pick["alpha"])
@@ -193,20 +196,29 @@ def iti_protocol(model, tokenizer, world: World, split_seed: int = 0, *, ks=KS, 
     for kind in DIRECTIONS:  # the mean over draws
         results[kind]["at_kl"] = truth_at_cost(sweeps[kind], kl_levels)
         results[kind]["at_ce_rise"] = truth_at_cost(sweeps[kind], CE_LEVELS, cost="ce_rise")
+    pairs = (("probe", "mass_mean"), ("mass_mean", "random"), ("probe", "random"))
+    mm_alpha = results["mass_mean"]["draws"][0]["chosen"]["alpha"]
     return {"split_seed": split_seed,
             "questions": {"fit": len(fit), "choose": len(choose_qs), "test": len(test)},
             "probes": _probe_summary(iti),
             "test": results,
             # paired over the same test questions: truth(a) - truth(b) at matched KL, with its interval
             "differences_at_kl": {f"{a}-{b}": truth_at_cost(sweeps[a], kl_levels, against=sweeps[b])
-                                  for a, b in (("probe", "mass_mean"), ("mass_mean", "random"), ("probe", "random"))}}
+                                  for a, b in pairs},
+            "differences_at_ce_rise": {f"{a}-{b}": truth_at_cost(sweeps[a], CE_LEVELS, cost="ce_rise",
+                                                                 against=sweeps[b]) for a, b in pairs},
+            # the paper's comparison, at equal strength: mass-mean's chosen alpha on the probe-weight curve too
+            "mass_mean-probe_at_equal_alpha": truth_at_cost(sweeps["mass_mean"], [mm_alpha], cost="alpha",
+                                                            against=sweeps["probe"]),
+            "probe_kl_at_mass_mean_alpha": round(float(np.interp(mm_alpha, sweeps["probe"][0].alpha,
+                                                                 sweeps["probe"][0].kl)), 4)}
 
 
 def _summary(runs: list[dict]) -> dict:
     """Means over the split seeds (and random draws): the test truth rate at each kind's chosen setting and at
     matched KL, and the paired differences at matched KL."""
     out = {"split_seeds": [r["split_seed"] for r in runs], "truth_at_chosen": {}, "truth_at_kl": {},
-           "truth_at_ce_rise": {}, "differences_at_kl": {}}
+           "truth_at_ce_rise": {}, "differences_at_kl": {}, "differences_at_ce_rise": {}}
 
     def mean_over_runs(get) -> dict:
         levels = get(runs[0])["level"]
@@ -221,8 +233,17 @@ def _summary(runs: list[dict]) -> dict:
             [d["at_chosen"]["truth"] for r in runs for d in r["test"][kind]["draws"]])), 4)
         out["truth_at_kl"][kind] = mean_over_runs(lambda r, kind=kind: r["test"][kind]["at_kl"])
         out["truth_at_ce_rise"][kind] = mean_over_runs(lambda r, kind=kind: r["test"][kind]["at_ce_rise"])
-    for pair in runs[0]["differences_at_kl"]:
-        out["differences_at_kl"][pair] = mean_over_runs(lambda r, pair=pair: r["differences_at_kl"][pair])
+    for cost in ("differences_at_kl", "differences_at_ce_rise"):
+        for pair in runs[0][cost]:
+            out[cost][pair] = mean_over_runs(lambda r, pair=pair, cost=cost: r[cost][pair])
+    # how many random draws do at least as well as mass-mean, at KL 0.05 in their own split
+    levels = runs[0]["test"]["random"]["at_kl"]["level"]
+    if 0.05 in levels:
+        j = levels.index(0.05)
+        draws = [(d["at_kl"]["truth"][j], r["test"]["mass_mean"]["draws"][0]["at_kl"]["truth"][j])
+                 for r in runs for d in r["test"]["random"]["draws"]]
+        out["random_draws_at_least_mass_mean_at_kl_0.05"] = [sum(1 for t, m in draws if t is not None
+                                                                 and m is not None and t >= m), len(draws)]
     return out
 
 
