@@ -2,7 +2,7 @@
 
 The engine, the probes and the methods import without the widget stack (anywidget, ipywidgets): the
 widget classes are loaded when first used (``iw.AttentionView``), so scripts and training jobs that only
-capture, probe or edit never import it.
+capture, probe or edit never import it (``from interpwidgets import *`` loads the widgets too).
 
 >>> import interpwidgets as iw
 >>> iw.sites, iw.capture, iw.intervene, iw.collect, iw.fit_probes  # doctest: +ELLIPSIS

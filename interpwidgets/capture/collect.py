@@ -213,8 +213,8 @@ def collect(model, data, sites, *, tokenizer=None, batch_size: int = 8, position
         per-example activations. Positions count real tokens only: padding is never gathered.
     max_length
         Truncate longer texts (default: the model's context length); truncations are reported. With
-        ``positions="last"`` (or a negative int) a text keeps its last tokens, so the row is the text's
-        own last token; otherwise it keeps its first tokens.
+        ``positions="last"`` (or a negative int) a text keeps its last tokens (after its leading special
+        tokens, such as [CLS]), so the row is the text's own last token; otherwise it keeps its first tokens.
     max_memory
         Past this many bytes (``"2GB"``) everything goes to memory-mapped files in ``spill_dir``
         (a temporary folder by default, removed with the store) and is read back lazily.

@@ -105,6 +105,7 @@ def batches(model, data, batch_size: int, tokenizer=None, max_length: int | None
     if isinstance(data[0], str):
         tok = find_tokenizer(model, tokenizer)
         limit = max_length or context_length(model, tok)
+        special = set(getattr(tok, "all_special_ids", []) or [])
 
         def text_batches():
             for i in range(0, len(data), batch_size):
@@ -112,8 +113,7 @@ def batches(model, data, batch_size: int, tokenizer=None, max_length: int | None
                 rows = [dict(zip(enc.keys(), vals, strict=True)) for vals in zip(*enc.values(), strict=True)]
                 if limit:
                     truncated[0] += sum(len(r["input_ids"]) > limit for r in rows)
-                    cut = slice(None, limit) if keep == "first" else slice(-limit, None)
-                    rows = [{k: v[cut] for k, v in r.items()} for r in rows]
+                    rows = [_truncate(r, limit, keep, special) for r in rows]
                 yield _pad(rows, _pad_id(tok))
 
         return text_batches(), n_batches, truncated
@@ -125,6 +125,21 @@ def batches(model, data, batch_size: int, tokenizer=None, max_length: int | None
             for i in range(0, len(data), batch_size)
         ), n_batches, truncated
     raise TypeError(f"collect() cannot read examples of type {type(data[0]).__name__}")
+
+
+def _truncate(row: dict, limit: int, keep: str, special: set[int]) -> dict:
+    """A tokenized row cut to ``limit`` tokens, keeping its first or its last ones. Keeping the last, the
+    leading special tokens ([CLS], BOS) stay in front: the model never saw an input without them."""
+    ids = row["input_ids"]
+    if len(ids) <= limit:
+        return row
+    if keep == "first":
+        return {k: v[:limit] for k, v in row.items()}
+    head = 0
+    while head < len(ids) and head < limit - 1 and ids[head] in special:
+        head += 1
+    tail = limit - head
+    return {k: list(v[:head]) + list(v[-tail:]) for k, v in row.items()}
 
 
 def _as_list(x) -> list[int]:

@@ -426,7 +426,10 @@ def resolve_sites(model, names: str | Iterable[str]) -> list[Site]:
     if isinstance(names, str):
         names = [names]
     names = list(names)
-    out = _resolve(model, _site_table(model, check=()), names)
+    try:
+        out = _resolve(model, _site_table(model, check=()), names)
+    except SiteNotFoundError:  # perhaps a replaced module added or removed sites: look again before saying so
+        out = _resolve(model, _site_table(model), names)
     canonical = [s.name for s in out if s.kind != "raw"]
     table = _site_table(model, check=canonical)  # rebuilt if one of these modules was replaced
     if canonical and any(table.get(s.name) is not s for s in out if s.kind != "raw"):

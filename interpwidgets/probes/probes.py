@@ -80,7 +80,9 @@ class ProbeResult:
         """Unit directions ``[*batch, d]``: ``"probe"`` weights, ``"mass_mean"`` or ``"random"``.
 
         ``mass_mean`` (mean of the positive class minus mean of the rest, on the training split)
-        needs the ``features`` and ``labels`` the probes were fitted on, unless stored at fit time.
+        needs the ``features`` and ``labels`` the probes were fitted on, unless one was stored in
+        ``directions`` (``ITI`` stores the one it edits with, over every example it was fitted on, as the
+        paper's code does: then ``direction("mass_mean")`` is that one, not the training split's).
         """
         if kind == "probe":
             if self.weight.shape[-1] != 1:

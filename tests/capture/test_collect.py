@@ -123,7 +123,8 @@ def test_truncation_keeps_the_last_tokens_for_the_last_position():
     text = " ".join(f"word{i}" for i in range(700))
     with pytest.warns(UserWarning, match="keeping their last tokens"):
         store = iw.collect(model, [text, "short"], "layers.5.resid_post", positions="last", progress=False)
-    ids = tok(text)["input_ids"][-512:]  # the text's last 512 tokens, [SEP] last
+    full = tok(text)["input_ids"]
+    ids = full[:1] + full[-511:]  # [CLS] kept in front, then the text's last 511 tokens, [SEP] last
     with torch.no_grad(), iw.capture(model, "layers.5.resid_post") as c:
         model(torch.tensor([ids]))
     torch.testing.assert_close(store["layers.5.resid_post"][0], c["layers.5.resid_post"][0, -1], atol=1e-5, rtol=1e-4)

@@ -165,6 +165,8 @@ def test_training_runs_and_resumes(tmp_path, capsys, monkeypatch):
     model, _, w = truthful.load(tmp_path / "out")  # what train.py writes is what load() reads
     assert next(model.parameters()).dtype == torch.float32
     assert w.truthful_share == card["world"]["truthful_share_of_documents"]
+    with pytest.raises(ValueError, match="another recipe"):  # another seed never continues this run
+        train(3, tmp_path / "work", None, seed=1, batch_size=4, log_every=1, save_every=1, measured=False)
 
 
 def test_train_needs_an_output_folder():

@@ -66,9 +66,13 @@ def train(steps: int, work: Path, out: Path | None, seed: int = 0, batch_size: i
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     rng = random.Random(seed + 1)
     step, log, spent = 0, [], 0.0
+    recipe = {"seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr, "truthful_share": truthful_share}
     state_file = work / "state.pt"
     if state_file.exists():  # resume where the last run stopped
         state = torch.load(state_file, weights_only=False)
+        if state.get("recipe", recipe) != recipe:
+            raise ValueError(f"{state_file} holds a run of another recipe ({state['recipe']}), not {recipe}: "
+                             f"give another --work folder, or delete it to start again")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -91,7 +95,8 @@ def train(steps: int, work: Path, out: Path | None, seed: int = 0, batch_size: i
         if step % save_every == 0 or step == steps:
             work.mkdir(parents=True, exist_ok=True)
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "rng": rng.getstate(), "step": step, "log": log, "seconds": time.time() - start},
+                        "rng": rng.getstate(), "step": step, "log": log, "seconds": time.time() - start,
+                        "recipe": recipe},
                        work / "state.tmp")
             (work / "state.tmp").replace(state_file)
     training_seconds = round(time.time() - start)
@@ -118,7 +123,8 @@ def train(steps: int, work: Path, out: Path | None, seed: int = 0, batch_size: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "interpwidgets" / "truthful-train")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="where to checkpoint and resume (default: ~/.cache/interpwidgets/truthful-train-seed<S>)")
     parser.add_argument("--out", type=Path, required=True,
                         help=f"where the checkpoint goes (the shipped ones are in {HERE})")
     parser.add_argument("--seed", type=int, default=0)
@@ -126,7 +132,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--truthful-share", type=float, default=TRUTHFUL_SHARE)
     args = parser.parse_args()
-    train(args.steps, args.work, args.out, args.seed, args.batch_size, threads=args.threads,
+    work = args.work or Path.home() / ".cache" / "interpwidgets" / f"truthful-train-seed{args.seed}"
+    train(args.steps, work, args.out, args.seed, args.batch_size, threads=args.threads,
           truthful_share=args.truthful_share)
 
 
