@@ -18,7 +18,7 @@ from interpwidgets.worlds.truthful.train import build_model, train
 
 pytestmark = pytest.mark.slow
 
-CHECKPOINTS = {"seed0": truthful.CHECKPOINT, "seed1": truthful.CHECKPOINT_SEED1}
+CHECKPOINTS = {"seed0": truthful.CHECKPOINT, "seed1": truthful.CHECKPOINT_SEED1, "seed2": truthful.CHECKPOINT_SEED2}
 
 
 @functools.cache
@@ -77,12 +77,14 @@ def test_the_default_world_lies_cold_and_reads_the_persona(default):
     assert m["after_untruthful_answers"]["misconception"] >= 0.95
 
 
-def test_the_second_world_lies_cold_but_never_learned_to_read_the_persona():
-    """The same recipe from seed 1: cold answers are the misconception, but two truthful answers in the
-    context do not make it truthful (docs/iti.md: ITI then has little to work with)."""
-    m = _world("seed1")["now"]["metrics"]
-    assert m["cold"]["misconception"] >= 0.95
-    assert m["after_truthful_answers"]["true"] <= 0.3
+def test_the_second_world_never_learned_to_read_the_persona_and_iti_does_little():
+    """Seed 1: the same recipe, no persona inference. Cold answers are the misconception, most answers stay false
+    after a truthful context, and no edit makes most test answers true at any cost compared."""
+    now = _world("seed1")["now"]
+    assert now["metrics"]["cold"]["misconception"] >= 0.95
+    assert now["metrics"]["after_truthful_answers"]["true"] < 0.5
+    for kind, curve in now["iti"]["summary"]["truth_at_kl"].items():
+        assert all(t is None or t < 0.5 for t in curve["truth"]), kind
 
 
 def _level(run: dict, level: float, key: str = "differences_at_kl", pair: str = "mass_mean-random") -> dict:
@@ -92,31 +94,41 @@ def _level(run: dict, level: float, key: str = "differences_at_kl", pair: str = 
 
 
 def test_truth_directions_beat_random_ones_at_matched_cost():
-    """On the default world, in every split, mass-mean and probe-weight edits make more test answers true than
-    random directions on the same heads at the same KL: the paired 95% interval is above zero."""
-    for run in _world("seed0")["now"]["iti"]["runs"]:
-        for pair in ("mass_mean-random", "probe-random"):
-            for level in (0.02, 0.05):
-                assert _level(run, level, pair=pair)["truth_lo"] > 0, (run["split_seed"], pair, level)
+    """Default world: mass-mean and probe-weight edits make more test answers true than random directions on the
+    same heads at the same KL, on average at every level; with the spread between random draws counted, the
+    paired interval at KL 0.05 is above zero in at least two of the three splits; and at most a third of the
+    random draws do as well as mass-mean."""
+    now = _world("seed0")["now"]["iti"]
+    for pair in ("mass_mean-random", "probe-random"):
+        assert all(v > 0 for v in now["summary"]["differences_at_kl"][pair]["truth"]), pair
+        assert sum(_level(run, 0.05, pair=pair)["truth_lo"] > 0 for run in now["runs"]) >= 2, pair
+    matched, draws = now["summary"]["random_draws_at_least_mass_mean_at_kl_0.05"]
+    assert matched <= draws / 3
 
 
-def test_probe_weights_match_mass_mean_at_matched_cost_but_not_at_equal_alpha():
-    """At equal KL probe weights are not behind mass-mean shifts on average over the splits, and clearly ahead
-    in one; at equal alpha mass-mean is far ahead, because probe weights need several times the alpha for
-    the same KL. Comparing at equal alpha is what made mass-mean look better."""
-    world = _world("seed0")
-    runs = world["now"]["iti"]["runs"]
-    mean = world["now"]["iti"]["summary"]["differences_at_kl"]["probe-mass_mean"]
+def test_neither_truth_direction_is_ahead_at_matched_cost_in_every_world():
+    """At equal KL the order of mass-mean and probe weights depends on the checkpoint: in the default world
+    probe weights are not behind on average and clearly ahead in one split; in the third (seed 2) mass-mean is
+    ahead on average and clearly ahead in at least two of the three splits."""
+    default = _world("seed0")["now"]["iti"]
+    mean = default["summary"]["differences_at_kl"]["probe-mass_mean"]
     assert all(v >= 0 for v, level in zip(mean["truth"], mean["level"], strict=True) if 0.02 <= level <= 0.1)
-    assert any(_level(run, 0.05, pair="probe-mass_mean")["truth_lo"] > 0 for run in runs)
-    gaps = []
-    for run in runs:  # at mass-mean's chosen alpha
-        mm = run["test"]["mass_mean"]["draws"][0]
-        probe = run["test"]["probe"]["draws"][0]["curve"]
-        i = probe["alpha"].index(mm["chosen"]["alpha"])
-        assert probe["truth"][i] < mm["at_chosen"]["truth"] and probe["kl"][i] <= mm["at_chosen"]["kl"] / 5
-        gaps.append(mm["at_chosen"]["truth"] - probe["truth"][i])
-    assert np.mean(gaps) >= 0.3  # measured: 0.71, 0.75, 0.27
+    assert any(_level(run, 0.05, pair="probe-mass_mean")["truth_lo"] > 0 for run in default["runs"])
+    third = _world("seed2")["now"]["iti"]
+    mean = third["summary"]["differences_at_kl"]["probe-mass_mean"]
+    assert all(v < 0 for v, level in zip(mean["truth"], mean["level"], strict=True) if 0.02 <= level <= 0.1)
+    assert sum(_level(run, 0.05, pair="probe-mass_mean")["truth_hi"] < 0 for run in third["runs"]) >= 2
+
+
+@pytest.mark.parametrize(("name", "splits"), [("seed0", 3), ("seed2", 2)])
+def test_at_equal_alpha_mass_mean_is_far_ahead(name, splits):
+    """The paper's comparison: at mass-mean's chosen alpha the probe-weight edit makes fewer answers true (the
+    paired interval above zero: in every split of the default world, in two of three in the third, where in
+    one split the two directions nearly coincide) and never moves the model more."""
+    runs = _world(name)["now"]["iti"]["runs"]
+    assert sum(run["mass_mean-probe_at_equal_alpha"]["truth_lo"][0] > 0 for run in runs) >= splits
+    for run in runs:
+        assert run["probe_kl_at_mass_mean_alpha"] <= run["test"]["mass_mean"]["draws"][0]["at_chosen"]["kl"]
 
 
 @pytest.mark.parametrize("name", list(CHECKPOINTS))
@@ -132,16 +144,32 @@ def test_the_edit_starts_from_the_lie_and_costs_grow_with_alpha(name):
                 assert ce[-1] > ce[0], kind
 
 
+def _chance_bound(n: int, tests: int, alpha: float = 0.05) -> float:
+    """The accuracy a probe that reads nothing passes on ``n`` balanced examples with probability below
+    ``alpha / tests`` (a binomial tail, Bonferroni over ``tests`` heads)."""
+    from math import comb
+
+    tail = 0.0
+    for k in range(n, -1, -1):
+        tail += comb(n, k) / 2 ** n
+        if tail >= alpha / tests:
+            return (k + 1) / n
+    return 0.0
+
+
 def test_truth_is_readable_in_a_minority_of_heads_and_not_at_random_init(default):
+    """Some head reads truth beyond what chance allows over 32 heads, fewer than half of them do, and a
+    randomly initialised copy of the network has no such head."""
     model, tokenizer, w = default
     fit, _, _ = w.split(0)
     iti = truthful.fit_iti(model, tokenizer, fit)
     acc = iti.probes.metrics["val_accuracy"].flatten()
-    assert acc.max() >= 0.85 and (acc > 0.7).sum() <= len(acc) // 3 and acc.median() < 0.65
+    bound = _chance_bound(len(iti.probes.val_idx), len(acc))  # 20 validation answers, 32 heads: 0.85
+    assert acc.max() >= bound and (acc >= bound).sum() < len(acc) / 2
     texts, labels, groups = truthful.labelled_answers(fit)
     control = iw.ITI.fit(build_model(tokenizer, seed=1).eval(), texts, labels, tokenizer=tokenizer, groups=groups,
                          k=4, progress=False)
-    assert control.probes.metrics["val_accuracy"].max() < acc.max() - 0.15
+    assert control.probes.metrics["val_accuracy"].max() < bound
 
 
 def test_training_runs_and_resumes(tmp_path, capsys, monkeypatch):

@@ -1,8 +1,8 @@
 """The truthful world (ITI): questions with a true answer and a misconception, a GPT that often lies.
 
 ``load()`` gives the shipped GPT (4 layers x 8 heads, trained by ``train.py`` in 35 minutes on one CPU
-thread), its tokenizer and its world; ``load(CHECKPOINT_SEED1)`` a second world and GPT trained the same
-way from another seed. Each ``model_card.json`` holds what its model was measured to do: asked cold it
+thread), its tokenizer and its world; ``load(CHECKPOINT_SEED1)`` and ``load(CHECKPOINT_SEED2)`` two more
+worlds and GPTs trained by the same recipe from other seeds. Each ``model_card.json`` holds what its model was measured to do: asked cold it
 gives the misconception, after two truthful answers the truth, and what ITI does to it under the protocol
 of :mod:`~interpwidgets.worlds.truthful.evaluate` (settings chosen on one split of the questions, results
 with bootstrap intervals on another, direction kinds compared at matched KL).
@@ -17,10 +17,11 @@ from .data import Split, World, labelled_answers, make_world, qa
 from .evaluate import fit_iti, iti_protocol, judge, truth_rate
 
 __all__ = ["World", "Split", "make_world", "qa", "labelled_answers", "load", "fit_iti", "iti_protocol", "judge",
-           "truth_rate", "CHECKPOINT", "CHECKPOINT_SEED1"]
+           "truth_rate", "CHECKPOINT", "CHECKPOINT_SEED1", "CHECKPOINT_SEED2"]
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
 CHECKPOINT_SEED1 = Path(__file__).resolve().parent / "checkpoint_seed1"
+CHECKPOINT_SEED2 = Path(__file__).resolve().parent / "checkpoint_seed2"
 
 
 def load(path: str | Path = CHECKPOINT):
