@@ -2,10 +2,11 @@
 
 ``load()`` gives the shipped GPT (4 layers x 8 heads, trained by ``train.py`` in 35 minutes on one CPU
 thread), its tokenizer and its world; ``load(CHECKPOINT_SEED1)`` and ``load(CHECKPOINT_SEED2)`` two more
-worlds and GPTs trained by the same recipe from other seeds. Each ``model_card.json`` holds what its model was measured to do: asked cold it
-gives the misconception, after two truthful answers the truth, and what ITI does to it under the protocol
-of :mod:`~interpwidgets.worlds.truthful.evaluate` (settings chosen on one split of the questions, results
-with bootstrap intervals on another, direction kinds compared at matched KL).
+worlds and GPTs trained by the same recipe from other seeds. Each ``model_card.json`` holds what its model
+was measured to do: its answers asked cold and after truthful or untruthful answers (whether it reads the
+persona from the context), and what ITI does to it under the protocol of
+:mod:`~interpwidgets.worlds.truthful.evaluate` (settings chosen on one split of the questions, results with
+bootstrap intervals on another, direction kinds compared at matched cost).
 """
 
 from __future__ import annotations
