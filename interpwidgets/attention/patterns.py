@@ -163,9 +163,9 @@ class AttentionPatterns(Widget):
         return self._check(self.text_index if text is None else text, self.layer if layer is None else layer,
                            self.head if head is None else head).float()
 
-    def _snapshot(self) -> dict:
+    def _snapshot_requests(self):
         """Every thumbnail of the current text and the selected head's matrix, for offline pages."""
-        p = self._patterns[self.text_index]
-        thumbs = torch.stack([torch.stack([thumbnail(p[l, h]) for h in range(p.shape[1])]) for l in range(p.shape[0])])
-        return {"text": self.text_index, "layer": self.layer, "head": self.head,
-                "thumbs": encode(thumbs), "pattern": encode(p[self.layer, self.head])}
+        text = self.text_index
+        n_layers, n_heads = self._patterns[text].shape[:2]
+        yield from (("thumb", {"text": text, "layer": i, "head": j}) for i in range(n_layers) for j in range(n_heads))
+        yield "pattern", {"text": text, "layer": self.layer, "head": self.head}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -12,6 +11,7 @@ import traitlets
 
 from ..transport import encode, json_grid
 from ..widgets import Widget, serves
+from ..widgets.jobs import Job
 from .method import NORMALIZATIONS, STATISTICS, collect_qk, top_keys, unit_patterns
 from .projection import METHODS, ProjectionCache, default_cache, head_points, project, project_heads
 
@@ -100,7 +100,6 @@ class AttentionView(Widget):
         self._cache = cache or default_cache()
         self._coords: dict[tuple, dict[tuple[int, int], np.ndarray]] = {}
         self._patterns: OrderedDict[int, torch.Tensor] = OrderedDict()
-        self._job: tuple[threading.Thread, threading.Event] | None = None
         rng = np.random.default_rng(0)
         n = len(d.tokens)
         self._thumb_rows = np.sort(rng.choice(n, min(n, THUMB_POINTS), replace=False))
@@ -111,6 +110,7 @@ class AttentionView(Widget):
                          grid=list(d.grid or []), label_names=names, notice=notice,
                          stats={k: json_grid(v) for k, v in d.stats.items()}, stat_help=STATISTICS,
                          **kwargs)
+        self._job = Job(self, "projection")
         self.projection, self.dim, self.normalize = projection, dim, normalize  # observers wait for _live
         self._check_settings()
         self._live = True
@@ -132,7 +132,9 @@ class AttentionView(Widget):
     def _valid_sort(self, change) -> None:
         if change["new"] != "layer" and change["new"] not in self.stats:
             self.sort_by = change["old"]
-            self.error = f"sort_by must be 'layer' or one of {sorted(self.stats)}, got {change['new']!r}"
+            self._report("setting", f"sort_by must be 'layer' or one of {sorted(self.stats)}, got {change['new']!r}")
+        else:
+            self._resolved("setting")
 
     def _check_settings(self) -> None:
         if self.projection not in METHODS:
@@ -150,15 +152,14 @@ class AttentionView(Widget):
             self._check_settings()
         except ValueError as err:  # keep what was computed: go back to the last good setting
             setattr(self, change["name"], change["old"])
-            self.error = str(err)
+            self._report("setting", err)
             return
-        self.error = ""
+        self._resolved("setting")
         self._start()
 
     def _start(self) -> None:
         """Project every head for the current settings: PCA at once, t-SNE / UMAP in a background thread."""
-        if self._job is not None:
-            self._job[1].set()
+        self._job.cancel()
         settings = self._settings()
         done = self._coords.setdefault(settings, {})
         self.ready, self.progress = len(done), len(done) / (self.n_layers * self.n_heads)
@@ -181,24 +182,17 @@ class AttentionView(Widget):
             return
         for layer, head in heads:  # PCA stand-ins first (about 3 ms a head), so no request waits on the thread
             self.coords(layer, head)
-        stop = threading.Event()
 
-        def run():
-            try:
-                # the view draws its own progress bar: a tqdm bar from a thread would land in whichever cell runs
-                project_heads(self.data, method, dim, norm, heads, cache=self._cache, on_head=on_head, stop=stop,
-                              progress=False)
-            except Exception as err:  # shown in the view; PCA stays on screen
-                self.error = f"{method} projection failed: {type(err).__name__}: {err}"
+        def work(run):  # a failure is shown in the view; PCA stays on screen
+            # the view draws its own progress bar: a tqdm bar from a thread would land in whichever cell runs
+            project_heads(self.data, method, dim, norm, heads, cache=self._cache, on_head=on_head, stop=run.stop,
+                          progress=False)
 
-        thread = threading.Thread(target=run, name="iw-attention-projection", daemon=True)
-        self._job = (thread, stop)
-        thread.start()
+        self._job.start(work)
 
     def wait(self, timeout: float | None = None) -> AttentionView:
         """Block until the background projection of every head is done (for scripts and tests)."""
-        if self._job is not None:
-            self._job[0].join(timeout)
+        self._job.wait(timeout)
         return self
 
     def coords(self, layer: int | None = None, head: int | None = None) -> tuple[np.ndarray, bool]:
@@ -278,15 +272,13 @@ class AttentionView(Widget):
             raise IndexError(f"unit {unit} out of range: there are {self.n_units}")
         return {"unit": unit, "layer": layer, "head": head, "pattern": encode(self.patterns(unit)[layer, head])}
 
-    def _snapshot(self) -> dict:
+    def _snapshot_requests(self):
         """For an exported page: every thumbnail, the selected head's scatter, the selected input's
-        lines and the clicked query's keys (named as the view asks for them)."""
-        at = f"{self.layer}/{self.head}"
-        snap = {"meta": self._meta(), "thumbs": self._thumbs(), f"points/{at}": self._points(self.layer, self.head),
-                f"pattern/{self.unit}/{at}": self._pattern(self.unit, self.layer, self.head)}
+        lines and the clicked query's keys."""
+        at = {"layer": self.layer, "head": self.head}
+        yield from (("meta", {}), ("thumbs", {}), ("points", at), ("pattern", {"unit": self.unit, **at}))
         if 0 <= self.query < self.n_tokens:
-            snap[f"attends/{self.query}/{at}"] = self._attends(self.query, self.layer, self.head)
-        return snap
+            yield "attends", {"row": self.query, **at}
 
     # ------------------------------------------------------------------ reading the selection
     @property

@@ -11,14 +11,15 @@ import traitlets
 
 from ..capture.inputs import find_tokenizer, model_device
 from ..widgets import Widget
+from ..widgets.jobs import Job
 from .method import ITI
 from .metrics import edit_costs
 
 __all__ = ["ITIView"]
 
 
-class _Cancelled(Exception):
-    pass
+class _Done(Exception):
+    """The answer reached a stop string: generation ends there."""
 
 
 class ITIView(Widget):
@@ -27,6 +28,10 @@ class ITIView(Widget):
     ``heads`` can be driven by a :class:`~interpwidgets.ProbeDashboard` (``ipywidgets.dlink((board,
     "top"), (view, "heads"))``): the heads selected there are the heads edited. Negative alphas are
     allowed (they push towards the other class).
+
+    ``stop`` ends each answer at a stop string (kept in the text; e.g. the world's ``" ."``), and
+    ``judge(prompt_index, text)`` labels each answer ("true", "misconception", ...): the view marks
+    them (:func:`interpwidgets.worlds.truthful.answer_judge` is the truthful world's).
 
     Examples
     --------
@@ -53,21 +58,26 @@ class ITIView(Widget):
     edited_tokens = traitlets.List([]).tag(sync=True)  # with it, streamed
     generating = traitlets.Bool(False).tag(sync=True)
     generations = traitlets.Int(0).tag(sync=True)  # finished edited generations (cancelled ones do not count)
-    curves = traitlets.Dict({}).tag(sync=True)  # alpha, cross_entropy, kl, truth (lists)
+    verdicts = traitlets.Dict({}).tag(sync=True)  # {"plain": label, "edited": label} from judge=
+    curves = traitlets.Dict({}).tag(sync=True)  # alpha, cross_entropy, kl, truth (lists); kind, heads measured
 
     def __init__(self, model, tokenizer, iti: ITI, prompts: Sequence, *, alpha: float = 15.0,
-                 max_new_tokens: int = 24, background: bool = True, **kwargs):
+                 max_new_tokens: int = 24, stop: str | Sequence[str] | None = None,
+                 judge: Callable[[int, str], str | None] | None = None, background: bool = True, **kwargs):
         if not prompts:
             raise ValueError("ITIView needs at least one prompt")
         self._model, self._iti = model, iti
         self._tokenizer = None if all(not isinstance(p, str) for p in prompts) else find_tokenizer(model, tokenizer)
-        self._background = background
-        self._job: tuple[threading.Thread, threading.Event] | None = None
-        self._lock = threading.Lock()  # one generation at a time touches the model's hooks
+        self._stop = [stop] if isinstance(stop, str) else list(stop or [])
+        if any(not isinstance(x, str) or not x for x in self._stop):
+            raise ValueError(f"stop must be a non-empty string or a list of them, got {stop!r}")
+        self._judge = judge
+        self._lock = threading.Lock()  # one generation or sweep at a time touches the model's hooks
         shown = [p if isinstance(p, str) else " ".join(map(str, list(p))) for p in prompts]
         self._prompts = list(prompts)
         super().__init__(alpha=alpha, k=iti.k, kind=iti.kind, heads=[list(h) for h in iti.heads],
                          n_heads_total=iti.n_heads_total, prompts=shown, max_new_tokens=max_new_tokens, **kwargs)
+        self._job = Job(self, "generation", background=background)
         self._live = True
         self._plain_cache: dict[tuple[int, int], list[str]] = {}
         self._regenerate()
@@ -86,9 +96,9 @@ class ITIView(Widget):
             self._iti = self._iti.select(k=self.k, kind=self.kind)
         except ValueError as err:
             setattr(self, change["name"], change["old"])
-            self.error = str(err)
+            self._report("setting", err)
             return
-        self.error = ""
+        self._resolved("setting")
         self.heads = [list(h) for h in self._iti.heads]
         self._regenerate()
 
@@ -99,10 +109,10 @@ class ITIView(Widget):
         try:
             self._iti = self._iti.select(kind=self.kind, heads=change["new"])
         except ValueError as err:
-            self.error = str(err)
+            self._report("setting", err)
             self.heads = change["old"]
             return
-        self.error = ""
+        self._resolved("setting")
         self._syncing = True  # K follows the hand-picked heads without re-ranking them
         try:
             self.k = len(self._iti.heads)
@@ -115,8 +125,9 @@ class ITIView(Widget):
         if getattr(self, "_live", False):
             if change["name"] == "prompt_index" and not 0 <= self.prompt_index < len(self.prompts):
                 self.prompt_index = change["old"]
-                self.error = f"prompt_index must be between 0 and {len(self.prompts) - 1}"
+                self._report("setting", f"prompt_index must be between 0 and {len(self.prompts) - 1}")
                 return
+            self._resolved("setting")
             self._regenerate()
 
     # ------------------------------------------------------------------ generating
@@ -125,26 +136,28 @@ class ITIView(Widget):
         ids = self._tokenizer(p, return_tensors="pt")["input_ids"] if isinstance(p, str) else torch.as_tensor([list(p)])
         return ids.to(model_device(self._model))
 
-    def _generate(self, edited: bool, stop: threading.Event | None, on_token: Callable[[list[str]], None]) -> list[str]:
-        """Greedy generation, one token at a time, so that each can be shown and a stop honoured."""
+    def _generate(self, edited: bool, run, on_token: Callable[[list[str]], None]) -> list[str]:
+        """Greedy generation, one token at a time, so that each can be shown, a stop honoured, and the
+        answer ended at a stop string."""
         view = self
 
         class Streamer:  # transformers calls put() with the prompt first, then each new token
             def __init__(self):
-                self.ids, self.tokens, self.text = None, [], ""
+                self.ids, self.tokens, self.text, self.prompt = None, [], "", ""
 
             def put(self, value):
                 if self.ids is None:  # the prompt
                     self.ids = value.reshape(-1).tolist()
-                    self.text = view._decode(self.ids)
+                    self.text = self.prompt = view._decode(self.ids)
                     return
-                if stop is not None and stop.is_set():
-                    raise _Cancelled
+                run.check()
                 self.ids = self.ids + value.reshape(-1).tolist()
                 text = view._decode(self.ids)  # the whole text, so that spaces between tokens are kept
                 self.tokens = [*self.tokens, text[len(self.text):]]
                 self.text = text
                 on_token(self.tokens)
+                if any(s in text[len(self.prompt):] for s in view._stop):
+                    raise _Done
 
             def end(self):
                 pass
@@ -153,11 +166,14 @@ class ITIView(Widget):
         kwargs = dict(max_new_tokens=self.max_new_tokens, do_sample=False, streamer=streamer,
                       pad_token_id=getattr(self._tokenizer, "pad_token_id", None) or 0)
         with torch.no_grad():
-            if edited:
-                with self._iti.apply(self._model, self.alpha):
+            try:
+                if edited:
+                    with self._iti.apply(self._model, self.alpha):
+                        self._model.generate(self._ids(), **kwargs)
+                else:
                     self._model.generate(self._ids(), **kwargs)
-            else:
-                self._model.generate(self._ids(), **kwargs)
+            except _Done:
+                pass
         return streamer.tokens
 
     def _decode(self, ids: list[int]) -> str:
@@ -165,54 +181,48 @@ class ITIView(Widget):
             return "".join(f" {i}" for i in ids)  # token ids, spaced
         return self._tokenizer.decode(ids)
 
-    def _regenerate(self) -> None:
-        """Stop a generation under way, then generate for the current settings."""
-        if self._job is not None:
-            self._job[1].set()
-            self._job[0].join()
-        stop = threading.Event()
+    def _verdict(self, tokens: list[str]) -> str | None:
+        return None if self._judge is None else self._judge(self.prompt_index, "".join(tokens))
 
-        def run():
+    def _regenerate(self) -> None:
+        """Generate for the current settings in the background; a generation under way is stopped (it is
+        not waited for on this thread)."""
+
+        def work(run):
             with self._lock:
+                run.check()
+                self.generating = True
                 try:
-                    self.generating = True
                     key = (self.prompt_index, self.max_new_tokens)
                     if key not in self._plain_cache:
-                        self._plain_cache[key] = self._generate(False, stop, lambda t: None)
+                        self._plain_cache[key] = self._generate(False, run, lambda t: None)
                     self.plain_tokens = self._plain_cache[key]
                     self.edited_tokens = []
-                    self._generate(True, stop, lambda t: setattr(self, "edited_tokens", t))
+                    self.verdicts = {"plain": self._verdict(self.plain_tokens)}
+                    tokens = self._generate(True, run, lambda t: setattr(self, "edited_tokens", t))
+                    self.verdicts = {**self.verdicts, "edited": self._verdict(tokens)}
                     self.generations += 1
-                except _Cancelled:
-                    pass
-                except Exception as err:  # shown in the view
-                    self.error = f"generation failed: {type(err).__name__}: {err}"
                 finally:
                     self.generating = False
 
-        if self._background:
-            thread = threading.Thread(target=run, name="iw-iti-generate", daemon=True)
-            self._job = (thread, stop)
-            thread.start()
-        else:
-            run()
+        self._job.start(work)
 
     def wait(self, timeout: float | None = None) -> ITIView:
-        """Block until the generation under way is done."""
-        if self._job is not None:
-            self._job[0].join(timeout)
+        """Block until the generation under way is done (for scripts and tests)."""
+        self._job.wait(timeout)
         return self
 
     # ------------------------------------------------------------------ curves
     def sweep(self, alphas: Sequence[float], texts: Sequence, truth: Callable[[ITI, float], float] | None = None,
               progress: bool = True) -> dict:
         """Measure cross-entropy and KL on ``texts`` (and ``truth(iti, alpha)``, e.g. the share of true
-        answers, when given) at each alpha, for the current heads and direction; the view plots them."""
+        answers, when given) at each alpha, for the current heads and direction; the view plots them, and
+        says so when the heads or the direction have changed since."""
         self.wait()
         with self._lock:
             curves = edit_costs(self._model, self._iti, texts, alphas, tokenizer=self._tokenizer, progress=progress)
             if truth is not None:
                 curves["truth"] = [float(truth(self._iti, a)) for a in alphas]
-        curves["kind"] = self.kind
+        curves["kind"], curves["heads"] = self.kind, [list(h) for h in self._iti.heads]
         self.curves = curves
         return curves

@@ -3,14 +3,13 @@ live while the probes train; click a cell for its projection histograms; pick th
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import torch
 import traitlets
 
 from ..transport import encode, json_grid
 from ..widgets import Widget, serves
+from ..widgets.jobs import Job
 from .probes import ProbeResult, _as_tensor, fit_probes, rank
 from .splits import train_val_split
 
@@ -60,7 +59,7 @@ class ProbeDashboard(Widget):
         self._features = None if features is None else _as_tensor(features)
         self._labels = None if labels is None else _as_tensor(labels)
         self._results: ProbeResult | None = None
-        self._job: threading.Thread | None = None
+        self._job: Job | None = None
         if results is not None:
             shape = results.batch_shape if len(results.batch_shape) == 2 else (1, int(np.prod(results.batch_shape)))
         if shape is None:
@@ -83,28 +82,23 @@ class ProbeDashboard(Widget):
         board = cls(None, X, y, shape=X.shape[1:3], k=k, row_label=row_label, col_label=col_label)
         board.progress = 0.0
 
-        def run():
+        def work(run):  # a failure is shown in the view; the rows done so far stay
             rows = []
-            try:
-                for r in range(X.shape[1]):
-                    rows.append(fit_probes(X[:, r], y, split=split, progress=False, **fit_kwargs))
-                    board._show_row(r, rows[-1])
-                    board.progress = (r + 1) / X.shape[1]
-                board.results = _stack(rows)
-            except Exception as err:  # shown in the view; rows done so far stay
-                board.error = f"fitting failed: {type(err).__name__}: {err}"
+            for r in range(X.shape[1]):
+                run.check()
+                rows.append(fit_probes(X[:, r], y, split=split, progress=False, **fit_kwargs))
+                board._show_row(r, rows[-1])
+                run.progress((r + 1) / X.shape[1])
+            board.results = _stack(rows)
 
-        if background:
-            board._job = threading.Thread(target=run, name="iw-probe-dashboard", daemon=True)
-            board._job.start()
-        else:
-            run()
+        board._job = Job(board, "fitting", background=background, progress="progress")
+        board._job.start(work)
         return board
 
     def wait(self, timeout: float | None = None) -> ProbeDashboard:
         """Block until a background :meth:`fit` is done."""
         if self._job is not None:
-            self._job.join(timeout)
+            self._job.wait(timeout)
         return self
 
     @property
@@ -132,15 +126,16 @@ class ProbeDashboard(Widget):
             return
         if self.metric not in self._results.metrics:
             bad, self.metric = self.metric, change["old"] if change else "val_accuracy"
-            self.error = f"metric must be one of {sorted(self._results.metrics)}, got {bad!r}"
+            self._report("setting", f"metric must be one of {sorted(self._results.metrics)}, got {bad!r}")
             return
         values = self._results.metrics[self.metric].reshape(self.shape)
         self.grid = json_grid(values)
         total = self.shape[0] * self.shape[1]
         if not 1 <= self.k <= total:
             bad, self.k = self.k, min(max(1, self.k), total)
-            self.error = f"k must be between 1 and the number of cells ({total}), got {bad}"
+            self._report("setting", f"k must be between 1 and the number of cells ({total}), got {bad}")
             return
+        self._resolved("setting")
         self.top = [[int(i) // self.shape[1], int(i) % self.shape[1]] for i in rank(values)[:self.k]]
 
     @property
@@ -148,9 +143,10 @@ class ProbeDashboard(Widget):
         """The top-K cells as (row, col) tuples, best first: the list to hand on (e.g. to ITI)."""
         return [tuple(c) for c in self.top]
 
-    def _snapshot(self) -> dict:
+    def _snapshot_requests(self):
         """For an exported page: the clicked cell's histograms."""
-        return {f"cell/{self.row}/{self.col}": self._cell(self.row, self.col)} if self.row >= 0 else {}
+        if self.row >= 0 and self.col >= 0:
+            yield "cell", {"row": self.row, "col": self.col}
 
     # ------------------------------------------------------------------ what the view asks for
     @serves("cell")

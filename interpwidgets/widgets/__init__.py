@@ -1,5 +1,5 @@
 """The widget base class and shared traits; each domain's widget lives in its domain package."""
 
-from .base import STATIC, Widget, serves
+from .base import STATIC, Widget, request_key, serves
 
-__all__ = ["STATIC", "Widget", "serves"]
+__all__ = ["STATIC", "Widget", "request_key", "serves"]

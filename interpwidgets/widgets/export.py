@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anywidget
-from ipywidgets.embed import embed_data, escape_script
+from ipywidgets.embed import dependency_state, embed_data, escape_script
 
 from .base import STATIC
 
@@ -55,14 +55,18 @@ def save_html(widget, path: str | os.PathLike, title: str | None = None) -> Path
     """Write ``widget`` (with its state and code) as one HTML file that works from ``file://`` offline.
 
     require.js, @jupyter-widgets/html-manager and anywidget are inlined, so the page loads nothing
-    from the network; arrays travel in the page as base64 buffers.
+    from the network; arrays travel in the page as base64 buffers. The page holds this widget alone,
+    with the answers to what its view shows (see ``Widget._snapshot``).
     """
     assets = [STATIC / "require.js", STATIC / "embed-amd.js"]
     missing = [a.name for a in assets if not a.exists()]
     if missing:
         raise FileNotFoundError(f"{', '.join(missing)} missing from {STATIC}: they are built when the package is "
                                 f"installed (pip install .), or by `make js`")
-    data = embed_data(views=[widget], drop_defaults=False)  # anywidget's _esm is a default: keep it
+    # this widget and the widgets it refers to (its layout), not every live widget; its snapshot added
+    state = dependency_state([widget], drop_defaults=False)  # anywidget's _esm is a default: keep it
+    state[widget.model_id] = widget._embed_state()
+    data = embed_data(views=[widget], state=state)
     views = "\n".join(
         '<script type="application/vnd.jupyter.widget-view+json">\n' + escape_script(json.dumps(v)) + "\n</script>"
         for v in data["view_specs"])
@@ -104,7 +108,7 @@ def save_png(widget, path: str | os.PathLike, width: int = 1000, height: int = 7
     """
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="iw-png-") as tmp:
-        page_file = widget.save_html(Path(tmp) / "widget.html")  # the widget's own: views add their snapshot
+        page_file = widget.save_html(Path(tmp) / "widget.html")
         with ThreadPoolExecutor(1) as pool:
             pool.submit(_screenshot, page_file, path, width, height, timeout_ms).result()
     return path

@@ -4,9 +4,11 @@
 // Sentence view: the head's attention lines over one text. Image view (ViT): attention from a patch.
 // Data comes by request (meta once, thumbnails, one head's points); settings are model traits.
 import { decode } from "../lib/array.js";
-import { channel } from "../lib/channel.js";
-import { h, select } from "../lib/dom.js";
+import { BANNER_CSS, banner } from "../lib/banner.js";
+import { legend as swatches } from "../lib/chart.js";
+import { coalesce, h, keepingFocus, select, widgetRoot } from "../lib/dom.js";
 import { LINES_CSS, linesView } from "../lib/lines.js";
+import { requester } from "../lib/request.js";
 import { createScatter } from "../lib/scatter.js";
 
 const CSS = `
@@ -16,7 +18,6 @@ const CSS = `
 .iwav-bar button.on { background: #08306b; color: #fff; border-color: #08306b; }
 .iwav-progress { color: #555; font-size: 12px; }
 .iwav-notice { background: #fff7e0; border: 1px solid #f0c36d; padding: 4px 8px; margin-bottom: 8px; }
-.iwav-error { background: #fde8e8; border: 1px solid #e08080; color: #8a1f1f; padding: 4px 8px; margin-bottom: 8px; white-space: pre-wrap; }
 .iwav-grid { display: grid; gap: 4px; max-height: 600px; overflow: auto; align-items: start; }
 .iwav-thumb { display: flex; flex-direction: column; align-items: center; cursor: pointer; }
 .iwav-thumb canvas { width: 64px; height: 64px; border: 1px solid #ddd; background: #fff; }
@@ -37,7 +38,7 @@ const CSS = `
 .iwav-strip { display: flex; gap: 4px; flex-wrap: wrap; max-width: 340px; }
 .iwav-strip canvas { width: 48px; height: 48px; cursor: pointer; border: 2px solid transparent; image-rendering: pixelated; }
 .iwav-strip canvas.sel { border-color: #e6550d; }
-` + LINES_CSS;
+` + LINES_CSS + BANNER_CSS;
 
 const QUERY = [27, 158, 119], KEY = [231, 41, 138];  // AttentionViz's green queries and pink keys
 const PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],
@@ -45,27 +46,18 @@ const PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [
 const OTHER = [205, 205, 205];
 const NAMES = { pca: "PCA", tsne: "t-SNE", umap: "UMAP" };
 
-function render({ model, el }) {
-  const request = channel(model);
-  const root = h("div", { class: "iwav" });
-  el.append(h("style", {}, CSS), root);
+function render({ model, el, experimental }) {
+  const life = new AbortController();
+  const request = requester(model, experimental);
+  const news = banner(model);
+  const root = h("div");
+  el.append(h("style", {}, CSS), widgetRoot("iwav", news.el, root));
   let meta = null, thumbs = null, scatter = null, points = null, tokensOfUnit = null;
   let refetch = null, repaint = null;
   const total = () => model.get("n_layers") * model.get("n_heads");
   const set = (changes) => { for (const [k, v] of Object.entries(changes)) model.set(k, v); model.save_changes(); };
-  const snapshot = () => model.get("snapshot") || {};
-
-  async function ask(method, args = {}) {  // an exported page answers from its snapshot, with no kernel
-    const snap = snapshot();
-    const key = [method, ...Object.values(args)].join("/");  // e.g. "points/2/5", as save_html() names them
-    if (snap[key]) return snap[key];
-    return request(method, args);
-  }
-
-  const showError = (err) => {
-    root.querySelector(".iwav-error")?.remove();
-    if (err) root.prepend(h("div", { class: "iwav-error" }, String(err.message || err)));
-  };
+  const ask = (method, args = {}) => request(method, args, { signal: life.signal }).then((r) => { news.clear(); return r; });
+  const showError = (err) => news.fail(err);
 
   async function loadMeta() {
     if (meta) return meta;
@@ -144,8 +136,8 @@ function render({ model, el }) {
     const wrap = h("div");
     const sorter = select("iwav-sort", [["layer", "layer order"], ...Object.keys(stats).map((k) => [k, `sorted by ${k}`])],
       sortBy, (v) => set({ sort_by: v }));
-    wrap.append(h("div", { class: "iwav-bar" }, sorter,
-      h("span", { class: "iwav-progress" }, sortBy === "layer" ? "queries green, keys pink; click a head to open it"
+    wrap.append(h("div", { class: "iwav-bar" }, sorter, swatches([[`rgb(${QUERY})`, "queries"], [`rgb(${KEY})`, "keys"]]),
+      h("span", { class: "iwav-progress" }, sortBy === "layer" ? "click a head to open it"
         : `${help[sortBy]}; click a head to open it`)));
     const grid = h("div", { class: "iwav-grid" });
     const cells = [];
@@ -237,13 +229,13 @@ function render({ model, el }) {
     const plot = h("div", { class: "iwav-plot" });
     const card = h("div", { class: "iwav-card" }, "Hover a point to read its token; click a query to see the keys it attends to; shift-drag to select.");
     const info = h("div", { class: "iwav-card iwav-selection" });
-    const search = h("input", { class: "iwav-search", type: "search", placeholder: "search a token", value: model.get("search") });
+    const search = h("input", { class: "iwav-search", type: "search", placeholder: "search a token", value: model.get("search"), "aria-label": "search a token" });
     search.addEventListener("input", () => set({ search: search.value }));
     const colourBy = select("iwav-color", [["type", "colour: query / key"], ["position", "colour: position"],
       ["token", "colour: token"], ...(model.get("label_names").length ? [["label", "colour: label"]] : [])],
       model.get("color_by"), (v) => set({ color_by: v }));
     const side = h("div", { class: "iwav-side" }, h("div", {}, `layer ${layer}, head ${head}`), colourBy, search,
-      h("div", { class: "iwav-legend-box" }), card, info);
+      h("div", { class: "iwav-legend-box" }), card, h("div", { class: "iwav-card iwav-attends" }, "Click a query to name the keys it attends to."), info);
     if (model.get("grid").length) {
       const box = h("input", { type: "checkbox", class: "iwav-patches" });
       box.addEventListener("change", () => { sprites(box.checked); });
@@ -323,9 +315,15 @@ function render({ model, el }) {
     if (row < 0 || row >= meta.n) { scatter.setLines(null); applySearch(); return; }
     ask("attends", { row, layer: model.get("layer"), head: model.get("head") }).then((a) => {
       if (row !== model.get("query") || !scatter) return;
-      const keys = decode(a.keys).data;
-      scatter.setLines(row, keys, decode(a.weights).data);
+      const keys = decode(a.keys).data, weights = decode(a.weights).data;
+      scatter.setLines(row, keys, weights);
       scatter.setHighlight([row, ...keys]);  // the query and its keys stand out; the rest fade
+      const box = root.querySelector(".iwav-attends");
+      if (box && keys.length) {  // name what the query attends to, not only draw it
+        const t = (r) => meta.vocab[meta.token[r % meta.n]];
+        box.replaceChildren(h("div", {}, "query ", h("b", {}, t(row)), ` (position ${meta.position[row]}) attends most to:`),
+          ...[...keys].slice(0, 5).map((k, i) => h("div", {}, `key `, h("b", {}, t(k)), ` (position ${meta.position[k % meta.n]}): ${weights[i].toFixed(3)}`)));
+      }
     }).catch(showError);
   }
 
@@ -427,21 +425,20 @@ function render({ model, el }) {
   // ------------------------------------------------------------------ wiring
   function draw() {
     scatter?.destroy();
-    scatter = repaint = null;
-    root.innerHTML = "";
-    if (model.get("notice")) root.append(h("div", { class: "iwav-notice" }, model.get("notice")));
-    if (model.get("error")) showError(model.get("error"));
-    root.append(toolbar());
+    scatter = repaint = points = null;
     const view = model.get("view");
-    root.append(view === "head" ? headView() : view === "sentence" ? sentenceView()
-      : view === "image" && model.get("grid").length ? imageView() : matrixView());
+    keepingFocus(root, () => root.replaceChildren(
+      ...(model.get("notice") ? [h("div", { class: "iwav-notice" }, model.get("notice"))] : []), toolbar(),
+      view === "head" ? headView() : view === "sentence" ? sentenceView()
+        : view === "image" && model.get("grid").length ? imageView() : matrixView()));
   }
 
-  const redrawSettings = () => { thumbs = null; draw(); };
+  const redraw = coalesce(draw);
+  const redrawSettings = () => { thumbs = null; redraw(); };
   draw();
-  for (const t of ["view", "layer", "head", "sort_by", "notice", "error", "unit"]) model.on(`change:${t}`, draw);
+  for (const t of ["view", "layer", "head", "sort_by", "notice", "unit"]) model.on(`change:${t}`, redraw);
   for (const t of ["projection", "dim", "normalize"]) model.on(`change:${t}`, redrawSettings);
-  model.on("change:query", () => { const v = model.get("view"); if (v === "head") drawQuery(); else if (v !== "matrix") draw(); });
+  model.on("change:query", () => { const v = model.get("view"); if (v === "head") drawQuery(); else if (v !== "matrix") redraw(); });
   model.on("change:color_by", () => {
     if (!scatter || !meta) return;
     scatter.setColors(colours(meta));
@@ -456,6 +453,8 @@ function render({ model, el }) {
       job.querySelector("progress").value = ready;
       job.querySelector("span").textContent = ` ${NAMES[model.get("projection")]}: ${ready}/${total()} heads (PCA shown meanwhile)`;
       if (ready >= total()) job.remove();
+    } else if (ready < total() && ["matrix", "head"].includes(model.get("view"))) {
+      root.querySelector(".iwav-bar")?.replaceWith(toolbar());  // a new job began after the bar was drawn
     }
     clearTimeout(refetch);
     refetch = setTimeout(() => {
@@ -464,7 +463,7 @@ function render({ model, el }) {
       else if (v === "head" && points && !points.ready) draw();
     }, 500);
   });
-  return () => { scatter?.destroy(); clearTimeout(refetch); };
+  return () => { scatter?.destroy(); clearTimeout(refetch); life.abort(); };
 }
 
 export default { render };

@@ -13,10 +13,49 @@ export function h(tag, attrs = {}, ...children) {
   return e;
 }
 
-/** A labelled <select>; `onchange` gets the chosen value (numbers stay numbers when `numeric`). */
-export function select(cls, options, value, onchange, numeric = false) {
-  const s = h("select", { class: cls, onchange: (e) => onchange(numeric ? +e.target.value : e.target.value) });
+/** A <select> with an accessible name (`label`, else its class); `onchange` gets the chosen value
+ * (numbers stay numbers when `numeric`). */
+export function select(cls, options, value, onchange, numeric = false, label = null) {
+  const s = h("select", { class: cls, "aria-label": label || cls.replace(/^iw[a-z]*-/, ""),
+    onchange: (e) => onchange(numeric ? +e.target.value : e.target.value) });
   for (const [v, label] of options) s.append(new Option(label, v));
   s.value = value;
   return s;
+}
+
+/** fn, run once after the current burst of trait changes (several model.set calls make one redraw). */
+export function coalesce(fn) {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    queueMicrotask(() => { queued = false; fn(); });
+  };
+}
+
+const NAVIGATION = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown",
+  "Enter", " "]);
+
+/** A widget's root element. Keys that move its sliders, selects and grids stay inside it: JupyterLab
+ * would take them for its own shortcuts (and cancel the slider's step). Modified keys (Shift+Enter
+ * runs the cell) go on as usual. */
+export function widgetRoot(cls, ...children) {
+  const root = h("div", { class: cls, "data-lm-suppress-shortcuts": "true" }, ...children);
+  root.addEventListener("keydown", (e) => {
+    if (NAVIGATION.has(e.key) && !(e.shiftKey || e.ctrlKey || e.altKey || e.metaKey)) e.stopPropagation();
+  });
+  return root;
+}
+
+/** Rebuild `container` with `rebuild()`, and give the focus back to the same control if it had it
+ * (a keyboard user moving a slider keeps moving it after the redraw its move caused). */
+export function keepingFocus(container, rebuild) {
+  const a = document.activeElement;
+  let key = null;
+  if (a && a !== container && container.contains(a)) {
+    const data = ["layer", "head", "row", "col"].filter((k) => k in a.dataset).map((k) => `[data-${k}="${a.dataset[k]}"]`);
+    key = a.tagName.toLowerCase() + [...a.classList].map((c) => `.${CSS.escape(c)}`).join("") + data.join("");
+  }
+  rebuild();
+  if (key) container.querySelector(key)?.focus();
 }

@@ -41,3 +41,42 @@ export function paint(canvas, data, rows, cols, { vmax = 1, lut = blues } = {}) 
   ctx.putImageData(img, 0, 0);
   canvas.style.imageRendering = "pixelated";
 }
+
+/** Round tick values across [lo, hi] (1, 2 or 5 times a power of ten apart), about `count` of them. */
+export function niceTicks(lo, hi, count = 5) {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / Math.max(1, count - 1), mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  const out = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
+  return out;
+}
+
+/** A vertical colour bar for a heatmap: the scale from vmin to vmax, ticks, and the quantity with its units. */
+export function colourBar(label, { vmin = 0, vmax = 1, lut = blues, height = 150, map = (v) => v / vmax, ticks = null } = {}) {
+  const W = 58, bar = 12, top = 8, id = `iwcb${Math.random().toString(36).slice(2)}`;
+  const el = (tag, attrs, text) => {
+    const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const svg = el("svg", { class: "iw-colourbar", width: W, height: height + 2 * top, role: "img",
+    "aria-label": `colour scale: ${label}, ${vmin} to ${vmax}` });
+  const grad = el("linearGradient", { id, x1: 0, x2: 0, y1: 1, y2: 0 });
+  for (let s = 0; s <= 10; s++) {
+    const v = vmin + (s / 10) * (vmax - vmin);
+    grad.append(el("stop", { offset: `${s * 10}%`, "stop-color": cssColour(map(v), 1, lut) }));
+  }
+  svg.append(el("defs", {}), el("rect", { x: 0, y: top, width: bar, height, fill: `url(#${id})`, stroke: "#999", "stroke-width": 0.5 }));
+  svg.firstChild.append(grad);
+  for (const t of ticks || niceTicks(vmin, vmax, 5)) {
+    const y = top + height - ((t - vmin) / (vmax - vmin || 1)) * height;
+    svg.append(el("line", { x1: bar, x2: bar + 4, y1: y, y2: y, stroke: "#555" }),
+      el("text", { x: bar + 6, y: y + 3.5, "font-size": 10, fill: "#333" }, String(t)));
+  }
+  const title = el("text", { x: W - 4, y: top + height / 2, "font-size": 11, fill: "#333", "text-anchor": "middle",
+    transform: `rotate(-90 ${W - 4} ${top + height / 2})` }, label);
+  svg.append(title);
+  return svg;
+}

@@ -19,7 +19,7 @@ def view():
 
 
 def _ask(view, method, **args):
-    reply, buffers = view._respond({"kind": "request", "id": 1, "method": method, "args": args})
+    reply, buffers = view._respond(method, args)
     _put_buffers(reply, reply["buffer_paths"], buffers)
     return reply, sum(b.nbytes for b in buffers)
 
@@ -55,8 +55,9 @@ def test_thumbnails_pool_long_patterns():
 def test_bad_requests_come_back_as_errors(view):
     reply, _ = _ask(view, "pattern", text=0, layer=6, head=0)
     assert "layer 6, head 0 out of range: 6 layers x 12 heads" in reply["error"]
-    assert view.error.startswith("IndexError")
-    view.error = ""
+    assert view.error.startswith("request 'pattern': IndexError") and "_check" in view.error_traceback
+    _ask(view, "pattern", text=0, layer=5, head=0)
+    assert view.error == ""  # the next pattern that works clears the message
 
 
 def test_long_texts_are_truncated_with_a_notice():

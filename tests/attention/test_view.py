@@ -20,7 +20,7 @@ def view(tmp_path):
 
 
 def _ask(view, method, **args):
-    reply, buffers = view._respond({"kind": "request", "id": 1, "method": method, "args": args})
+    reply, buffers = view._respond(method, args)
     assert "error" not in reply, reply.get("error")
     from ipywidgets.widgets.widget import _put_buffers
 
@@ -84,7 +84,7 @@ def test_tsne_runs_in_the_background_and_is_cached(view, tmp_path):
 def test_bad_settings_keep_the_last_good_one(view):
     view.projection = "isomap"
     assert view.projection == "pca" and "projection must be one of" in view.error
-    reply, _ = view._respond({"kind": "request", "id": 2, "method": "points", "args": {"layer": 9, "head": 0}})
+    reply, _ = view._respond("points", {"layer": 9, "head": 0})
     assert "out of range: 6 layers x 12 heads" in reply["error"]
     assert view.coords(0, 0)[1]  # what was computed is still there
     view.sort_by = "beauty"

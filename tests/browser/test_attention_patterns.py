@@ -5,6 +5,7 @@ import pytest
 from pages import open_exported
 
 import interpwidgets as iw
+from interpwidgets.widgets import request_key
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def test_matrix_view_reads_out_the_pythons_numbers(view, tmp_path, offline_page)
     readout = offline_page.locator(".iwap-readout")
     readout.filter(has_text="→").wait_for(timeout=5000)
     expected = view.pattern(0, 2, 0)[q, k].item()
-    assert readout.inner_text() == f"{tokens[q]} ({q}) → {tokens[k]} ({k}): {expected:.3f}"
+    assert readout.inner_text() == f"{tokens[q]} (query {q}) → {tokens[k]} (key {k}): {expected:.3f}"
 
 
 def test_clicking_a_thumbnail_opens_its_matrix(view, tmp_path, offline_page):
@@ -85,7 +86,8 @@ def test_a_long_text_matrix_fits_and_zooms(tmp_path, offline_page):
     long_view = iw.AttentionPatterns(BertModel(config).eval(), ["word " * 1100], tokenizer=models.minilm_tokenizer())
     long_view.view = "matrix"
     path = long_view.save_html(tmp_path / "long.html")
-    assert "chunks" in long_view._snapshot()["pattern"]  # what the page carries: 1102^2 float32 > 4 MB, in chunks
+    carried = long_view._snapshot()[request_key("pattern", {"text": 0, "layer": 0, "head": 0})]
+    assert "chunks" in carried["pattern"]  # what the page carries: 1102^2 float32 > 4 MB, in chunks
     offline_page.goto(path.as_uri())
     canvas = offline_page.locator("canvas.iwap-canvas[data-painted]")
     canvas.wait_for(timeout=30000)
@@ -101,7 +103,7 @@ def test_a_long_text_matrix_fits_and_zooms(tmp_path, offline_page):
     offline_page.mouse.move(box["x"] + 1 + 10.5 * cell, box["y"] + 1 + 20.5 * cell)  # key 10, query 20
     offline_page.locator(".iwap-readout").filter(has_text="→").wait_for(timeout=5000)
     expected = long_view.pattern(0, 0)[20, 10].item()
-    assert offline_page.locator(".iwap-readout").inner_text() == f"word (20) → word (10): {expected:.3f}"
+    assert offline_page.locator(".iwap-readout").inner_text() == f"word (query 20) → word (key 10): {expected:.3f}"
 
 
 def test_cross_attention_matrix_is_query_by_key(tmp_path, offline_page):
@@ -125,13 +127,13 @@ def test_cross_attention_matrix_is_query_by_key(tmp_path, offline_page):
     offline_page.locator(".iwap-readout").filter(has_text="→").wait_for(timeout=5000)
     expected = cross.pattern()[1, 5].item()
     assert offline_page.locator(".iwap-readout").inner_text() == \
-        f"{cross.tokens[0][1]} (1) → {cross.key_tokens[0][5]} (5): {expected:.3f}"
+        f"{cross.tokens[0][1]} (query 1) → {cross.key_tokens[0][5]} (key 5): {expected:.3f}"
 
 
 def test_an_error_from_python_is_shown_in_the_view(view, tmp_path, offline_page):
     message = "IndexError: layer 9, head 0 out of range: 6 layers x 12 heads"
     open_exported(offline_page, view, tmp_path / "error.html", error=message)
-    box = offline_page.locator(".iwap-error")
+    box = offline_page.locator(".iw-banner .iw-banner-text")
     box.wait_for(timeout=20000)
     assert box.inner_text() == message
     assert offline_page.locator(".iwap-grid canvas").count() == 72  # the rest of the view is still there

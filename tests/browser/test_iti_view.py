@@ -18,9 +18,15 @@ def test_generations_and_curves_render_offline(tmp_path, offline_page):
     edited.wait_for(timeout=20000)
     assert edited.locator(".iwiti-gen").inner_text() == "".join(view.edited_tokens)
     assert offline_page.locator(".iwiti-plain .iwiti-gen").inner_text() == "".join(view.plain_tokens)
-    assert offline_page.locator(".iwiti-chart").count() == 3
-    # the alpha marker sits at 12 of 0..18 on every chart: two thirds of the way along the x axis
+    charts = offline_page.locator(".iwiti-curves svg.iw-chart")
+    assert charts.count() == 3
+    # the alpha marker sits at 12 of 0..18 on every chart: two thirds of the way along the x axis (46 px of
+    # y axis on the left, 10 px of margin on the right of 300)
     xs = offline_page.eval_on_selector_all(".iwiti-marker", "ls => ls.map(l => +l.getAttribute('x1'))")
-    assert len(xs) == 3 and all(abs(x - (42 + (12 / 18) * (300 - 42 - 8))) < 0.5 for x in xs)
+    assert len(xs) == 3 and all(abs(x - (46 + (12 / 18) * (300 - 46 - 10))) < 0.5 for x in xs)
+    # real axes: round ticks along alpha, and titles with units
+    ticks = charts.first.locator("text").all_text_contents()
+    assert {"0", "5", "10", "15"} <= set(ticks) and "alpha (edit strength)" in ticks
+    assert "nats per token" in charts.nth(1).locator("text").all_text_contents()
     assert "2 heads edited" in offline_page.locator(".iwiti-heads").inner_text()
     assert offline_page.errors == [] and offline_page.blocked == []

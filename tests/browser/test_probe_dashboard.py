@@ -17,12 +17,18 @@ def test_grid_readout_and_histograms_offline(tmp_path, offline_page):
     offline_page.locator(".iwpd-detail[data-painted]").wait_for(timeout=10000)
     acc = board.results.metrics["val_accuracy"]
     assert f"val_accuracy {acc[3, 5]:.3f}" in offline_page.locator(".iwpd-detail").inner_text()
-    assert offline_page.locator(".iwpd-hist").count() == 2
-    bars = offline_page.locator(".iwpd-hist").first.locator("rect").count()
+    hists = offline_page.locator(".iwpd-detail svg.iw-chart")
+    assert hists.count() == 2
+    bars = hists.first.locator("rect").count()
     assert bars >= 10  # both classes spread over bins
+    labels = hists.first.locator("text").all_text_contents()
+    assert "probe score (logit)" in labels and "examples" in labels and "boundary (0)" in labels
+    assert len([t for t in labels if t.lstrip("-").replace(".", "").isdigit()]) >= 5  # ticks, not only min and max
     assert offline_page.locator(".iwpd-top").input_value() == str(board.top).replace(" ", "")
-    # hover cell (1, 2): the readout names it with Python's number (cells are 28 px, 40 px of row labels, 18 px header)
+    # hover cell (1, 2): the readout names it with Python's number (the canvas says where its cells are)
     box = canvas.bounding_box()
-    offline_page.mouse.move(box["x"] + 40 + 2.5 * 28, box["y"] + 18 + 1.5 * 28)
+    cell, left, top = (float(canvas.get_attribute(f"data-{k}")) for k in ("cell", "left", "top"))
+    assert cell >= 36  # big enough to read
+    offline_page.mouse.move(box["x"] + left + 2.5 * cell, box["y"] + top + 1.5 * cell)
     assert offline_page.locator(".iwpd-readout").inner_text() == f"layer 1, head 2: val_accuracy {acc[1, 2]:.3f}"
     assert offline_page.errors == [] and offline_page.blocked == []

@@ -71,7 +71,7 @@ def test_background_fit_shows_each_row_as_it_is_done(monkeypatch):
 def test_a_cell_sends_the_probe_scores_by_split():
     X, y = _planted()
     board = iw.ProbeDashboard.fit(X, y, background=False)
-    reply, buffers = board._respond({"kind": "request", "id": 1, "method": "cell", "args": {"row": 2, "col": 4}})
+    reply, buffers = board._respond("cell", {"row": 2, "col": 4})
     from ipywidgets.widgets.widget import _put_buffers
 
     _put_buffers(reply, reply["buffer_paths"], buffers)
@@ -91,7 +91,7 @@ def test_bad_settings_are_named_and_undone():
     assert board.k == 15 and "k must be between 1 and the number of cells (15), got 99" in board.error
     board.metric = "f1"
     assert board.metric == "val_accuracy" and "metric must be one of" in board.error
-    reply, _ = board._respond({"kind": "request", "id": 2, "method": "cell", "args": {"row": 3, "col": 0}})
+    reply, _ = board._respond("cell", {"row": 3, "col": 0})
     assert "out of range: 3 layers x 5 heads" in reply["error"]
     with pytest.raises(ValueError, match="\\[examples, rows, cols, d\\]"):
         iw.ProbeDashboard.fit(X[:, 0], y)

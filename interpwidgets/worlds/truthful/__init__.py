@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .data import Split, World, labelled_answers, make_world, qa
+from .data import ANSWER_END, Split, World, answer_judge, labelled_answers, make_world, qa
 from .evaluate import fit_iti, iti_protocol, judge, truth_rate
 
-__all__ = ["World", "Split", "make_world", "qa", "labelled_answers", "load", "fit_iti", "iti_protocol", "judge",
-           "truth_rate", "CHECKPOINT", "CHECKPOINT_SEED1", "CHECKPOINT_SEED2"]
+__all__ = ["World", "Split", "make_world", "qa", "labelled_answers", "answer_judge", "ANSWER_END", "load",
+           "fit_iti", "iti_protocol", "judge", "truth_rate", "CHECKPOINT", "CHECKPOINT_SEED1", "CHECKPOINT_SEED2"]
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
 CHECKPOINT_SEED1 = Path(__file__).resolve().parent / "checkpoint_seed1"

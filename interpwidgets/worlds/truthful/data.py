@@ -88,6 +88,19 @@ class World:
         return " ".join(qa(q, q.true if truthful else q.false) for q in asked)
 
 
+ANSWER_END = " ."  # qa() ends every answer so: where a generated answer stops (ITIView's stop=)
+
+
+def answer_judge(questions: list[Question]):
+    """``judge(i, text)`` for :class:`~interpwidgets.ITIView` prompts made of ``qa(questions[i])``: "true"
+    when the answer's first word is the true answer, "misconception" when it is the false one, else "other"."""
+    def judge(i: int, text: str) -> str:
+        words = text.split()
+        q = questions[i]
+        return "true" if words[:1] == [q.true] else "misconception" if words[:1] == [q.false] else "other"
+    return judge
+
+
 def qa(question: Question, answer: str | None = None) -> str:
     """``Q : <question> A : <answer> .``; without an answer, the prompt ``Q : <question> A :``."""
     prompt = f"Q : {question.text} A :"
