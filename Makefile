@@ -1,5 +1,5 @@
 # The README's commands. Each sets everything up on a fresh machine by itself, then runs.
-#   make demo   JupyterLab on the tour notebook (prints the URL; no browser is opened)
+#   make demo   JupyterLab on the tour notebook (prints its URL, and opens it where there is a browser)
 #   make test   ruff, then the whole test suite
 #   make bench  the side-by-side benchmarks; results in benchmarks/results/
 #   make js     rebuild the JavaScript bundles (make js-watch: on every save)
@@ -9,7 +9,11 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 TORCH  ?= torch==2.13.0
 PORT   ?= 8888
-export HF_HUB_OFFLINE = 1
+TOUR   := notebooks/00_tour.ipynb
+
+# the tests and benchmarks never reach the Hugging Face Hub; the demo's kernel may (the README's example
+# downloads GPT-2 the first time)
+test bench: export HF_HUB_OFFLINE = 1
 
 .PHONY: demo test bench setup clean browser js js-watch
 
@@ -35,10 +39,12 @@ test: $(VENV)/.test browser
 	$(VENV)/bin/ruff check interpwidgets tests benchmarks
 	$(PY) -m pytest -q
 
+# save_png needs a Chromium: installed where we may, otherwise the widgets say how
 demo: $(VENV)/.lab
-	@echo "Starting JupyterLab on notebooks/00_tour.ipynb: open the http://127.0.0.1:$(PORT)/lab/... URL printed below"
-	$(VENV)/bin/jupyter lab notebooks/00_tour.ipynb --no-browser --ip=127.0.0.1 --port=$(PORT) \
-		--ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root,)
+	@$(MAKE) --no-print-directory browser 2>/dev/null || echo "(no Chromium: save_png will say how to install one)"
+	@echo "Starting JupyterLab on the tour: open the http://127.0.0.1:$(PORT)/lab/tree/$(TOUR)?token=... URL printed below"
+	$(VENV)/bin/jupyter lab $(TOUR) --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=$(CURDIR) \
+		--LabApp.default_url=/lab/tree/$(TOUR) $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # the JS bundles (also built by every pip install of the package); js-watch rebuilds on save and
 # anywidget hot-reloads them in a running notebook

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..capture import capture, sites
-from ..capture.inputs import _pad, context_length, find_tokenizer, model_device
+from ..capture.inputs import _pad, check_token_ids, context_length, find_tokenizer, model_device, texts_or_ids
 
 __all__ = ["QKData", "collect_qk", "normalize_qk", "unit_patterns", "top_keys", "STATISTICS", "NORMALIZATIONS"]
 
@@ -28,6 +28,7 @@ STATISTICS = {
     "entropy": "mean entropy of a query's attention, in nats (low: focused heads)",
     "offset": "mean attended offset, key minus query position, first and last tokens left out (-1: previous token)",
     "sink": "mean attention on the first and last tokens ([CLS], [SEP], BOS: where attention sinks sit)",
+    "previous_token": "|offset + 1|: how far the mean attended offset is from the previous token (0 first)",
 }
 
 
@@ -127,12 +128,16 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
     >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=50)).eval()
     >>> data = collect_qk(model, [torch.tensor([1, 2, 3]), torch.tensor([4, 5])], progress=False)
     >>> data.q.shape, sorted(data.stats)
-    (torch.Size([2, 4, 5, 8]), ['entropy', 'offset', 'qk_distance', 'sink'])
+    (torch.Size([2, 4, 5, 8]), ['entropy', 'offset', 'previous_token', 'qk_distance', 'sink'])
     """
     stack, layers, n_heads = _stack_sites(model, attention)
     vision = _is_vision(model)
     one_image = vision and (_looks_like_image(inputs) or (isinstance(inputs, np.ndarray) and inputs.ndim == 3))
-    if one_image or (isinstance(inputs, str | torch.Tensor) and not (vision and isinstance(inputs, torch.Tensor))):
+    if one_image:
+        inputs = [inputs]
+    elif not vision and _token_ids(inputs):  # token ids: a [batch, seq] tensor, one sequence, or a list of them
+        inputs = texts_or_ids(inputs)
+    elif isinstance(inputs, str | torch.Tensor) and not vision:
         inputs = [inputs]
     if len(inputs) == 0:
         raise ValueError("AttentionView needs at least one input")
@@ -142,8 +147,9 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
     else:
         if _looks_like_image(inputs[0]) or any(isinstance(x, np.ndarray | torch.Tensor) and x.ndim >= 2
                                                for x in inputs):
-            raise TypeError(f"{type(model).__name__} reads text; got images. Images go to vision transformers (ViT).")
-        tok = None if all(isinstance(x, torch.Tensor | list) for x in inputs) else find_tokenizer(model, tokenizer)
+            raise TypeError(f"{type(model).__name__} reads text; got images (or float arrays). Images go to vision "
+                            f"transformers (ViT); token ids go as integer tensors ([batch, seq] or one per text).")
+        tok = find_tokenizer(model, tokenizer, required=any(isinstance(x, str) for x in inputs))  # ids: names only
         window = window or min(context_length(model, tok) or 512, 512)
         units = _text_units(inputs, tok, window)
         if getattr(model.config, "is_encoder_decoder", False):  # the decoder reads the same tokens
@@ -158,6 +164,8 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
     per_unit: dict[int, tuple] = {}
     for batch in tqdm(batches, desc="queries and keys", disable=not progress or len(batches) < 2):
         feed = _batch([units[i]["inputs"] for i in batch])
+        if "input_ids" in feed:
+            check_token_ids(model, feed["input_ids"])
         feed = {k: v.to(device) for k, v in feed.items()}
         with torch.no_grad(), capture(model, names, device="cpu") as cache:
             model(**feed)
@@ -186,6 +194,7 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
     data.stats = {"qk_distance": _centroid_distance(data.q, data.k), "entropy": (sums["entropy"] / sums["n"]).numpy(),
                   "offset": (sums["offset"] / sums["offset_mass"] if "offset" in sums else nan).numpy(),
                   "sink": (sums["sink"] / sums["n"]).numpy()}
+    data.stats["previous_token"] = np.abs(data.stats["offset"] + 1)
     return data
 
 
@@ -226,6 +235,14 @@ def _batch(rows: list[dict]) -> dict[str, torch.Tensor]:
         out["decoder_input_ids"] = out["input_ids"]
         out["decoder_attention_mask"] = out["attention_mask"]
     return out
+
+
+def _token_ids(x) -> bool:
+    """Whether ``x`` is token ids: an integer ``[batch, seq]`` tensor, one sequence, or a list of them."""
+    try:
+        return all(not isinstance(v, str) for v in texts_or_ids(x))
+    except TypeError:
+        return False
 
 
 def _looks_like_image(x) -> bool:
@@ -312,7 +329,10 @@ def normalize_qk(q: torch.Tensor, k: torch.Tensor, method: str | None = "norms")
     squares: |k + t|^2 = |k|^2 + 2 k.t + |t|^2, so t solves K_c t = -(|k|^2 - mean) / 2). On MiniLM
     it brings a query's most-attended key nearer in rank than the raw vectors do (0.4 vs 3.1 keys
     nearer, mean over 72 heads), where the centroid move pushes it farther (14.5): sink keys such as
-    [SEP] sit far from the key centroid. Both then scale so the mean norms of queries and keys match.
+    [SEP] sit far from the key centroid. Where the keys are fewer than their dimensions (short texts on
+    small heads: any points then lie on a sphere) or the move would be longer than 3 spreads of the keys,
+    "norms" falls back to the centroid move: a long move leaves the keys a point once the norms are
+    matched. Both then scale so the mean norms of queries and keys match.
 
     Examples
     --------
@@ -330,13 +350,19 @@ def normalize_qk(q: torch.Tensor, k: torch.Tensor, method: str | None = "norms")
     q, k = q.float(), k.float()
     if method is None:
         return q, k
-    if method == "centroid":
-        k = k - k.mean(0) + q.mean(0)
-    else:
+    if method == "norms":
         centred = k - k.mean(0)
         sq = k.pow(2).sum(-1)
-        k = k - 0.5 * torch.linalg.lstsq(centred.double(), (sq - sq.mean()).double()[:, None],
-                                         driver="gelsd").solution[:, 0].float()
+        t = -0.5 * torch.linalg.lstsq(centred.double(), (sq - sq.mean()).double()[:, None],
+                                      driver="gelsd").solution[:, 0].float()
+        # With no more keys than dimensions any keys lie on a sphere: the move is arbitrary, and a long one
+        # (beyond 3 spreads; at most 2 on MiniLM's heads) shrinks the keys to a point once norms are matched
+        if len(k) > k.shape[1] and t.norm() <= 3 * centred.norm(dim=-1).mean():
+            k = k + t
+        else:
+            method = "centroid"
+    if method == "centroid":
+        k = k - k.mean(0) + q.mean(0)
     nq, nk = q.norm(dim=-1).mean(), k.norm(dim=-1).mean()
     if nq <= 1e-12 or nk <= 1e-12:  # a degenerate head (all-zero queries or keys): nothing to balance
         return q, k

@@ -15,13 +15,26 @@ import torch.nn.functional as F
 import traitlets
 
 from ..capture import capture, sites
-from ..capture.inputs import context_length, find_tokenizer, model_device
+from ..capture.inputs import check_token_ids, context_length, find_tokenizer, model_device, texts_or_ids
 from ..transport import encode
 from ..widgets import Widget, serves
 
 __all__ = ["AttentionPatterns", "thumbnail"]
 
 THUMB = 48  # thumbnails are at most THUMB x THUMB cells
+
+
+def _encode(tokenizer, text, limit: int | None) -> tuple[dict, bool]:
+    """A text (tokenized) or token ids as a batch of one, cut to ``limit`` tokens; and whether it was cut."""
+    if isinstance(text, str):
+        enc = tokenizer(text, return_tensors="pt", truncation=limit is not None, max_length=limit)
+        return dict(enc), limit is not None and len(tokenizer(text)["input_ids"]) > limit
+    ids = torch.tensor([text[:limit] if limit else text])
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, limit is not None and len(text) > limit
+
+
+def _names(tokenizer, ids: torch.Tensor) -> list[str]:
+    return tokenizer.convert_ids_to_tokens(ids) if tokenizer is not None else [str(i) for i in ids.tolist()]
 
 
 def thumbnail(pattern: torch.Tensor, size: int = THUMB) -> torch.Tensor:
@@ -49,9 +62,10 @@ class AttentionPatterns(Widget):
     model
         A transformers model (any family the engine reads).
     texts
-        One text or a list of texts (a selector picks among them).
+        One text or a list of texts (a selector picks among them), or token ids: a list of ints, a 1-D
+        tensor, a list of those, or a ``[batch, seq]`` integer tensor.
     tokenizer
-        Found from the model when not given.
+        Found from the model when not given (with token ids alone it only names the tokens).
     attention
         For encoder-decoders: ``"encoder"`` (default) or ``"decoder"`` self-attention, or ``"cross"``
         (decoder tokens attending to encoder tokens).
@@ -82,12 +96,13 @@ class AttentionPatterns(Widget):
     key_tokens = traitlets.List([]).tag(sync=True)  # per text: the key tokens where they differ (cross-attention)
     notice = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, model, texts: str | Sequence[str], tokenizer=None, attention: str | None = None,
-                 targets: str | Sequence[str] | None = None, **kwargs):
-        texts = [texts] if isinstance(texts, str) else list(texts)
+    def __init__(self, model, texts: str | Sequence, tokenizer=None, attention: str | None = None,
+                 targets: str | Sequence | None = None, **kwargs):
+        texts = texts_or_ids(texts, "texts")
         if not texts:
-            raise ValueError("AttentionPatterns needs at least one text")
-        tokenizer = find_tokenizer(model, tokenizer)
+            raise ValueError("AttentionPatterns needs at least one text (or token ids)")
+        # token ids alone need no tokenizer: one only names the tokens, when there is one
+        tokenizer = find_tokenizer(model, tokenizer, required=any(isinstance(t, str) for t in texts))
         names = [n for n in sites(model) if n.endswith("attn.pattern")]
         if not names:
             raise ValueError(f"{type(model).__name__} has no attention-pattern sites the engine can read "
@@ -103,7 +118,7 @@ class AttentionPatterns(Widget):
         part = ".cross_attn.pattern" if attention == "cross" else ".attn.pattern"
         self._sites = [n for n in names if n.startswith(pattern) and n.endswith(part)]
         if targets is not None:
-            targets = [targets] if isinstance(targets, str) else list(targets)
+            targets = texts_or_ids(targets, "targets")
             if not seq2seq or len(targets) != len(texts):
                 raise ValueError("targets= gives an encoder-decoder's decoder texts, one per text "
                                  f"({len(texts)} here)" if seq2seq else
@@ -112,16 +127,17 @@ class AttentionPatterns(Widget):
         self._patterns: list[torch.Tensor] = []  # per text: [layers, heads, q, k], float16 on the CPU
         query_tokens, key_tokens, truncated = [], [], []
         for i, text in enumerate(texts):
-            enc = tokenizer(text, return_tensors="pt", truncation=limit is not None, max_length=limit)
-            if limit is not None and len(tokenizer(text)["input_ids"]) > limit:
+            enc, cut = _encode(tokenizer, text, limit)
+            if cut:
                 truncated.append(i)
-            source = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+            check_token_ids(model, enc["input_ids"])
+            source = _names(tokenizer, enc["input_ids"][0])
             inputs = dict(enc)
             target = source
             if seq2seq:  # the decoder reads the target text, or the source again
-                dec = tokenizer(targets[i], return_tensors="pt") if targets is not None else enc
+                dec = _encode(tokenizer, targets[i], None)[0] if targets is not None else enc
                 inputs["decoder_input_ids"] = dec["input_ids"]
-                target = tokenizer.convert_ids_to_tokens(dec["input_ids"][0])
+                target = _names(tokenizer, dec["input_ids"][0])
             self._patterns.append(self._run(model, inputs))
             query_tokens.append(target if attention in ("decoder", "cross") else source)
             key_tokens.append(source if attention == "cross" else [])

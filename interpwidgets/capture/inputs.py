@@ -6,19 +6,22 @@ import inspect
 import math
 from collections.abc import Iterator, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["find_tokenizer", "batches", "call_model", "context_length", "model_device"]
+__all__ = ["find_tokenizer", "batches", "call_model", "context_length", "model_device", "texts_or_ids",
+           "check_token_ids"]
 
 
-def find_tokenizer(model, tokenizer=None):
+def find_tokenizer(model, tokenizer=None, required: bool = True):
     """The tokenizer given, or the one saved beside the model's weights (found offline).
 
     Raises
     ------
     ValueError
-        When none can be found, saying to pass ``tokenizer=``.
+        When none can be found, saying to pass ``tokenizer=`` (``required=False``: ``None`` instead, for
+        token ids that a tokenizer would only name).
     """
     if tokenizer is not None:
         return tokenizer
@@ -34,10 +37,56 @@ def find_tokenizer(model, tokenizer=None):
             return AutoTokenizer.from_pretrained(name, local_files_only=True)
         except Exception as err:  # any failure means: not found offline
             problem = f"loading one from {name!r} failed ({type(err).__name__}: {str(err)[:120]})"
+    if not required:
+        return None
     raise ValueError(
         f"could not find a tokenizer for {type(model).__name__}: {problem}. "
         f"Pass tokenizer=AutoTokenizer.from_pretrained(...)"
     )
+
+
+def texts_or_ids(inputs, what: str = "inputs") -> list:
+    """Inputs as a list whose items are texts or lists of token ids: a text, a list of texts, token ids
+    (a list of ints, a 1-D integer tensor or array), a list of those, or a ``[batch, seq]`` integer tensor.
+
+    >>> texts_or_ids(torch.tensor([[5, 6], [7, 8]])), texts_or_ids("hi"), texts_or_ids([1, 2])
+    ([[5, 6], [7, 8]], ['hi'], [[1, 2]])
+    """
+    def ids(x, where):
+        if isinstance(x, torch.Tensor | np.ndarray):
+            a = x.numpy() if isinstance(x, torch.Tensor) else x
+            if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+                raise TypeError(f"{where} must be token ids (a 1-D integer tensor), got a {a.ndim}-D {a.dtype} array")
+            return [int(v) for v in a.tolist()]
+        if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in x):
+            return [int(v) for v in x]
+        raise TypeError(f"{where} must be a text or token ids (ints), got a {type(x).__name__} of "
+                        f"{sorted({type(v).__name__ for v in x})}")
+
+    if isinstance(inputs, str):
+        return [inputs]
+    if isinstance(inputs, torch.Tensor | np.ndarray):
+        if inputs.ndim == 2:
+            return [ids(row, f"row {i} of {what}") for i, row in enumerate(inputs)]
+        return [ids(inputs, what)]
+    inputs = list(inputs)
+    if inputs and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in inputs):
+        return [[int(v) for v in inputs]]
+    return [x if isinstance(x, str) else ids(x, f"{what}[{i}]") for i, x in enumerate(inputs)]
+
+
+def check_token_ids(model, input_ids) -> None:
+    """Raise a clear error when token ids do not fit the model's embedding (e.g. a tokenizer with a larger
+    vocabulary than the model), instead of torch's bare ``IndexError: index out of range in self``."""
+    embed = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(embed, "num_embeddings", None)
+    ids = torch.as_tensor(input_ids)
+    if rows is None or ids.numel() == 0:
+        return
+    top, low = int(ids.max()), int(ids.min())
+    if top >= rows or low < 0:
+        raise ValueError(f"token id {top if top >= rows else low} is outside {type(model).__name__}'s embedding of "
+                         f"{rows} tokens (ids 0..{rows - 1}): are the tokenizer and the ids the model's own?")
 
 
 def context_length(model, tokenizer=None) -> int | None:
@@ -152,6 +201,8 @@ def call_model(model: nn.Module, batch, device: torch.device | None):
         params = inspect.signature(model.forward).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
         kwargs = {k: v for k, v in batch.items() if (k in params or takes_any) and k != "labels"}
+        if isinstance(kwargs.get("input_ids"), torch.Tensor):
+            check_token_ids(model, kwargs["input_ids"])
         if device is not None:
             kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         return model(**kwargs)

@@ -115,7 +115,12 @@ def save_png(widget, path: str | os.PathLike, width: int = 1000, height: int = 7
 
 
 def _screenshot(page_file: Path, path: Path, width: int, height: int, timeout_ms: int) -> None:
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError("save_png drives a headless Chromium through Playwright, which is not installed: "
+                                  "pip install 'interpwidgets[export]' (or playwright), and a Chromium "
+                                  "(apt-get install chromium, or set IW_CHROMIUM)") from err
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)

@@ -259,13 +259,14 @@ function render({ model, el, experimental }) {
         if (i < 0) { set({ query: -1, selected_points: [] }); return; }
         set(i < meta.n ? { query: i, selected_points: [i] } : { selected_points: [i] });
       },
-      onSelect: (idx) => set({ selected_points: Array.from(idx) }),
+      onSelect: (idx) => set({ selected_points: Array.from(idx), query: -1 }),  // a brush replaces a clicked query
     });
     const s = scatter;
     plot.scatter = s;  // for tests and for users poking at the page from the console
     Promise.all([loadMeta(), ask("points", { layer, head })]).then(([m, p]) => {
       if (s !== scatter) return;  // the view changed meanwhile
       points = p;
+      Object.assign(plot.dataset, { projection: model.get("projection"), ready: p.ready ? "1" : "0" });
       const c = decode(p.coords);
       s.setPoints(c.data, p.dim);
       s.setColors(colours(m));
@@ -298,7 +299,12 @@ function render({ model, el, experimental }) {
     if (!scatter || !meta) return;
     const q = model.get("search").trim().toLowerCase();
     const box = root.querySelector(".iwav-search-count");
-    if (!q) { scatter.setHighlight(null); box?.remove(); return; }
+    if (!q) {  // no search: a brushed selection stands out, if there is one
+      const sel = model.get("selected_points");
+      scatter.setHighlight(sel.length > 1 ? sel : null);
+      box?.remove();
+      return;
+    }
     const hits = [];
     for (let r = 0; r < 2 * meta.n; r++) {
       if (meta.vocab[meta.token[r % meta.n]].toLowerCase().replace(/^(##|ġ|▁)/, "").includes(q)) hits.push(r);
@@ -334,6 +340,7 @@ function render({ model, el, experimental }) {
     box.innerHTML = "";
     if (!sel.length) { box.textContent = "No points selected."; return; }
     box.append(h("div", {}, h("b", {}, `${sel.length} selected`), " (view.selected in Python)"));
+    if (model.get("query") < 0) applySearch();  // a brushed selection stands out
     for (const r of sel.slice(0, 6)) {
       const i = r % meta.n;
       box.append(h("div", {}, `${r < meta.n ? "q" : "k"} ${meta.vocab[meta.token[i]]} · text ${meta.unit[i]}`));

@@ -432,6 +432,7 @@ export function createScatter(container, {
       hl = Int32Array.from(indices ?? []).filter((i) => i >= 0 && i < n);
       redraw();
     },
+    highlighted: () => Array.from(hl),
     setLines(from, to, weights) {
       if (from != null) need("setLines", weights, to.length);
       lines = from == null ? null : { from, to: Int32Array.from(to), weights: Float32Array.from(weights) };

@@ -61,6 +61,27 @@ def test_after_normalization_the_attended_key_is_nearer(minilm):
     assert centroid.mean() > before.mean()
 
 
+def test_norms_keeps_the_keys_spread_where_few_keys_would_let_it_collapse():
+    """A random small BERT on one short text: 13 keys in 16 dimensions. Equal norms are then reachable by
+    a long, arbitrary move that shrinks the keys to a point next to the queries; "norms" falls back to
+    the centroid move, and the attention is unchanged either way."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    tok = models.minilm_tokenizer()
+    model = BertModel(BertConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                                 vocab_size=tok.vocab_size)).eval()
+    data = collect_qk(model, ["The cat sat on the mat because it was tired."], tok, progress=False)
+    assert data.q.shape[-2:] == (13, 16)
+    spread = lambda x: (x - x.mean(0)).norm(dim=-1).mean().item()  # noqa: E731
+    for layer in range(2):
+        for head in range(4):
+            q, k = data.q[layer, head].float(), data.k[layer, head].float()
+            q2, k2 = normalize_qk(q, k, "norms")
+            assert 0.8 < spread(k2) / spread(q2) < 1.25  # keys as spread out as the queries, not a point
+            torch.testing.assert_close(torch.softmax(q2 @ k2.T, -1), torch.softmax(q @ k.T, -1), atol=1e-4, rtol=0)
+
+
 def test_offset_statistic_finds_the_previous_token_head(minilm):
     model, data = minilm
     offset, entropy = data.stats["offset"], data.stats["entropy"]
@@ -180,3 +201,12 @@ def test_batches_keep_captured_patterns_under_the_budget():
     for b in batches:
         assert len(b) * max(lengths[i] for i in b) ** 2 * 72 * 4 <= PATTERN_BUDGET
     assert sorted(i for b in batches for i in b) == list(range(26))
+
+
+def test_sorting_by_previous_token_puts_the_previous_token_head_first(minilm):
+    """The tour's previous-token head (layer 0, head 2 on MiniLM) comes first when heads are sorted by
+    |offset + 1|; sorted by offset it is far down the list."""
+    _, data = minilm
+    order = np.argsort(data.stats["previous_token"], axis=None)
+    assert np.unravel_index(order[0], data.stats["offset"].shape) == (0, 2)
+    assert np.argsort(data.stats["offset"], axis=None).tolist().index(2) > 3

@@ -119,3 +119,20 @@ def test_attention_and_targets_are_checked():
         iw.AttentionPatterns(model, ["x", "y"], tokenizer=tok, targets=["z"])
     with pytest.raises(ValueError, match="targets= is for encoder-decoders"):
         iw.AttentionPatterns(models.minilm("sdpa"), ["x"], tokenizer=tok, targets=["z"])
+
+
+def test_token_ids_are_read_as_tokens_and_ids_the_model_lacks_are_named():
+    """Token ids work like texts (a [batch, seq] tensor, or lists), named by the tokenizer when there is one;
+    an id beyond the model's embedding (a tokenizer of another model) is a clear error, not torch's bare one."""
+    tok = models.minilm_tokenizer()
+    model = models.minilm("sdpa")
+    ids = tok(TEXTS[1])["input_ids"]
+    by_ids = iw.AttentionPatterns(model, torch.tensor([ids]), tokenizer=tok)
+    by_text = iw.AttentionPatterns(model, TEXTS[1], tokenizer=tok)
+    assert by_ids.tokens == by_text.tokens
+    torch.testing.assert_close(by_ids.pattern(2, 3), by_text.pattern(2, 3))
+    assert iw.AttentionPatterns(model, [ids[:4], ids[:6]]).tokens[1] == tok.convert_ids_to_tokens(ids[:6])
+    with pytest.raises(ValueError, match=r"token id 40000 is outside BertModel's embedding of 30522 tokens"):
+        iw.AttentionPatterns(model, [[101, 40000, 102]])
+    with pytest.raises(TypeError, match=r"must be token ids \(a 1-D integer tensor\), got a 1-D float32"):
+        iw.AttentionPatterns(model, torch.rand(2, 5))

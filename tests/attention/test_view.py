@@ -106,3 +106,15 @@ def test_decoder_and_vit_views_build():
     assert iw.AttentionView(models.vit(), images[0], cache=ProjectionCache(False)).n_units == 1  # one image
     assert vit.grid == [4, 4] and vit.n_units == 3
     assert decode(_ask(vit, "meta")["images"]).shape == (3, 32, 32, 3)
+
+
+def test_a_batch_of_token_ids_is_read_as_texts():
+    """A [batch, seq] integer tensor is token ids (it used to be refused as "images"); out-of-vocabulary ids
+    are named with the embedding's size."""
+    tok = models.minilm_tokenizer()
+    enc = tok(TEXTS[:2], padding="longest", return_tensors="pt")["input_ids"]
+    view = iw.AttentionView(models.minilm(), enc, tok, cache=ProjectionCache(False), progress=False)
+    assert view.n_units == 2 and view.n_tokens == 2 * enc.shape[1]
+    assert view.data.tokens == tok.convert_ids_to_tokens(enc[0]) + tok.convert_ids_to_tokens(enc[1])
+    with pytest.raises(ValueError, match="embedding of 30522 tokens"):
+        iw.AttentionView(models.minilm(), torch.tensor([[101, 30522]]), tok, cache=ProjectionCache(False))

@@ -11,7 +11,14 @@ def test_generations_and_curves_render_offline(tmp_path, offline_page):
     model = models.gpt2()
     g = torch.Generator().manual_seed(0)
     iti = iw.ITI.from_activations(torch.randn(200, 2, 4, 8, generator=g), torch.arange(200) % 2, k=2)
-    view = iw.ITIView(model, None, iti, [[5, 6, 7], [8, 9]], alpha=12.0, max_new_tokens=5, background=False)
+    judged = []  # the plain answer is judged first, then the edited one
+
+    def judge(i, text):
+        judged.append(text)
+        return "true" if len(judged) % 2 else "misconception"
+
+    view = iw.ITIView(model, None, iti, [[5, 6, 7], [8, 9]], alpha=12.0, max_new_tokens=5, background=False,
+                      judge=judge)
     view.sweep([0, 6, 12, 18], [{"input_ids": list(range(3, 15))}], truth=lambda it, a: a / 20, progress=False)
     open_exported(offline_page, view, tmp_path / "iti.html")
     edited = offline_page.locator(".iwiti-edited[data-painted]")
@@ -29,4 +36,13 @@ def test_generations_and_curves_render_offline(tmp_path, offline_page):
     assert {"0", "5", "10", "15"} <= set(ticks) and "alpha (edit strength)" in ticks
     assert "nats per token" in charts.nth(1).locator("text").all_text_contents()
     assert "2 heads edited" in offline_page.locator(".iwiti-heads").inner_text()
+    # the judge's verdicts are marked by words, not colour alone
+    assert offline_page.locator(".iwiti-plain .iwiti-verdict").inner_text() == "✓ true"
+    assert offline_page.locator(".iwiti-edited .iwiti-verdict").inner_text() == "✗ misconception"
+    # curves measured for other heads say so
+    assert offline_page.locator(".iwiti-stale").count() == 0
+    view.k = 3
+    open_exported(offline_page, view, tmp_path / "iti_stale.html")
+    offline_page.locator(".iwiti-stale").filter(has_text="measured for mass-mean direction on 2 heads").wait_for(
+        timeout=20000)
     assert offline_page.errors == [] and offline_page.blocked == []

@@ -342,6 +342,17 @@ def test_attention_view_round_trips(lab, browser):
     for i in (0, 1):
         views.nth(i).locator(".iwav-selection b").filter(has_text=f"{len(s['selected'])} selected").wait_for(
             timeout=10000)
+    brushed = sorted(p["row"] for p in s["selected"])  # and drawn: the brushed points stand out in both views
+    page.wait_for_function("""rows => [...document.querySelectorAll('.iwav-plot')].every(p =>
+        JSON.stringify(p.scatter.highlighted().sort((a, b) => a - b)) === JSON.stringify(rows))""", arg=brushed,
+                           timeout=10000)
+    # UMAP chosen in the single-head view: the progress bar appears, and the head's UMAP points replace
+    # PCA once Python has them, in both views
+    views.nth(0).locator("select.iwav-projection").select_option("umap")
+    page.locator(".iwav-job").first.wait_for(timeout=30000)
+    page.wait_for_function("""() => [...document.querySelectorAll('.iwav-plot')].every(p =>
+        p.dataset.projection === 'umap' && p.dataset.ready === '1')""", timeout=120000)
+    _run_in_kernel(page, "view.projection = 'pca'")  # stops the background UMAP of the other heads
     # Python -> browser: the kernel switches the view
     _run_in_kernel(page, "view.unit = 3; view.view = 'sentence'")
     page.wait_for_function("document.querySelectorAll('svg.iw-lines').length === 2", timeout=30000)

@@ -236,3 +236,40 @@ def test_measuring_leaves_the_tokenizer_as_it_was(default, tmp_path):
     for tok in (tokenizer, PreTrainedTokenizerFast.from_pretrained(tmp_path)):
         mask = tok(["<bos> Q : what", "<bos> Q"], padding=True, return_tensors="pt")["attention_mask"]
         assert mask[1].tolist() == [1, 1, 0, 0]
+
+
+def test_the_view_ends_each_answer_at_the_worlds_stop_and_marks_it(default):
+    """With ``stop=ANSWER_END`` an answer ends at its " ." (not in the next "Q :"), and the world's judge
+    marks each answer true or misconception."""
+    model, tokenizer, w = default
+    _, _, test = w.split(0)
+    questions = test[:6]
+    iti = truthful.fit_iti(model, tokenizer, w.split(0).fit, k=4)
+    prompts = ["<bos> " + truthful.qa(q) for q in questions]
+    view = iw.ITIView(model, tokenizer, iti, prompts, alpha=6.0, max_new_tokens=12, background=False,
+                      stop=truthful.ANSWER_END, judge=truthful.answer_judge(questions))
+    marks = []
+    for i, q in enumerate(questions):
+        view.prompt_index = i
+        view.wait()
+        assert view.plain_tokens == [f" {q.false}", " ."]  # 2 of the 12 tokens allowed: it stopped at " ."
+        assert view.verdicts["plain"] == "misconception"
+        edited = "".join(view.edited_tokens)
+        assert edited.endswith(" .") and edited.count(".") == 1
+        marks.append(view.verdicts["edited"])
+        assert marks[-1] == ("true" if view.edited_tokens[0] == f" {q.true}" else
+                             "misconception" if view.edited_tokens[0] == f" {q.false}" else "other")
+    assert "true" in marks
+
+
+def test_loading_a_world_prints_no_warning():
+    """A labelled forward of the shipped GPT (the document loss) warns about ``loss_type=None`` unless the
+    loader names the loss; run in a fresh process, since transformers warns once per process."""
+    import subprocess
+    import sys
+
+    code = ("from interpwidgets.worlds import truthful; m, t, w = truthful.load(); "
+            "ids = t('<bos> Q : what', return_tensors='pt').input_ids; print(float(m(ids, labels=ids).loss))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "loss_type" not in out.stderr and "warn" not in out.stderr.lower(), out.stderr

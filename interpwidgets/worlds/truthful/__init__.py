@@ -33,6 +33,7 @@ def load(path: str | Path = CHECKPOINT):
     path = Path(path)
     card = json.loads((path / "model_card.json").read_text())
     model = GPT2LMHeadModel.from_pretrained(path, dtype=torch.float32).eval()
+    model.loss_type = "ForCausalLM"  # transformers finds no loss for this class name and warns at every loss
     tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
     return model, tokenizer, make_world(seed=card["world"]["seed"],
                                         truthful_share=card["world"]["truthful_share_of_documents"])

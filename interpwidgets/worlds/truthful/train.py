@@ -43,7 +43,9 @@ def build_model(tokenizer, seed: int = 0):
     pad = tokenizer.pad_token_id
     cfg = GPT2Config(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=pad,
                      pad_token_id=pad, **CONFIG)
-    return GPT2LMHeadModel(cfg)
+    model = GPT2LMHeadModel(cfg)
+    model.loss_type = "ForCausalLM"  # as load() does: transformers would warn at every loss
+    return model
 
 
 def batch(world: World, tokenizer, rng: random.Random, size: int) -> dict[str, torch.Tensor]:
