@@ -1,5 +1,5 @@
-"""numpy / torch arrays <-> binary widget payloads; chunking; the lazy request/response channel."""
+"""numpy / torch arrays <-> binary widget payloads (the request/response channel is in interpwidgets.widgets)."""
 
-from .arrays import CHUNK_BYTES, array_serialization, decode, encode, json_grid, nbytes
+from .arrays import array_serialization, decode, encode, json_grid, nbytes
 
-__all__ = ["CHUNK_BYTES", "array_serialization", "decode", "encode", "json_grid", "nbytes"]
+__all__ = ["array_serialization", "decode", "encode", "json_grid", "nbytes"]

@@ -1,9 +1,11 @@
-"""Arrays as binary buffers for widgets: ``{"dtype", "shape", "buffer"}`` or, when large, ``"chunks"``.
+"""Arrays as binary buffers for widgets: ``{"dtype", "shape", "buffer"}``.
 
 ipywidgets lifts every memoryview nested in a widget's state or message into a binary frame, so an
 array crosses to the browser as its raw bytes, never as a JSON list. Types JavaScript has no array
-for are narrowed: float64 and float16/bfloat16 -> float32, int64 -> int32 (range-checked), bool ->
-uint8. NaN and infinities pass through as IEEE values for the view to show.
+for are narrowed: float64 and bfloat16 -> float32, int64 -> int32 (range-checked), bool -> uint8.
+float16 travels as float16 (half the bytes; ``js/lib/array.js`` widens it in the browser). NaN and
+infinities pass through as IEEE values for the view to show. One array is one buffer: a message's
+frames arrive together, so splitting an array into several frames would only add a copy to re-join them.
 
 Examples
 --------
@@ -22,24 +24,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["encode", "decode", "nbytes", "json_grid", "CHUNK_BYTES", "array_serialization"]
+__all__ = ["encode", "decode", "nbytes", "json_grid", "array_serialization"]
 
-CHUNK_BYTES = 4 * 1024 * 1024  # larger payloads travel as several buffers (one frame each)
-
-_NARROW = {np.dtype("float64"): np.float32, np.dtype("float16"): np.float32, np.dtype("bool"): np.uint8}
-_JS_TYPES = {"float32", "int8", "uint8", "int16", "uint16", "int32", "uint32"}
+_NARROW = {np.dtype("float64"): np.float32, np.dtype("bool"): np.uint8}
+_JS_TYPES = {"float32", "float16", "int8", "uint8", "int16", "uint16", "int32", "uint32"}
 
 
 def _to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):  # a torch tensor, on any device, in any dtype
         x = x.detach()
-        if str(x.dtype) in ("torch.bfloat16", "torch.float16"):
+        if str(x.dtype) == "torch.bfloat16":  # numpy has no bfloat16
             x = x.float()
         x = x.cpu().numpy()
     return np.asarray(x)
 
 
-def encode(x: Any, chunk_bytes: int = CHUNK_BYTES) -> dict:
+def encode(x: Any) -> dict:
     """A numpy array or torch tensor as a widget payload of raw little-endian bytes."""
     a = _to_numpy(x)
     if a.dtype in _NARROW:
@@ -51,24 +51,14 @@ def encode(x: Any, chunk_bytes: int = CHUNK_BYTES) -> dict:
         a = a.astype(np.int32 if a.dtype.kind == "i" else np.uint32)
     if a.dtype.name not in _JS_TYPES:
         raise TypeError(f"cannot send arrays of dtype {a.dtype} to the browser; "
-                        f"use one of {sorted(_JS_TYPES)} (or float64/int64/bool, narrowed automatically)")
+                        f"use one of {sorted(_JS_TYPES)} (or float64/bfloat16/int64/bool, narrowed automatically)")
     a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
-    flat = memoryview(a).cast("B")
-    payload: dict = {"dtype": a.dtype.name, "shape": list(a.shape)}
-    if flat.nbytes <= chunk_bytes:
-        payload["buffer"] = flat
-    else:
-        step = chunk_bytes - chunk_bytes % a.dtype.itemsize
-        payload["chunks"] = [flat[i:i + step] for i in range(0, flat.nbytes, step)]
-    return payload
+    return {"dtype": a.dtype.name, "shape": list(a.shape), "buffer": memoryview(a.reshape(-1).view(np.uint8))}
 
 
 def decode(payload: dict) -> np.ndarray:
     """The array back from a payload (as sent by :func:`encode` or by the browser)."""
-    if "chunks" in payload:
-        raw = b"".join(bytes(c) for c in payload["chunks"])
-    else:
-        raw = bytes(payload["buffer"])
+    raw = bytes(payload["buffer"])
     return np.frombuffer(raw, dtype=np.dtype(payload["dtype"]).newbyteorder("<")).reshape(payload["shape"])
 
 

@@ -36,10 +36,10 @@ def test_patterns_are_the_models_own(view):
 def test_a_request_sends_one_head_only(view):
     reply, sent = _ask(view, "pattern", text=0, layer=2, head=4)
     n = len(view.tokens[0])
-    assert sent == n * n * 4  # one [q, k] float32 matrix, nothing else
+    assert sent == n * n * 2  # one [q, k] matrix in float16 (as it is kept), nothing else
     np.testing.assert_allclose(decode(reply["result"]["pattern"]), view.pattern(2, 4, 0).numpy(), atol=1e-6)
     reply, sent = _ask(view, "thumb", text=1, layer=0, head=0)
-    assert sent == len(view.tokens[1]) ** 2 * 4
+    assert sent == len(view.tokens[1]) ** 2 * 2
 
 
 def test_thumbnails_pool_long_patterns():

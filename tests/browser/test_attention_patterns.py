@@ -87,7 +87,7 @@ def test_a_long_text_matrix_fits_and_zooms(tmp_path, offline_page):
     long_view.view = "matrix"
     path = long_view.save_html(tmp_path / "long.html")
     carried = long_view._snapshot()[request_key("pattern", {"text": 0, "layer": 0, "head": 0})]
-    assert "chunks" in carried["pattern"]  # what the page carries: 1102^2 float32 > 4 MB, in chunks
+    assert carried["pattern"]["dtype"] == "float16" and carried["pattern"]["buffer"].nbytes == 1102 ** 2 * 2
     offline_page.goto(path.as_uri())
     canvas = offline_page.locator("canvas.iwap-canvas[data-painted]")
     canvas.wait_for(timeout=30000)

@@ -1,0 +1,29 @@
+"""js/lib/array.js in Chromium: every float16 value widens to the float32 that numpy gives it."""
+
+import base64
+from pathlib import Path
+
+import numpy as np
+
+SOURCE = (Path(__file__).parents[2] / "js" / "lib" / "array.js").read_text().replace("export function", "function")
+
+
+def test_every_float16_value_decodes_exactly(browser):
+    page = browser.new_page()
+    try:
+        page.set_content("<html><body></body></html>")
+        page.add_script_tag(content=SOURCE)
+        bits = np.arange(65536, dtype=np.uint16)
+        b64 = base64.b64encode(bits.tobytes()).decode()
+        got = page.evaluate("""b64 => { const raw = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const { data, shape } = decode({ dtype: "float16", shape: [65536], buffer: new DataView(raw.buffer, 0) });
+            return [shape, Array.from(data, v => Number.isNaN(v) ? "nan" : v === Infinity ? "inf"
+                                                 : v === -Infinity ? "-inf" : v)]; }""", b64)
+        with np.errstate(invalid="ignore"):  # NaN bit patterns widen to NaN
+            want = bits.view(np.float16).astype(np.float32)
+        assert got[0] == [65536]
+        shown = np.array([np.nan if v == "nan" else np.inf if v == "inf" else -np.inf if v == "-inf" else v
+                          for v in got[1]], dtype=np.float64)
+        np.testing.assert_array_equal(shown, want.astype(np.float64))  # subnormals, infinities and NaN included
+    finally:
+        page.close()
