@@ -60,6 +60,33 @@ def test_a_moved_slider_cancels_the_stale_generation(setup):
     models.assert_engine_clean(model)  # no hook of any kind left behind by the cancelled generations
 
 
+def test_a_moved_slider_never_waits_for_the_stale_generation(setup):
+    """The stale generation is stopped, not joined on the kernel's thread: the setter returns while that
+    generation is still blocked inside a forward pass (had it waited, the pass would have timed out)."""
+    import threading
+
+    model, iti = setup
+    gate, inside, timed_out = threading.Event(), threading.Event(), []
+
+    def blocked(module, args):
+        inside.set()
+        timed_out.append(not gate.wait(10))
+
+    handle = model.register_forward_pre_hook(blocked)
+    try:
+        view = iw.ITIView(model, None, iti, [[5, 6, 7]], alpha=1.0, max_new_tokens=4)
+        assert inside.wait(10)  # the first generation is inside a forward pass, held at the gate
+        view.alpha = 3.0
+        view.close()  # closing does not wait either
+        assert timed_out == [] and view._job.running  # returned while the stale run is still held
+        gate.set()
+        assert view._job.wait(30)
+    finally:
+        handle.remove()
+    assert not any(timed_out) and not view.generating
+    models.assert_engine_clean(model)
+
+
 def test_k_kind_and_heads_from_a_dashboard(setup):
     model, iti = setup
     view = iw.ITIView(model, None, iti, [[5, 6, 7]], max_new_tokens=3, background=False)
