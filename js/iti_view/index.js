@@ -3,7 +3,7 @@
 // cross-entropy and KL curves against alpha, each on its own axes, with the current alpha marked.
 import { BANNER_CSS, banner } from "../lib/banner.js";
 import { frame, legend, svgEl } from "../lib/chart.js";
-import { coalesce, h, keepingFocus, select, widgetRoot } from "../lib/dom.js";
+import { coalesce, h, keepingFocus, select, slider, widgetRoot } from "../lib/dom.js";
 
 const CSS = `
 .iwiti { font: 13px/1.4 system-ui, sans-serif; color: #222; max-width: 980px; }
@@ -47,14 +47,6 @@ function render({ model, el }) {
   el.append(h("style", {}, CSS), widgetRoot("iwiti", news.el, body));
   const set = (changes) => { for (const [k, v] of Object.entries(changes)) model.set(k, v); model.save_changes(); };
 
-  function slider(cls, label, min, max, step, trait) {
-    const input = h("input", { type: "range", class: cls, min, max, step, value: model.get(trait), "aria-label": label });
-    const out = h("b", {}, String(model.get(trait)));
-    input.addEventListener("input", () => { out.textContent = input.value; });
-    input.addEventListener("change", () => set({ [trait]: +input.value }));  // on release (or a key): one regeneration
-    return h("label", {}, label, input, out);
-  }
-
   function text(tokens, prompt, cls, title, verdict, streaming) {
     const head = h("h4", {}, title);
     if (verdict) head.append(h("span", { class: `iwiti-verdict ${verdict in MARK ? verdict : "other"}` }, MARK[verdict] || verdict));
@@ -84,8 +76,8 @@ function render({ model, el }) {
   function draw() {
     const prompts = model.get("prompts"), verdicts = model.get("verdicts") || {};
     const bar = h("div", { class: "iwiti-bar" },
-      slider("iwiti-alpha", "alpha", -30, 30, 0.5, "alpha"),
-      slider("iwiti-k", "heads K", 1, model.get("n_heads_total"), 1, "k"),
+      slider("iwiti-alpha", "alpha", { min: -30, max: 30, step: 0.5, value: model.get("alpha"), onchange: (v) => set({ alpha: v }) }),
+      slider("iwiti-k", "heads K", { min: 1, max: model.get("n_heads_total"), value: model.get("k"), onchange: (v) => set({ k: v }) }),
       select("iwiti-kind", Object.entries(KINDS), model.get("kind"), (v) => set({ kind: v }), false, "direction"));
     if (prompts.length > 1) {
       bar.append(select("iwiti-prompt-sel", prompts.map((p, i) => [i, p.length > 60 ? `${p.slice(0, 60)}…` : p]),

@@ -59,3 +59,15 @@ export function keepingFocus(container, rebuild) {
   rebuild();
   if (key) container.querySelector(key)?.focus();
 }
+
+/**
+ * A labelled range slider: the value shows as it moves, `onchange(value)` runs on release (or on each
+ * arrow key), so one move is one change for Python. Keyboard: arrows, Home/End, PageUp/Down.
+ */
+export function slider(cls, label, { min, max, step = 1, value, onchange, shown = (v) => String(v) }) {
+  const input = h("input", { type: "range", class: cls, min, max, step, value, "aria-label": label });
+  const out = h("b", {}, shown(value));
+  input.addEventListener("input", () => { out.textContent = shown(+input.value); });
+  input.addEventListener("change", () => onchange(+input.value));
+  return h("label", {}, label, input, out);
+}

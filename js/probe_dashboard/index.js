@@ -4,7 +4,7 @@
 import { decode } from "../lib/array.js";
 import { BANNER_CSS, banner } from "../lib/banner.js";
 import { frame, legend, svgEl } from "../lib/chart.js";
-import { coalesce, h, keepingFocus, select, widgetRoot } from "../lib/dom.js";
+import { coalesce, h, keepingFocus, select, slider, widgetRoot } from "../lib/dom.js";
 import { colourBar, cssColour } from "../lib/heatmap.js";
 import { requester } from "../lib/request.js";
 
@@ -62,11 +62,7 @@ function render({ model, el, experimental }) {
     const bar = h("div", { class: "iwpd-bar" });
     const metrics = model.get("metrics");
     if (metrics.length) bar.append(select("iwpd-metric", metrics.map((m) => [m, m]), model.get("metric"), (v) => set({ metric: v }), false, "metric"));
-    const slider = h("input", { type: "range", class: "iwpd-k", min: 1, max: rows * cols, value: model.get("k"), "aria-label": "top K" });
-    const label = h("span", {}, `top K = ${model.get("k")}`);
-    slider.addEventListener("input", () => { label.textContent = `top K = ${slider.value}`; });
-    slider.addEventListener("change", () => set({ k: +slider.value }));  // arrow keys fire change too
-    bar.append(h("label", {}, slider, label));
+    bar.append(slider("iwpd-k", "top K ", { min: 1, max: rows * cols, value: model.get("k"), onchange: (v) => set({ k: v }) }));
     const p = model.get("progress");
     if (p < 1) bar.append(h("span", { class: "iwpd-progress" }, h("progress", { max: 1, value: p }), ` fitting: ${Math.round(p * 100)}%`));
     return bar;
