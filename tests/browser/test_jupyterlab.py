@@ -101,9 +101,17 @@ g = torch.Generator().manual_seed(0)
 X, y = torch.randn(300, 4, 6, 8, generator=g), torch.arange(300) % 2
 X[y == 1, 3, 5, 0] += 2.0
 board = iw.ProbeDashboard.fit(X, y, k=3)
+served = []
+_respond = board._respond
+def logged(method, args):
+    served.append([method, args])
+    reply = _respond(method, args)
+    report()
+    return reply
+board._respond = logged
 def report(change=None):
     Path("pd_state.json").write_text(json.dumps({"row": board.row, "col": board.col, "k": board.k, "top": board.top,
-                                                 "progress": board.progress}))
+                                                 "progress": board.progress, "served": served}))
 board.observe(report, names=["row", "col", "k", "top", "progress"])
 report()
 board""",
@@ -384,6 +392,8 @@ def test_probe_dashboard_round_trips(lab, browser):
         views.nth(i).locator(".iwpd-detail[data-painted] svg.iw-chart").first.wait_for(timeout=30000)
         assert views.nth(i).locator(".iwpd-detail b").inner_text() == "layer 3, head 5"
     assert page.locator(".iw-banner:not([hidden])").count() == 0  # the first click: no error
+    # and no request for a half-set cell: each view asked for (3, 5) once, nothing else
+    assert state(lambda s: len(s["served"]) >= 2)["served"] == [["cell", {"row": 3, "col": 5}]] * 2
     # the second view: a click, then arrow keys move the cell; both views show it
     _click_cell(page, views.nth(1), 1, 2)
     state(lambda s: (s["row"], s["col"]) == (1, 2))
