@@ -71,8 +71,7 @@ def _models():
 
 
 def _reply_bytes(view, method: str, layer: int, head: int) -> int:
-    reply, buffers = view._respond({"kind": "request", "id": 0, "method": method,
-                                    "args": {"text": 0, "layer": layer, "head": head}})
+    reply, buffers = view._respond(method, {"text": 0, "layer": layer, "head": head})
     return len(json.dumps(reply)) + sum(b.nbytes for b in buffers)
 
 

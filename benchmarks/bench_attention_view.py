@@ -81,7 +81,7 @@ def timed(fn, *args, **kwargs):
 
 def request(view: AttentionView, method: str, **args) -> tuple[float, int]:
     """Serve one request as the comm does: seconds, and bytes sent (JSON text plus binary buffers)."""
-    (reply, buffers), seconds = timed(view._respond, {"kind": "request", "id": 1, "method": method, "args": args})
+    (reply, buffers), seconds = timed(view._respond, method, args)
     if "error" in reply:
         raise RuntimeError(reply["error"])
     return seconds, len(json.dumps(reply)) + sum(b.nbytes for b in buffers)
@@ -125,7 +125,7 @@ def first_paint(view: AttentionView, loads: int = 3) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         page_file = view.save_html(Path(tmp) / "view.html")
-        bare = save_html(view, Path(tmp) / "bare.html")  # the base export: no snapshot, just code and state
+        bare = save_html(view, Path(tmp) / "bare.html", snapshot=False)  # code and state only
         out = {"html_bytes": page_file.stat().st_size, "html_without_snapshot_bytes": bare.stat().st_size}
         times = []
         with sync_playwright() as p:

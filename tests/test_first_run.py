@@ -54,12 +54,21 @@ def test_make_demo_serves_the_tour_at_the_url_it_prints():
         server.wait(timeout=30)
 
 
-def test_the_demo_kernel_is_not_cut_off_from_the_hub():
-    """HF_HUB_OFFLINE is set for `make test` and `make bench` (and by the tests' conftest), not for every
-    recipe: the demo's kernel runs the README's example, which downloads GPT-2 the first time."""
+def _environment_of(target: str, setup: str) -> str:
+    """HF_HUB_OFFLINE as `target`'s recipe sees it: a probe made a prerequisite of the target inherits its
+    target-specific variables; `-o` keeps the set-up from being made, and the probe stops make before the
+    target's own recipe runs."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "MAKEFLAGS", "MAKELEVEL")}
-    probe = ["make", "-s", "--eval", 'iw-probe: ; @echo "[$$HF_HUB_OFFLINE]"', "iw-probe"]
-    assert subprocess.run(probe, cwd=ROOT, env=env, capture_output=True, text=True).stdout.strip() == "[]"
+    probe = ["make", "-s", "-o", setup, "-o", "browser", "--eval", f"{target}: iw-probe",
+             "--eval", 'iw-probe: ; @echo "[$$HF_HUB_OFFLINE]"; exit 3', target]
+    return subprocess.run(probe, cwd=ROOT, env=env, capture_output=True, text=True).stdout.strip()
+
+
+def test_the_demo_kernel_is_not_cut_off_from_the_hub():
+    """HF_HUB_OFFLINE is set for `make test` (and `make bench`), not for `make demo`: the demo's kernel runs
+    the README's example, which downloads GPT-2 the first time."""
+    assert _environment_of("demo", ".venv/.lab") == "[]"
+    assert _environment_of("test", ".venv/.test") == "[1]"
 
 
 def test_save_png_without_playwright_says_how_to_install_it(tmp_path, monkeypatch):

@@ -329,8 +329,8 @@ def normalize_qk(q: torch.Tensor, k: torch.Tensor, method: str | None = "norms")
     squares: |k + t|^2 = |k|^2 + 2 k.t + |t|^2, so t solves K_c t = -(|k|^2 - mean) / 2). On MiniLM
     it brings a query's most-attended key nearer in rank than the raw vectors do (0.4 vs 3.1 keys
     nearer, mean over 72 heads), where the centroid move pushes it farther (14.5): sink keys such as
-    [SEP] sit far from the key centroid. Where the keys are fewer than their dimensions (short texts on
-    small heads: any points then lie on a sphere) or the move would be longer than 3 spreads of the keys,
+    [SEP] sit far from the key centroid. Where the keys are no more than their dimensions (short texts
+    on small heads: any points then lie on a sphere) or the move would be longer than 3 spreads of the keys,
     "norms" falls back to the centroid move: a long move leaves the keys a point once the norms are
     matched. Both then scale so the mean norms of queries and keys match.
 

@@ -17,6 +17,7 @@ from .projection import METHODS, ProjectionCache, default_cache, head_points, pr
 
 __all__ = ["AttentionView"]
 
+NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 THUMB_POINTS = 300  # tokens per thumbnail (their query and key): enough to see a head's shape
 
 
@@ -163,7 +164,8 @@ class AttentionView(Widget):
         settings = self._settings()
         done = self._coords.setdefault(settings, {})
         self.ready, self.progress = len(done), len(done) / (self.n_layers * self.n_heads)
-        if self.progress >= 1:
+        if self.progress >= 1:  # all done before (a cache): the projection works
+            self._resolved("projection")
             return
         method, dim, norm = settings
         first = (self.layer, self.head)  # the head on screen first
@@ -179,6 +181,7 @@ class AttentionView(Widget):
 
         if method == "pca":
             project_heads(self.data, method, dim, norm, heads, cache=self._cache, on_head=on_head, progress=False)
+            self._resolved("projection")  # PCA worked: a failed t-SNE / UMAP no longer stands
             return
         for layer, head in heads:  # PCA stand-ins first (about 3 ms a head), so no request waits on the thread
             self.coords(layer, head)
@@ -188,7 +191,7 @@ class AttentionView(Widget):
             project_heads(self.data, method, dim, norm, heads, cache=self._cache, on_head=on_head, stop=run.stop,
                           progress=False)
 
-        self._job.start(work)
+        self._job.start(work, what=f"{NAMES.get(method, method)} projection")
 
     def wait(self, timeout: float | None = None) -> AttentionView:
         """Block until the background projection of every head is done (for scripts and tests)."""

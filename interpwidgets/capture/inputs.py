@@ -45,43 +45,73 @@ def find_tokenizer(model, tokenizer=None, required: bool = True):
     )
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+
 def texts_or_ids(inputs, what: str = "inputs") -> list:
-    """Inputs as a list whose items are texts or lists of token ids: a text, a list of texts, token ids
-    (a list of ints, a 1-D integer tensor or array), a list of those, or a ``[batch, seq]`` integer tensor.
+    """Inputs as a list whose items are texts or lists of token ids.
+
+    Takes a text, a list (or array) of texts, token ids (a list of ints, a 1-D integer tensor or
+    array), a list of those, a ``[batch, seq]`` integer tensor (taken as it is, padding included), or a
+    tokenizer's output (a dict with ``input_ids`` and ``attention_mask``: padding is dropped by the mask).
 
     >>> texts_or_ids(torch.tensor([[5, 6], [7, 8]])), texts_or_ids("hi"), texts_or_ids([1, 2])
     ([[5, 6], [7, 8]], ['hi'], [[1, 2]])
+    >>> texts_or_ids({"input_ids": [[5, 6, 0]], "attention_mask": [[1, 1, 0]]})
+    [[5, 6]]
     """
+    def array(x):
+        return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
     def ids(x, where):
         if isinstance(x, torch.Tensor | np.ndarray):
-            a = x.numpy() if isinstance(x, torch.Tensor) else x
+            a = array(x)
             if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
-                raise TypeError(f"{where} must be token ids (a 1-D integer tensor), got a {a.ndim}-D {a.dtype} array")
-            return [int(v) for v in a.tolist()]
-        if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in x):
+                raise TypeError(f"{where} must be a text or token ids (a 1-D integer tensor), got a {a.ndim}-D "
+                                f"{a.dtype} array")
+            x = a.tolist()
+        if isinstance(x, Sequence) and not isinstance(x, str) and all(_is_int(v) for v in x):
+            if not len(x):
+                raise ValueError(f"{where} has no tokens (an empty list of ids)")
             return [int(v) for v in x]
-        raise TypeError(f"{where} must be a text or token ids (ints), got a {type(x).__name__} of "
-                        f"{sorted({type(v).__name__ for v in x})}")
+        kinds = sorted({type(v).__name__ for v in x}) if isinstance(x, Sequence) else [type(x).__name__]
+        raise TypeError(f"{where} must be a text or token ids (ints), got {type(x).__name__} of {kinds}")
 
     if isinstance(inputs, str):
         return [inputs]
+    if isinstance(inputs, Mapping):  # a tokenizer's output
+        if "input_ids" not in inputs:
+            raise TypeError(f"{what} given as a dict must hold input_ids (a tokenizer's output); got keys "
+                            f"{sorted(inputs)}")
+        rows = array(inputs["input_ids"])
+        rows = rows[None] if rows.ndim == 1 else rows
+        mask = array(inputs["attention_mask"]).reshape(rows.shape) if "attention_mask" in inputs else None
+        return [ids(row if mask is None else row[mask[i].astype(bool)], f"row {i} of {what}")
+                for i, row in enumerate(rows)]
     if isinstance(inputs, torch.Tensor | np.ndarray):
-        if inputs.ndim == 2:
-            return [ids(row, f"row {i} of {what}") for i, row in enumerate(inputs)]
-        return [ids(inputs, what)]
+        a = array(inputs)
+        if a.dtype.kind in "OUS":  # an array of texts (a DataFrame column's values)
+            return [x if isinstance(x, str) else ids(x, f"{what}[{i}]") for i, x in enumerate(a.tolist())]
+        if a.ndim == 2:
+            return [ids(row, f"row {i} of {what}") for i, row in enumerate(a)]
+        return [ids(a, what)]
     inputs = list(inputs)
-    if inputs and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in inputs):
+    if inputs and all(_is_int(v) for v in inputs):
         return [[int(v) for v in inputs]]
     return [x if isinstance(x, str) else ids(x, f"{what}[{i}]") for i, x in enumerate(inputs)]
 
 
 def check_token_ids(model, input_ids) -> None:
     """Raise a clear error when token ids do not fit the model's embedding (e.g. a tokenizer with a larger
-    vocabulary than the model), instead of torch's bare ``IndexError: index out of range in self``."""
-    embed = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    rows = getattr(embed, "num_embeddings", None)
+    vocabulary than the model), instead of torch's bare ``IndexError: index out of range in self``.
+    Models that do not say what their embedding is are not checked."""
+    try:
+        rows = model.get_input_embeddings().num_embeddings
+    except (AttributeError, NotImplementedError, TypeError):  # e.g. CLIPModel, plain modules
+        return
     ids = torch.as_tensor(input_ids)
-    if rows is None or ids.numel() == 0:
+    if not isinstance(rows, int) or ids.numel() == 0:
         return
     top, low = int(ids.max()), int(ids.min())
     if top >= rows or low < 0:

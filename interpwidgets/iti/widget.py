@@ -181,8 +181,17 @@ class ITIView(Widget):
             return "".join(f" {i}" for i in ids)  # token ids, spaced
         return self._tokenizer.decode(ids)
 
-    def _verdict(self, tokens: list[str]) -> str | None:
-        return None if self._judge is None else self._judge(self.prompt_index, "".join(tokens))
+    def _judge_answers(self, plain: list[str], edited: list[str]) -> None:
+        """Both answers' labels, once both are there; a judge that fails is reported as the judge's failure."""
+        if self._judge is None:
+            return
+        try:
+            self.verdicts = {"plain": self._judge(self.prompt_index, "".join(plain)),
+                             "edited": self._judge(self.prompt_index, "".join(edited))}
+        except Exception as err:
+            self._report("judge", err)
+            return
+        self._resolved("judge")
 
     def _regenerate(self) -> None:
         """Generate for the current settings in the background; a generation under way is stopped (it is
@@ -197,13 +206,12 @@ class ITIView(Widget):
                     if key not in self._plain_cache:
                         self._plain_cache[key] = self._generate(False, run, lambda t: None)
                     self.plain_tokens = self._plain_cache[key]
-                    self.edited_tokens = []
-                    self.verdicts = {"plain": self._verdict(self.plain_tokens)}
+                    self.edited_tokens, self.verdicts = [], {}
                     tokens = self._generate(True, run, lambda t: setattr(self, "edited_tokens", t))
-                    self.verdicts = {**self.verdicts, "edited": self._verdict(tokens)}
                     self.generations += 1
                 finally:
                     self.generating = False
+            self._judge_answers(self.plain_tokens, tokens)
 
         self._job.start(work)
 

@@ -84,11 +84,15 @@ class ProbeDashboard(Widget):
 
         def work(run):  # a failure is shown in the view; the rows done so far stay
             rows = []
-            for r in range(X.shape[1]):
-                run.check()
-                rows.append(fit_probes(X[:, r], y, split=split, progress=False, **fit_kwargs))
-                board._show_row(r, rows[-1])
-                run.progress((r + 1) / X.shape[1])
+            try:
+                for r in range(X.shape[1]):
+                    run.check()
+                    rows.append(fit_probes(X[:, r], y, split=split, progress=False, **fit_kwargs))
+                    board._show_row(r, rows[-1])
+                    run.progress((r + 1) / X.shape[1])
+            except BaseException:
+                board.progress = 1.0  # no bar left saying "fitting": the banner says why the rest is missing
+                raise
             board.results = _stack(rows)
 
         board._job = Job(board, "fitting", background=background, progress="progress")

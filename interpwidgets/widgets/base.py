@@ -38,6 +38,7 @@ __all__ = ["Widget", "serves", "request_key", "STATIC"]
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 log = logging.getLogger("interpwidgets")
+log.addHandler(logging.NullHandler())  # the view shows failures; a handler of the user's may log them too
 
 
 def serves(name: str) -> Callable:
@@ -56,8 +57,13 @@ def request_key(method: str, args: dict) -> str:
 
     >>> request_key("points", {"layer": 2, "head": 5})
     'points{"head":5,"layer":2}'
+
+    Arguments are flat ints and strings (what views ask with): for those the two sides agree exactly.
     """
-    return method + json.dumps(args, sort_keys=True, separators=(",", ":"))
+    bad = {k: type(v).__name__ for k, v in args.items() if not isinstance(v, int | str) or isinstance(v, bool)}
+    if bad:
+        raise TypeError(f"request arguments must be ints or strings, got {bad}")
+    return method + json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class Widget(anywidget.AnyWidget):
@@ -108,13 +114,16 @@ class Widget(anywidget.AnyWidget):
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------------ errors
-    def _report(self, source: str, err: BaseException | str, tb: str | None = None) -> None:
-        """Show a failure of ``source`` (a request, a setting, a background job) with its traceback, and log it."""
+    def _report(self, source: str, err: BaseException | str, what: str | None = None) -> None:
+        """Show a failure of ``source`` (a request with its arguments, a setting, a background job) with its
+        traceback, and log it; ``what`` names it in the message (default: the source)."""
+        what = source if what is None else what
+        tb = None
         if isinstance(err, BaseException):
-            message = f"{source}: {type(err).__name__}: {err}"
-            tb = tb if tb is not None else "".join(traceback.format_exception(err))
+            message = f"{what}: {type(err).__name__}: {err}"
+            tb = "".join(traceback.format_exception(err))
         else:
-            message = f"{source}: {err}" if source else err
+            message = f"{what}: {err}" if what else err
         log.warning("%s %s", type(self).__name__, message, exc_info=err if isinstance(err, BaseException) else None)
         with self._error_lock:
             self._error_source = source
@@ -138,14 +147,17 @@ class Widget(anywidget.AnyWidget):
     def _respond(self, method: str, args: dict) -> tuple[dict, list]:
         """Serve one request: the reply's JSON (with ``buffer_paths``) and its binary buffers."""
         handler = self._handlers.get(method)
-        source = f"request {method!r}"
+        try:
+            source = request_key(method, args)  # its success clears its own failure, not another head's
+        except TypeError:
+            source = f"request {method!r}"
         try:
             if handler is None:
                 raise KeyError(f"{type(self).__name__} serves no request {method!r}; "
                                f"it serves {sorted(self._handlers)}")
             reply = {"result": handler(self, **args)}
         except Exception as err:  # every failure goes back to the view, and to the error trait
-            self._report(source, err)
+            self._report(source, err, what=f"request {method!r}")
             return {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc(limit=6),
                     "buffer_paths": []}, []
         self._resolved(source)
@@ -157,7 +169,7 @@ class Widget(anywidget.AnyWidget):
     def close(self) -> None:
         """Close every view, and stop this widget's background jobs (they are not waited for)."""
         for job in list(getattr(self, "_jobs", ())):  # (a widget whose __init__ failed has none)
-            job.cancel()
+            job.close()
         super().close()
 
     # ------------------------------------------------------------------ exports
@@ -171,12 +183,14 @@ class Widget(anywidget.AnyWidget):
         answers = {request_key(m, a): self._handlers[m](self, **a) for m, a in self._snapshot_requests()}
         return {"exported": True, **answers}
 
-    def _embed_state(self) -> dict:
+    def _embed_state(self, snapshot: bool = True) -> dict:
         """This widget's embed state (as ``ipywidgets.embed`` writes it) with the snapshot added, built
         beside the live model: the open views see no change."""
         from base64 import standard_b64encode
 
         state = self._get_embed_state(drop_defaults=False)  # anywidget's _esm is a default: keep it
+        if not snapshot:
+            return state
         snap, paths, buffers = _remove_buffers({"snapshot": self._snapshot()})
         state["state"]["snapshot"] = snap["snapshot"]
         state.setdefault("buffers", []).extend(

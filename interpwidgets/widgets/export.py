@@ -51,12 +51,13 @@ def _anywidget_amd() -> str:
     return head + 'define("anywidget", ["@jupyter-widgets/base"]' + tail
 
 
-def save_html(widget, path: str | os.PathLike, title: str | None = None) -> Path:
+def save_html(widget, path: str | os.PathLike, title: str | None = None, snapshot: bool = True) -> Path:
     """Write ``widget`` (with its state and code) as one HTML file that works from ``file://`` offline.
 
     require.js, @jupyter-widgets/html-manager and anywidget are inlined, so the page loads nothing
     from the network; arrays travel in the page as base64 buffers. The page holds this widget alone,
-    with the answers to what its view shows (see ``Widget._snapshot``).
+    with the answers to what its view shows (see ``Widget._snapshot``; ``snapshot=False``: code and state
+    only, as the benchmarks use to weigh the snapshot).
     """
     assets = [STATIC / "require.js", STATIC / "embed-amd.js"]
     missing = [a.name for a in assets if not a.exists()]
@@ -65,7 +66,7 @@ def save_html(widget, path: str | os.PathLike, title: str | None = None) -> Path
                                 f"installed (pip install .), or by `make js`")
     # this widget and the widgets it refers to (its layout), not every live widget; its snapshot added
     state = dependency_state([widget], drop_defaults=False)  # anywidget's _esm is a default: keep it
-    state[widget.model_id] = widget._embed_state()
+    state[widget.model_id] = widget._embed_state(snapshot)
     data = embed_data(views=[widget], state=state)
     views = "\n".join(
         '<script type="application/vnd.jupyter.widget-view+json">\n' + escape_script(json.dumps(v)) + "\n</script>"

@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,7 +67,8 @@ class Job:
     widget
         The :class:`~interpwidgets.widgets.Widget` whose ``error`` shows failures; its ``close()`` stops the job.
     name
-        What the work is, as the error message names it ("generation", "UMAP projection").
+        What the work is, as the error message names it ("generation", "projection"); a failure and the
+        next success of the job share this name, so the success clears the message.
     background
         ``False`` runs each start on the calling thread (scripts, doctests): same errors, no thread.
     progress
@@ -78,26 +80,31 @@ class Job:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._run: Run | None = None
+        self._closed = False
         self.finished = 0  # runs that ended without being stopped and without an error
         widget._jobs.append(self)
 
-    def start(self, work: Callable[[Run], Any]) -> Run:
-        """Stop the run under way (without waiting for it here) and start ``work(run)``."""
+    def start(self, work: Callable[[Run], Any], what: str | None = None) -> Run:
+        """Stop the run under way (without waiting for it here) and start ``work(run)``; ``what`` names this
+        run in an error message (default: the job's name)."""
         with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{type(self.widget).__name__} was closed: its {self.name} does not start again")
             if self._run is not None:
                 self._run.stop.set()
             run, previous = Run(self), self._thread
             self._run = run
-            if not self.background:
-                self._thread = None
-                self._execute(work, run, None)
+            if self.background:
+                self._thread = threading.Thread(target=self._execute, args=(work, run, previous, what),
+                                                name=f"iw-{self.name.replace(' ', '-')}", daemon=True)
+                self._thread.start()
                 return run
-            self._thread = threading.Thread(target=self._execute, args=(work, run, previous),
-                                            name=f"iw-{self.name.replace(' ', '-')}", daemon=True)
-            self._thread.start()
+            self._thread = None
+        self._execute(work, run, None, what)  # in the foreground: outside the lock, so work may start or close
         return run
 
-    def _execute(self, work: Callable[[Run], Any], run: Run, previous: threading.Thread | None) -> None:
+    def _execute(self, work: Callable[[Run], Any], run: Run, previous: threading.Thread | None,
+                 what: str | None) -> None:
         if previous is not None:
             previous.join()  # runs never overlap; this thread waits, the kernel's does not
         if run.stopped:
@@ -108,7 +115,7 @@ class Job:
             return
         except Exception as err:  # shown in the view with its traceback, and logged
             if not run.stopped:
-                self.widget._report(self.name, err)
+                self.widget._report(self.name, err, what=what)
             return
         if not run.stopped:
             self.finished += 1
@@ -120,18 +127,25 @@ class Job:
             if self._run is not None:
                 self._run.stop.set()
 
+    def close(self) -> None:
+        """Stop the run under way, and refuse new ones (the widget was closed)."""
+        with self._lock:
+            self._closed = True
+        self.cancel()
+
     @property
     def running(self) -> bool:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the latest run has ended (for scripts and tests); ``False`` on timeout."""
+        """Block until the latest run has ended (for scripts and tests); ``False`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             thread = self._thread
             if thread is None:
                 return True
-            thread.join(timeout)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 return False
             if thread is self._thread:  # no newer run was started meanwhile

@@ -4,7 +4,7 @@
 // pointer's (query, key) in the matrix goes back as `hovered` ([-1, -1] once it leaves).
 import { decode } from "../lib/array.js";
 import { BANNER_CSS, banner } from "../lib/banner.js";
-import { coalesce, h, keepingFocus, select, widgetRoot } from "../lib/dom.js";
+import { coalesce, gridKeys, h, keepingFocus, select, setter, widgetRoot } from "../lib/dom.js";
 import { colourBar, cssColour, paint } from "../lib/heatmap.js";
 import { LINES_CSS, linesView } from "../lib/lines.js";
 import { requester } from "../lib/request.js";
@@ -45,25 +45,27 @@ function render({ model, el, experimental }) {
   let zoomLevel = 1;  // of the matrix view: a view setting, not shared state
   let observer = null, markHover = () => {};
   const keyTokens = (text) => { const k = model.get("key_tokens")[text]; return k && k.length ? k : model.get("tokens")[text]; };
-  const set = (changes) => { for (const [k, v] of Object.entries(changes)) model.set(k, v); model.save_changes(); };
+  const set = setter(model);
   const body = h("div");
   el.append(h("style", {}, CSS), widgetRoot("iwap", news.el, body));
 
   async function fetch(kind, text, layer, head) {
     const key = `${kind}/${text}/${layer}/${head}`;
-    if (!cache.has(key)) {
-      const got = decode((await request(kind, { text, layer, head }, { signal: life.signal })).pattern);
-      cache.set(key, got);
-      news.clear();
+    try {
+      if (!cache.has(key)) cache.set(key, decode((await request(kind, { text, layer, head }, { signal: life.signal })).pattern));
+    } catch (err) {
+      news.fail(err, key);
+      throw err;
     }
+    news.clear(key);  // it works (again, or from the cache): its failure goes
     return cache.get(key);
   }
 
-  /** `part` asked for data that did not come: say so in place, and in the banner. */
+  /** `part` asked for data that did not come: say so in place (the banner says it too). A thumbnail asks
+   * again when it next scrolls into view: a busy kernel's timeout is not the last word. */
   const missing = (part) => (err) => {
-    news.fail(err);
-    part.dataset.painted = "1";
     part.title = String(err.message || err);
+    delete part.dataset.drawn;
   };
 
   function toolbar() {
@@ -121,12 +123,9 @@ function render({ model, el, experimental }) {
 
   /** Arrow keys move between thumbnails, Enter opens one. */
   function gridKey(e, i, j, L, H, open) {
-    const moves = { ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0] };
     if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(i, j); return; }
-    if (!moves[e.key]) return;
-    e.preventDefault();
-    const [di, dj] = moves[e.key], ni = Math.min(L - 1, Math.max(0, i + di)), nj = Math.min(H - 1, Math.max(0, j + dj));
-    body.querySelector(`canvas[data-layer="${ni}"][data-head="${nj}"]`)?.focus();
+    const to = gridKeys(e, i, j, L, H);
+    if (to) body.querySelector(`canvas[data-layer="${to[0]}"][data-head="${to[1]}"]`)?.focus();
   }
 
   function matrixView(text) {
@@ -196,7 +195,7 @@ function render({ model, el, experimental }) {
     const wrap = h("div", {}, h("div", { class: "iwap-title" },
       `layer ${layer}, head ${head}: each token (left) to the tokens it attends to (right), line opacity = attention weight; hover a token`), holder);
     fetch("pattern", text, layer, head).then(({ data }) => {
-      holder.append(linesView(tokens, keys, data, { onQuery: (q) => set({ hovered: [q, -1] }) }));
+      holder.append(linesView(tokens, keys, data, { onQuery: (q) => set({ hovered: q < 0 ? [-1, -1] : [q, -1] }) }));
       holder.dataset.painted = "1";
     }).catch((err) => { missing(holder)(err); holder.append(h("div", { class: "iwap-missing" }, String(err.message || err))); });
     return wrap;
@@ -212,7 +211,7 @@ function render({ model, el, experimental }) {
 
   const redraw = coalesce(draw);
   draw();
-  for (const t of ["layer", "head", "text_index", "view", "notice", "snapshot"]) model.on(`change:${t}`, redraw);
+  for (const t of ["layer", "head", "text_index", "view", "notice"]) model.on(`change:${t}`, redraw);
   model.on("change:hovered", () => markHover());
   return () => { observer?.disconnect(); life.abort(); };
 }

@@ -6,9 +6,9 @@
 import { decode } from "../lib/array.js";
 import { BANNER_CSS, banner } from "../lib/banner.js";
 import { legend as swatches } from "../lib/chart.js";
-import { coalesce, h, keepingFocus, select, widgetRoot } from "../lib/dom.js";
+import { coalesce, h, keepingFocus, select, setter, widgetRoot } from "../lib/dom.js";
 import { LINES_CSS, linesView } from "../lib/lines.js";
-import { requester } from "../lib/request.js";
+import { requestKey, requester } from "../lib/request.js";
 import { createScatter } from "../lib/scatter.js";
 
 const CSS = `
@@ -55,9 +55,14 @@ function render({ model, el, experimental }) {
   let meta = null, thumbs = null, scatter = null, points = null, tokensOfUnit = null;
   let refetch = null, repaint = null;
   const total = () => model.get("n_layers") * model.get("n_heads");
-  const set = (changes) => { for (const [k, v] of Object.entries(changes)) model.set(k, v); model.save_changes(); };
-  const ask = (method, args = {}) => request(method, args, { signal: life.signal }).then((r) => { news.clear(); return r; });
-  const showError = (err) => news.fail(err);
+  const set = setter(model);
+  let asking = null;  // the request whose failure the banner shows, if any
+  const ask = (method, args = {}) => {
+    const key = requestKey(method, args);
+    return request(method, args, { signal: life.signal }).then((r) => { news.clear(key); return r; },
+      (err) => { asking = key; throw err; });
+  };
+  const showError = (err) => news.fail(err, asking);
 
   async function loadMeta() {
     if (meta) return meta;
@@ -338,7 +343,11 @@ function render({ model, el, experimental }) {
     if (!box || !meta) return;
     const sel = model.get("selected_points");
     box.innerHTML = "";
-    if (!sel.length) { box.textContent = "No points selected."; return; }
+    if (!sel.length) {
+      box.textContent = "No points selected.";
+      if (model.get("query") < 0) applySearch();  // a cleared brush no longer stands out
+      return;
+    }
     box.append(h("div", {}, h("b", {}, `${sel.length} selected`), " (view.selected in Python)"));
     if (model.get("query") < 0) applySearch();  // a brushed selection stands out
     for (const r of sel.slice(0, 6)) {
@@ -367,7 +376,7 @@ function render({ model, el, experimental }) {
         const toks = tokensOfUnit(unit), q = model.get("query");
         const focus = q >= 0 && m.unit[q] === unit ? q - m.starts[unit] : -1;
         holder.append(linesView(toks, toks, decode(p.pattern).data, {
-          focus, onQuery: (i) => set({ hovered: m.starts[unit] + i }) }));
+          focus, onQuery: (i) => set({ hovered: i < 0 ? -1 : m.starts[unit] + i }) }));
         holder.dataset.painted = "1";
       });
     }).catch(showError);

@@ -2,8 +2,8 @@
 // edited one streams in token by token), each marked by the judge when there is one; the truth,
 // cross-entropy and KL curves against alpha, each on its own axes, with the current alpha marked.
 import { BANNER_CSS, banner } from "../lib/banner.js";
-import { frame, legend, svgEl } from "../lib/chart.js";
-import { coalesce, h, keepingFocus, select, slider, widgetRoot } from "../lib/dom.js";
+import { frame, legend } from "../lib/chart.js";
+import { coalesce, h, keepingFocus, select, setter, slider, svgEl, widgetRoot } from "../lib/dom.js";
 
 const CSS = `
 .iwiti { font: 13px/1.4 system-ui, sans-serif; color: #222; max-width: 980px; }
@@ -45,7 +45,7 @@ function render({ model, el }) {
   const news = banner(model);
   const body = h("div");
   el.append(h("style", {}, CSS), widgetRoot("iwiti", news.el, body));
-  const set = (changes) => { for (const [k, v] of Object.entries(changes)) model.set(k, v); model.save_changes(); };
+  const set = setter(model);
 
   function text(tokens, prompt, cls, title, verdict, streaming) {
     const head = h("h4", {}, title);

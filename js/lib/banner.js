@@ -1,6 +1,6 @@
 // One place for what went wrong: the widget's `error` trait (set by Python, with its traceback on
-// demand) and this view's own failures (a request that timed out or was refused). A later success
-// clears it: Python clears `error`, and the view calls clear() when what failed works again.
+// demand) and this view's own failures (a request that timed out or was refused). A later success of
+// the same thing clears it: Python clears `error`, and the view calls clear(key) for what works.
 import { h } from "./dom.js";
 
 export const BANNER_CSS = `
@@ -14,7 +14,7 @@ export const BANNER_CSS = `
 
 export function banner(model) {
   const el = h("div", { class: "iw-banner", role: "alert", hidden: "" });
-  let local = null;  // this view's own failure, if it is the latest news
+  let local = null, localKey = null;  // this view's own failure (and what failed), if it is the latest news
 
   function show() {
     const message = local ? String(local.message || local) : model.get("error");
@@ -34,9 +34,9 @@ export function banner(model) {
   show();
   return {
     el,
-    /** Show a failure of this view (AbortErrors are the view moving on, not failures). */
-    fail(err) { if (err?.name === "AbortError") return; local = err; show(); },
-    /** What failed in this view works again. */
-    clear() { if (local) { local = null; show(); } },
+    /** Show a failure of this view's `key` (AbortErrors are the view moving on, not failures). */
+    fail(err, key = null) { if (err?.name === "AbortError") return; local = err; localKey = key; show(); },
+    /** `key` works (now, or again from a cache): its failure, if it is the one shown, goes. */
+    clear(key = null) { if (local && localKey === key) { local = null; show(); } },
   };
 }

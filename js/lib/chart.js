@@ -1,41 +1,27 @@
 // Small SVG charts with real axes: ticks at round values, axis titles, a legend. Used by the
 // dashboard's histograms and ITIView's curves.
-import { SVG } from "./dom.js";
+import { svgEl } from "./dom.js";
 import { niceTicks } from "./heatmap.js";
-
-/** An SVG element with attributes (and text). */
-export function svgEl(tag, attrs = {}, text) {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 const fmt = (v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(0) : String(+v.toPrecision(3)));
 
 /** A linear map from [d0, d1] to [r0, r1], with round ticks inside the domain. */
-export function scale(d0, d1, r0, r1, { log = false } = {}) {
-  const f = log ? Math.log10 : (v) => v;
-  const a = f(d0), b = f(d1) === f(d0) ? f(d0) + 1 : f(d1);
-  const map = (v) => r0 + ((f(v) - a) / (b - a)) * (r1 - r0);
-  map.ticks = (n = 5) => {
-    if (!log) return niceTicks(d0, d1 === d0 ? d0 + 1 : d1, n);
-    const out = [];
-    for (let e = Math.floor(a); e <= Math.ceil(b); e++) for (const m of [1, 2, 5]) { const v = m * 10 ** e; if (v >= d0 && v <= d1) out.push(v); }
-    return out.length > 1 ? out : [d0, d1];
-  };
+export function scale(d0, d1, r0, r1) {
+  const b = d1 === d0 ? d0 + 1 : d1;
+  const map = (v) => r0 + ((v - d0) / (b - d0)) * (r1 - r0);
+  map.ticks = (n = 5) => niceTicks(d0, b, n);
   return map;
 }
 
 /**
  * A chart frame: `svg` with a plot area, axes with ticks and titles. Returns {svg, x, y} where x and y
- * map data to pixels. `x`/`y`: {min, max, title, log}.
+ * map data to pixels. `x`/`y`: {min, max, title, ticks}.
  */
 export function frame({ width = 300, height = 160, x, y, title = "", margin = {} }) {
   const m = { left: 46, right: 10, top: title ? 20 : 8, bottom: 34, ...margin };
   const svg = svgEl("svg", { width, height, class: "iw-chart", role: "img", "aria-label": title || `${y.title} against ${x.title}` });
-  const sx = scale(x.min, x.max, m.left, width - m.right, { log: x.log });
-  const sy = scale(y.min, y.max, height - m.bottom, m.top, { log: y.log });
+  const sx = scale(x.min, x.max, m.left, width - m.right);
+  const sy = scale(y.min, y.max, height - m.bottom, m.top);
   if (title) svg.append(svgEl("text", { x: m.left, y: 12, "font-size": 11, fill: "#222", "font-weight": 600 }, title));
   const axes = svgEl("g", { "font-size": 10, fill: "#444" });
   axes.append(svgEl("line", { x1: m.left, x2: width - m.right, y1: height - m.bottom, y2: height - m.bottom, stroke: "#888" }),

@@ -2,6 +2,19 @@
 
 export const SVG = "http://www.w3.org/2000/svg";
 
+/** An SVG element with attributes (and text). */
+export function svgEl(tag, attrs = {}, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** set({trait: value, ...}): every change in one message to Python (and one redraw, with coalesce). */
+export function setter(model) {
+  return (changes) => { for (const [k, v] of Object.entries(changes)) model.set(k, v); model.save_changes(); };
+}
+
 export function h(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -21,6 +34,16 @@ export function select(cls, options, value, onchange, numeric = false, label = n
   for (const [v, label] of options) s.append(new Option(label, v));
   s.value = value;
   return s;
+}
+
+const MOVES = { ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0] };
+
+/** Arrow keys on a rows x cols grid: the cell one step from (r, c), kept inside; null for other keys. */
+export function gridKeys(e, r, c, rows, cols) {
+  const m = MOVES[e.key];
+  if (!m) return null;
+  e.preventDefault();
+  return [Math.min(rows - 1, Math.max(0, r + m[0])), Math.min(cols - 1, Math.max(0, c + m[1]))];
 }
 
 /** fn, run once after the current burst of trait changes (several model.set calls make one redraw). */

@@ -1,4 +1,5 @@
 // Colour scales and a canvas heatmap that stays fast for large matrices (one ImageData, no DOM per cell).
+import { svgEl } from "./dom.js";
 
 const BLUES = [[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
 const NAN_RGB = [230, 85, 13];  // NaN is shown, in orange, not hidden
@@ -46,21 +47,21 @@ export function paint(canvas, data, rows, cols, { vmax = 1, lut = blues } = {}) 
 export function niceTicks(lo, hi, count = 5) {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / Math.max(1, count - 1), mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
-  const out = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
-  return out;
+  const ticks = (step) => {
+    const out = [];
+    for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
+    return out;
+  };
+  // the smallest round step at least the raw one; a smaller one where that leaves fewer than 3 ticks
+  const steps = [0.1, 0.2, 0.5, 1, 2, 5, 10].map((m) => m * mag);
+  const first = steps.findIndex((s) => s >= raw);
+  for (let i = first; i > 0; i--) { const out = ticks(steps[i]); if (out.length >= 3) return out; }
+  return ticks(steps[first]);
 }
 
 /** A vertical colour bar for a heatmap: the scale from vmin to vmax, ticks, and the quantity with its units. */
 export function colourBar(label, { vmin = 0, vmax = 1, lut = blues, height = 150, map = (v) => v / vmax, ticks = null } = {}) {
-  const W = 58, bar = 12, top = 8, id = `iwcb${Math.random().toString(36).slice(2)}`;
-  const el = (tag, attrs, text) => {
-    const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    return e;
-  };
+  const W = 58, bar = 12, top = 8, id = `iwcb${Math.random().toString(36).slice(2)}`, el = svgEl;
   const svg = el("svg", { class: "iw-colourbar", width: W, height: height + 2 * top, role: "img",
     "aria-label": `colour scale: ${label}, ${vmin} to ${vmax}` });
   const grad = el("linearGradient", { id, x1: 0, x2: 0, y1: 1, y2: 0 });

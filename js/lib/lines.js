@@ -1,6 +1,6 @@
 // BertViz-style lines: every query token (left) to the key tokens (right) it attends to, as an SVG.
 // Shared by AttentionPatterns' "Lines" view and AttentionView's sentence view.
-import { SVG } from "./dom.js";
+import { svgEl } from "./dom.js";
 
 const MIN_WEIGHT = 0.01;  // lines below this are not drawn: long texts stay fast
 
@@ -13,38 +13,30 @@ export const LINES_CSS = `
 
 /**
  * An <svg> of lines for a [n, m] row-major pattern. `onQuery(i)` is called when a query token is
- * hovered; `focus` (a query index) starts with that token's lines alone on screen.
+ * hovered, and with -1 when the pointer leaves; `focus` (a query index) starts with that token's lines
+ * alone on screen.
  */
 export function linesView(tokens, keys, data, { onQuery = null, focus = -1, width = 420 } = {}) {
   const n = tokens.length, m = keys.length;
   const row = 20, pad = 8, x0 = 150, x1 = width - 150;
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("class", "iw-lines");
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", Math.max(n, m) * row + 2 * pad);
+  const svg = svgEl("svg", { class: "iw-lines", width, height: Math.max(n, m) * row + 2 * pad });
   const y = (i) => pad + i * row + row / 2;
   const lines = [];
   for (let q = 0; q < n; q++) {
     for (let k = 0; k < m; k++) {
       const w = data[q * m + k];
       if (!(w >= MIN_WEIGHT)) continue;
-      const l = document.createElementNS(SVG, "line");
-      l.setAttribute("x1", x0); l.setAttribute("y1", y(q)); l.setAttribute("x2", x1); l.setAttribute("y2", y(k));
-      l.setAttribute("stroke-opacity", Math.min(1, w).toFixed(3));
-      l.setAttribute("stroke-width", (0.5 + 2.5 * w).toFixed(2));
+      const l = svgEl("line", { x1: x0, y1: y(q), x2: x1, y2: y(k), "stroke-opacity": Math.min(1, w).toFixed(3),
+        "stroke-width": (0.5 + 2.5 * w).toFixed(2) });
       l.dataset.q = q; l.dataset.k = k;
       lines.push(l);
       svg.append(l);
     }
   }
   const label = (t, i, side) => {
-    const e = document.createElementNS(SVG, "text");
-    e.setAttribute("x", side === "q" ? x0 - 8 : x1 + 8);
-    e.setAttribute("y", y(i));
-    e.setAttribute("text-anchor", side === "q" ? "end" : "start");
+    const e = svgEl("text", { x: side === "q" ? x0 - 8 : x1 + 8, y: y(i), "text-anchor": side === "q" ? "end" : "start" }, t);
     e.dataset.side = side;
     e.dataset.index = i;
-    e.textContent = t;
     return e;
   };
   tokens.forEach((t, i) => svg.append(label(t, i, "q")));
@@ -65,6 +57,7 @@ export function linesView(tokens, keys, data, { onQuery = null, focus = -1, widt
     svg.classList.remove("focus");
     svg.querySelectorAll(".on").forEach((x) => x.classList.remove("on"));
     if (focus >= 0) highlight("q", focus);
+    onQuery?.(-1);  // the pointer left: no query is hovered
   });
   if (focus >= 0) highlight("q", focus);
   return svg;

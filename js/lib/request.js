@@ -41,8 +41,8 @@ export function requester(model, experimental, { timeout = TIMEOUT_MS } = {}) {
     } catch (err) {
       if (signal?.aborted) throw err;
       if (timer.aborted) {
-        throw new Error(`no answer from Python to "${method}" within ${timeout / 1000} s: `
-          + "is the kernel busy, or stopped? (Run the cell again to reconnect.)");
+        throw new Error(`no answer from Python to "${method}" within ${timeout / 1000} s: the kernel is busy `
+          + "(a long cell?) or stopped; the view asks again when it next needs this");
       }
       throw err;
     }

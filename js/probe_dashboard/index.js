@@ -3,8 +3,8 @@
 // the classes on the training and validation splits (histograms of the probe's score).
 import { decode } from "../lib/array.js";
 import { BANNER_CSS, banner } from "../lib/banner.js";
-import { frame, legend, svgEl } from "../lib/chart.js";
-import { coalesce, h, keepingFocus, select, slider, widgetRoot } from "../lib/dom.js";
+import { frame, legend } from "../lib/chart.js";
+import { coalesce, gridKeys, h, keepingFocus, select, setter, slider, svgEl, widgetRoot } from "../lib/dom.js";
 import { colourBar, cssColour } from "../lib/heatmap.js";
 import { requester } from "../lib/request.js";
 
@@ -54,7 +54,7 @@ function render({ model, el, experimental }) {
   const news = banner(model);
   const body = h("div");
   el.append(h("style", {}, CSS), widgetRoot("iwpd", news.el, body));
-  const set = (changes) => { for (const [k, v] of Object.entries(changes)) model.set(k, v); model.save_changes(); };
+  const set = setter(model);
   const accuracyLike = () => /accuracy|auc/.test(model.get("metric"));
 
   function toolbar() {
@@ -73,7 +73,7 @@ function render({ model, el, experimental }) {
     const rowLabel = model.get("row_label"), colLabel = model.get("col_label");
     const top = new Set(model.get("top").map(([r, c]) => r * cols + c));
     const cell = Math.max(10, Math.min(44, Math.floor(640 / cols))), left = 46, head = 30;
-    const canvas = h("canvas", { tabindex: 0, role: "grid", "aria-label": `${model.get("metric")} per ${rowLabel} and ${colLabel}; arrow keys move, Enter opens` });
+    const canvas = h("canvas", { tabindex: 0, role: "grid", "aria-label": `${model.get("metric")} per ${rowLabel} and ${colLabel}; arrow keys move the selected cell` });
     Object.assign(canvas.dataset, { cell, left, top: head });
     const dpr = window.devicePixelRatio || 1;
     canvas.width = (left + cols * cell) * dpr; canvas.height = (head + rows * cell) * dpr;
@@ -88,7 +88,9 @@ function render({ model, el, experimental }) {
     for (let r = 0; r < rows; r++) if (r % Math.ceil(14 / cell) === 0) ctx.fillText(`${r}`, left - 6, head + (r + 0.5) * cell);
     ctx.save(); ctx.translate(10, head + (rows * cell) / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
     ctx.fillText(`${rowLabel} →`, 0, 0); ctx.restore();
-    const shade = (v) => (accuracyLike() ? Math.max(0, (v - 0.5) * 2) : v);  // accuracy / AUC: chance white, 1 dark
+    const done = grid.flat().filter((v) => v !== null);  // other metrics (R², RMSE): their own range
+    const lo = done.length ? Math.min(...done) : 0, hi = done.length ? Math.max(...done) : 1;
+    const shade = (v) => (accuracyLike() ? Math.max(0, (v - 0.5) * 2) : (v - lo) / ((hi - lo) || 1));  // accuracy / AUC: chance white
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
         const v = grid[r][c];
@@ -116,18 +118,21 @@ function render({ model, el, experimental }) {
     };
     canvas.addEventListener("mousemove", (e) => { const rc = at(e); if (rc) say(...rc); });
     canvas.addEventListener("click", (e) => { const rc = at(e); if (rc) set({ row: rc[0], col: rc[1] }); });
-    canvas.addEventListener("keydown", (e) => {
-      const moves = { ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0] };
-      const [r, c] = [Math.max(0, model.get("row")), Math.max(0, model.get("col"))];
-      if (moves[e.key]) {
-        e.preventDefault();
-        set({ row: Math.min(rows - 1, Math.max(0, r + moves[e.key][0])), col: Math.min(cols - 1, Math.max(0, c + moves[e.key][1])) });
+    canvas.addEventListener("keydown", (e) => {  // arrows move the clicked cell; the first key picks (0, 0)
+      const [r, c] = [model.get("row"), model.get("col")];
+      if (r < 0 || c < 0) {
+        if (e.key in { Enter: 1, " ": 1, ArrowRight: 1, ArrowLeft: 1, ArrowDown: 1, ArrowUp: 1 }) { e.preventDefault(); set({ row: 0, col: 0 }); }
+        return;
       }
+      const to = gridKeys(e, r, c, rows, cols);
+      if (to) set({ row: to[0], col: to[1] });
     });
+    if (sr >= 0 && sc >= 0) say(sr, sc);  // the clicked (or keyed) cell is read out
     const scale = accuracyLike()
       ? colourBar(`${model.get("metric")} (0.5: chance)`, { vmin: 0.5, vmax: 1, map: (v) => (v - 0.5) * 2,
         ticks: [0.5, 0.6, 0.7, 0.8, 0.9, 1], height: Math.max(120, Math.min(220, rows * cell)) })
-      : colourBar(model.get("metric"), { vmin: 0, vmax: 1, height: Math.max(120, Math.min(220, rows * cell)) });
+      : colourBar(model.get("metric"), { vmin: +lo.toPrecision(3), vmax: +hi.toPrecision(3), map: shade,
+        height: Math.max(120, Math.min(220, rows * cell)) });
     const key = legend([[FALSE, "the top K (outlined)"], ["#000", "the clicked cell"], [PENDING, "not fitted yet"]]);
     return h("div", { class: "iwpd-grid" }, h("div", { class: "iwpd-plot" }, canvas, scale), key, readout);
   }

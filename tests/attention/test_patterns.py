@@ -9,6 +9,7 @@ from ipywidgets.widgets.widget import _put_buffers
 import interpwidgets as iw
 from interpwidgets.attention.patterns import thumbnail
 from interpwidgets.transport import decode
+from interpwidgets.widgets import request_key
 
 TEXTS = ["The cat sat on the mat because it was tired.", "Attention is all you need."]
 
@@ -57,7 +58,9 @@ def test_bad_requests_come_back_as_errors(view):
     assert "layer 6, head 0 out of range: 6 layers x 12 heads" in reply["error"]
     assert view.error.startswith("request 'pattern': IndexError") and "_check" in view.error_traceback
     _ask(view, "pattern", text=0, layer=5, head=0)
-    assert view.error == ""  # the next pattern that works clears the message
+    assert "layer 6, head 0" in view.error  # another head's success does not hide this failure
+    view._resolved(request_key("pattern", {"text": 0, "layer": 6, "head": 0}))
+    assert view.error == ""  # that request's own success would clear it
 
 
 def test_long_texts_are_truncated_with_a_notice():
@@ -134,5 +137,5 @@ def test_token_ids_are_read_as_tokens_and_ids_the_model_lacks_are_named():
     assert iw.AttentionPatterns(model, [ids[:4], ids[:6]]).tokens[1] == tok.convert_ids_to_tokens(ids[:6])
     with pytest.raises(ValueError, match=r"token id 40000 is outside BertModel's embedding of 30522 tokens"):
         iw.AttentionPatterns(model, [[101, 40000, 102]])
-    with pytest.raises(TypeError, match=r"must be token ids \(a 1-D integer tensor\), got a 1-D float32"):
+    with pytest.raises(TypeError, match=r"must be a text or token ids \(a 1-D integer tensor\), got a 1-D float32"):
         iw.AttentionPatterns(model, torch.rand(2, 5))

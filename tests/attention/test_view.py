@@ -109,12 +109,33 @@ def test_decoder_and_vit_views_build():
 
 
 def test_a_batch_of_token_ids_is_read_as_texts():
-    """A [batch, seq] integer tensor is token ids (it used to be refused as "images"); out-of-vocabulary ids
-    are named with the embedding's size."""
+    """A [batch, seq] integer tensor is token ids, taken as it is (it used to be refused as "images"); a
+    tokenizer's output drops the padding by its mask; ids outside the embedding are named with its size."""
     tok = models.minilm_tokenizer()
-    enc = tok(TEXTS[:2], padding="longest", return_tensors="pt")["input_ids"]
-    view = iw.AttentionView(models.minilm(), enc, tok, cache=ProjectionCache(False), progress=False)
-    assert view.n_units == 2 and view.n_tokens == 2 * enc.shape[1]
-    assert view.data.tokens == tok.convert_ids_to_tokens(enc[0]) + tok.convert_ids_to_tokens(enc[1])
+    enc = tok(TEXTS[:2], padding="longest", return_tensors="pt")
+    view = iw.AttentionView(models.minilm(), enc["input_ids"], tok, cache=ProjectionCache(False), progress=False)
+    assert view.n_units == 2 and view.data.tokens == tok.convert_ids_to_tokens(enc["input_ids"].flatten())
+    unpadded = iw.AttentionView(models.minilm(), enc, tok, cache=ProjectionCache(False), progress=False)
+    real = [tok.convert_ids_to_tokens(tok(t)["input_ids"]) for t in TEXTS[:2]]
+    assert unpadded.data.tokens == real[0] + real[1] and "[PAD]" not in unpadded.data.tokens
     with pytest.raises(ValueError, match="embedding of 30522 tokens"):
         iw.AttentionView(models.minilm(), torch.tensor([[101, 30522]]), tok, cache=ProjectionCache(False))
+
+
+def test_a_failed_projection_is_named_and_cleared_by_the_next_that_works(view, monkeypatch):
+    import interpwidgets.attention.widget as widget
+
+    real = widget.project_heads
+
+    def no_umap(data, method, *args, **kwargs):
+        if method == "umap":
+            raise ModuleNotFoundError("No module named 'umap'")
+        return real(data, method, *args, **kwargs)
+
+    monkeypatch.setattr(widget, "project_heads", no_umap)
+    view.projection = "umap"
+    view.wait(30)
+    assert view.error == "UMAP projection: ModuleNotFoundError: No module named 'umap'"
+    assert view.coords(0, 0)[0].shape[1] == 2  # PCA stays on screen meanwhile
+    view.projection = "pca"
+    assert view.error == "" and view.error_traceback == ""

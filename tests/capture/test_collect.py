@@ -159,3 +159,25 @@ def test_a_site_that_drops_tokens_cannot_use_a_padded_mask():
     assert same["proj"].shape == (2, 4)  # no padding: every position is a token
     with pytest.raises(ValueError, match="has 2 positions but the attention mask has 3, and the batch is padded"):
         iw.collect(net, {"input_ids": [[1, 2, 3], [4, 5]]}, "proj", positions="last", progress=False)
+
+
+def test_token_ids_outside_the_embedding_are_named_and_models_without_one_still_run(gpt2):
+    """collect checks token ids against the model's embedding (a tokenizer of another model gives a named
+    error, not torch's bare IndexError); a model that does not say what its embedding is (CLIPModel raises
+    NotImplementedError) is not checked, and runs as before."""
+    with pytest.raises(ValueError, match=r"token id 5000 is outside GPT2LMHeadModel's embedding of 100 tokens"):
+        iw.collect(gpt2, [{"input_ids": [1, 5000]}], ["layers.0.resid_post"], progress=False)
+
+    class NoEmbedding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(10, 4)
+
+        def get_input_embeddings(self):
+            raise NotImplementedError("not auto-handled")
+
+        def forward(self, input_ids):
+            return self.embed(input_ids)
+
+    out = iw.collect(NoEmbedding(), [{"input_ids": [1, 2, 3]}], ["embed"], positions="all", progress=False)
+    assert out["embed"].shape[-1] == 4

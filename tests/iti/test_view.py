@@ -128,3 +128,16 @@ def test_sweep_measures_the_current_heads_and_direction(setup):
     assert curves["kl"] == direct["kl"] and curves["cross_entropy"] == direct["cross_entropy"]
     assert curves["kl"][0] == 0 < curves["kl"][1] < curves["kl"][2]
     assert view.curves["kind"] == "probe" and view.curves["alpha"] == [0.0, 5.0, 200.0]
+
+
+def test_a_failing_judge_is_the_judges_failure_not_the_generations(setup):
+    """Both answers are generated before they are judged: a judge that raises leaves the texts, counts the
+    generation, and says that the judge failed."""
+    model, iti = setup
+
+    def judge(i, text):
+        raise KeyError("no such question")
+
+    view = iw.ITIView(model, None, iti, [[5, 6, 7]], alpha=12.0, max_new_tokens=4, background=False, judge=judge)
+    assert view.edited_tokens == _greedy(model, iti, [5, 6, 7], 12.0, 4) and view.generations == 1
+    assert view.error == "judge: KeyError: 'no such question'" and view.verdicts == {}

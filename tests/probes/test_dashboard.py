@@ -113,3 +113,22 @@ def test_one_ranking_for_the_dashboard_and_iti():
     board = iw.ProbeDashboard(iti.probes, k=6)
     assert board.selected_heads == expected
     assert iti.probes.top(15)[-1] == (0, 0)  # NaN last
+
+
+def test_a_failed_fit_keeps_its_rows_and_leaves_no_progress_bar(monkeypatch):
+    import interpwidgets.probes.widget as widget
+
+    X, y = _planted()
+    real, calls = widget.fit_probes, []
+
+    def fails_on_the_second_row(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise FloatingPointError("the solver diverged")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(widget, "fit_probes", fails_on_the_second_row)
+    board = iw.ProbeDashboard.fit(X, y, background=False)
+    assert board.error == "fitting: FloatingPointError: the solver diverged" and "fails_on_the_second_row" in \
+        board.error_traceback
+    assert board.progress == 1.0 and board.grid[0][0] is not None and board.grid[1][0] is None

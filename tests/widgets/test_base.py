@@ -19,10 +19,12 @@ class Heads(Widget):
     layer = traitlets.Int(0).tag(sync=True)
     progress = traitlets.Float(0.0).tag(sync=True)
 
+    heads = 4
+
     @serves("head")
     def _head(self, layer, head):
-        if head >= 4:
-            raise ValueError(f"head {head} out of range (0..3)")
+        if head >= self.heads:
+            raise ValueError(f"head {head} out of range (0..{self.heads - 1})")
         return {"layer": layer, "pattern": encode(np.full((3, 3), layer + head / 10))}
 
     def _snapshot_requests(self):
@@ -38,18 +40,19 @@ def test_a_request_gets_its_arrays_as_buffers():
     np.testing.assert_allclose(decode(reply["result"]["pattern"]), np.full((3, 3), 1.2, dtype=np.float32))
 
 
-def test_an_error_while_serving_is_reported_with_its_traceback_and_cleared_by_a_success():
+def test_an_error_while_serving_is_reported_with_its_traceback_and_cleared_by_its_own_success():
     w = Heads(layer=5)
     reply, buffers = w._respond("head", {"layer": 0, "head": 9})
     assert reply["error"] == "ValueError: head 9 out of range (0..3)" and "Traceback" in reply["traceback"]
     assert w.error == "request 'head': ValueError: head 9 out of range (0..3)" and w.layer == 5 and buffers == []
     assert "raise ValueError" in w.error_traceback
     w._respond("head", {"layer": 0, "head": 1})
-    assert w.error == "" and w.error_traceback == ""  # the same kind of request worked: the message goes
+    assert "head 9" in w.error  # another head's success does not hide this head's failure
+    w.heads = 10
+    w._respond("head", {"layer": 0, "head": 9})
+    assert w.error == "" and w.error_traceback == ""  # the same request worked: the message goes
     reply, _ = w._respond("nope", {})
     assert "serves no request 'nope'" in reply["error"] and "['head']" in reply["error"]
-    w._respond("head", {"layer": 0, "head": 1})
-    assert "nope" in w.error  # another kind's success does not hide it
 
 
 def test_requests_go_through_anywidgets_command_and_back_to_the_asking_id():
@@ -66,10 +69,13 @@ def test_requests_go_through_anywidgets_command_and_back_to_the_asking_id():
     assert content["response"]["buffer_paths"] == [["result", "pattern", "buffer"]] and len(buffers) == 1
 
 
-def test_request_keys_match_the_views():
-    """js/lib/request.js names answers the same way: the method, then the arguments as sorted compact JSON."""
+def test_request_keys_take_flat_ints_and_strings():
+    """The method, then the arguments as sorted compact JSON (tests/browser/test_lib_js.py checks that
+    js/lib/request.js builds the same); other argument types are refused, not keyed differently."""
     assert request_key("points", {"layer": 2, "head": 5}) == 'points{"head":5,"layer":2}'
-    assert request_key("meta", {}) == "meta{}"
+    assert request_key("find", {"word": "café"}) == 'find{"word":"café"}'
+    with pytest.raises(TypeError, match="ints or strings, got {'alpha': 'float'}"):
+        request_key("x", {"alpha": 1.0})
 
 
 def test_the_exported_state_carries_the_snapshot_and_leaves_the_live_widget_alone():
@@ -144,3 +150,21 @@ def test_progress_is_reported_and_close_stops_the_jobs():
     assert began.wait(5) and w.progress == 0.5
     w.close()
     assert job.wait(5) and not job.running and w.error == ""
+
+
+def test_foreground_work_may_restart_or_close_its_own_job():
+    """background=False runs the work on the caller's thread, outside the job's lock: work that starts the
+    job again (an observer moving a slider) or closes the widget does not deadlock; a closed job refuses."""
+    w = Heads()
+    job = Job(w, "work", background=False)
+    seen = []
+
+    def outer(run):
+        seen.append("outer")
+        job.start(lambda run: seen.append("inner"))
+
+    job.start(outer)
+    job.start(lambda run: w.close())
+    assert seen == ["outer", "inner"]
+    with pytest.raises(RuntimeError, match="was closed"):
+        job.start(lambda run: seen.append("after close"))

@@ -257,9 +257,9 @@ def test_the_view_ends_each_answer_at_the_worlds_stop_and_marks_it(default):
         edited = "".join(view.edited_tokens)
         assert edited.endswith(" .") and edited.count(".") == 1
         marks.append(view.verdicts["edited"])
-        assert marks[-1] == ("true" if view.edited_tokens[0] == f" {q.true}" else
-                             "misconception" if view.edited_tokens[0] == f" {q.false}" else "other")
-    assert "true" in marks
+    # the marks agree with the world's own judge (the greedy next token under the same edit, batched)
+    correct = truthful.judge(model, tokenizer, questions)(iti, 6.0)
+    assert [m == "true" for m in marks] == correct.tolist() and "true" in marks
 
 
 def test_loading_a_world_prints_no_warning():
@@ -269,7 +269,7 @@ def test_loading_a_world_prints_no_warning():
     import sys
 
     code = ("from interpwidgets.worlds import truthful; m, t, w = truthful.load(); "
-            "ids = t('<bos> Q : what', return_tensors='pt').input_ids; print(float(m(ids, labels=ids).loss))")
+            "ids = t('<bos> Q : what', return_tensors='pt').input_ids; print(m(ids, labels=ids).loss.item())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "loss_type" not in out.stderr and "warn" not in out.stderr.lower(), out.stderr

@@ -1,11 +1,20 @@
-"""js/lib/array.js in Chromium: every float16 value widens to the float32 that numpy gives it."""
+"""js/lib in Chromium: every float16 value widens to the float32 that numpy gives it; request keys are
+built as Python builds them."""
 
 import base64
 from pathlib import Path
 
 import numpy as np
 
-SOURCE = (Path(__file__).parents[2] / "js" / "lib" / "array.js").read_text().replace("export function", "function")
+LIB = Path(__file__).parents[2] / "js" / "lib"
+
+
+def _lib(name: str) -> str:
+    """A js/lib module as a classic script (its exports become globals of the page)."""
+    return (LIB / name).read_text().replace("export function", "function").replace("export const", "const")
+
+
+SOURCE = _lib("array.js")
 
 
 def test_every_float16_value_decodes_exactly(browser):
@@ -27,3 +36,18 @@ def test_every_float16_value_decodes_exactly(browser):
         np.testing.assert_array_equal(shown, want)  # subnormals, infinities and NaN included
     finally:
         page.close()
+
+
+def test_request_keys_are_the_same_in_both_languages(browser):
+    from interpwidgets.widgets import request_key
+
+    cases = [("points", {"layer": 2, "head": 5}), ("meta", {}), ("pattern", {"unit": 3, "layer": 0, "head": 11}),
+             ("thumb", {"text": 0, "layer": 10, "head": 2}), ("find", {"word": "café ∑", "at": -1})]
+    page = browser.new_page()
+    try:
+        page.set_content("<html><body></body></html>")
+        page.add_script_tag(content=_lib("request.js"))
+        got = page.evaluate("cases => cases.map(([m, a]) => requestKey(m, a))", [list(c) for c in cases])
+    finally:
+        page.close()
+    assert got == [request_key(m, a) for m, a in cases]
