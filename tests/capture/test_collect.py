@@ -134,12 +134,12 @@ def test_a_failing_batch_leaves_no_files(gpt2, tmp_path):
     import tempfile
 
     rows = [[1, 2, 3]] * 8 + [[gpt2.config.vocab_size + 5]]  # the third batch has a token the model lacks
-    with pytest.raises(IndexError):
+    with pytest.raises(ValueError, match="outside GPT2LMHeadModel's embedding"):
         iw.collect(gpt2, {"input_ids": rows}, "layers.*.resid_post", batch_size=4, positions="all",
                    max_memory=100, spill_dir=tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
     before = set(Path(tempfile.gettempdir()).glob("iw-collect-*"))
-    with pytest.raises(IndexError):
+    with pytest.raises(ValueError, match="outside GPT2LMHeadModel's embedding"):
         iw.collect(gpt2, {"input_ids": rows}, "layers.*.resid_post", batch_size=4, positions="all",
                    max_memory=100, progress=False)
     assert set(Path(tempfile.gettempdir()).glob("iw-collect-*")) == before
