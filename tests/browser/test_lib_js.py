@@ -51,3 +51,44 @@ def test_request_keys_are_the_same_in_both_languages(browser):
     finally:
         page.close()
     assert got == [request_key(m, a) for m, a in cases]
+
+
+def test_requests_time_out_abort_and_answer_from_an_exported_page(browser):
+    """request.js on a stub of anywidget's invoke: a kernel that never answers is a named timeout; a view
+    that goes away aborts its request; an exported page answers what it carries and names what it lacks;
+    Python's error comes back with its traceback; buffers are put back where the reply says."""
+    page = browser.new_page()
+    try:
+        page.set_content("<html><body></body></html>")
+        page.add_script_tag(content=_lib("request.js"))
+        got = page.evaluate("""async () => {
+            const model = (snapshot) => ({ get: () => snapshot });
+            const never = { invoke: (name, msg, { signal }) => new Promise((_, reject) =>
+                signal.addEventListener("abort", () => reject(signal.reason))) };
+            const out = {};
+            const settle = (p) => p.then((r) => ["ok", r], (e) => [e.name, e.message, e.traceback || null]);
+            out.timeout = await settle(requester(model({}), never, { timeout: 150 })("thumb", { layer: 1 }));
+            const view = new AbortController();
+            const pending = settle(requester(model({}), never)("thumb", { layer: 2 }, { signal: view.signal }));
+            view.abort();
+            out.aborted = await pending;
+            const exported = model({ exported: true, [requestKey("meta", {})]: { n: 3 } });
+            out.carried = await settle(requester(exported, never)("meta"));
+            out.missing = await settle(requester(exported, never)("points", { layer: 0, head: 1 }));
+            const failing = { invoke: async () => [{ error: "IndexError: no head 9", traceback: "Traceback ..." }, []] };
+            out.error = await settle(requester(model({}), failing)("points", { head: 9 }));
+            const buffers = { invoke: async () => [{ result: { pattern: { dtype: "uint8", shape: [2] } },
+                                                     buffer_paths: [["result", "pattern", "buffer"]] },
+                                                   [new DataView(new Uint8Array([7, 9]).buffer)]] };
+            const r = await requester(model({}), buffers)("pattern", {});
+            out.buffer = Array.from(new Uint8Array(r.pattern.buffer.buffer));
+            return out;
+        }""")
+    finally:
+        page.close()
+    assert got["timeout"][0] == "Error" and 'no answer from Python to "thumb" within 0.15 s' in got["timeout"][1]
+    assert got["aborted"][0] == "AbortError"
+    assert got["carried"] == ["ok", {"n": 3}]
+    assert "this exported page does not include points" in got["missing"][1]
+    assert got["error"] == ["Error", "IndexError: no head 9", "Traceback ..."]
+    assert got["buffer"] == [7, 9]
