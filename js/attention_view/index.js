@@ -4,47 +4,14 @@
 // Sentence view: the head's attention lines over one text. Image view (ViT): attention from a patch.
 // Data comes by request (meta once, thumbnails, one head's points); settings are model traits.
 import { decode } from "../lib/array.js";
-import { BANNER_CSS, banner } from "../lib/banner.js";
+import { banner } from "../lib/banner.js";
 import { legend as swatches } from "../lib/chart.js";
 import { coalesce, h, keepingFocus, select, setter, widgetRoot } from "../lib/dom.js";
-import { LINES_CSS, linesView } from "../lib/lines.js";
+import { linesView } from "../lib/lines.js";
 import { requestKey, requester } from "../lib/request.js";
 import { createScatter } from "../lib/scatter.js";
-
-const CSS = `
-.iwav { font: 13px/1.4 system-ui, sans-serif; color: #222; }
-.iwav-bar { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin-bottom: 8px; }
-.iwav-bar button { border: 1px solid #bbb; background: #f6f6f6; padding: 3px 10px; border-radius: 4px; cursor: pointer; }
-.iwav-bar button.on { background: #08306b; color: #fff; border-color: #08306b; }
-.iwav-progress { color: #555; font-size: 12px; }
-.iwav-notice { background: #fff7e0; border: 1px solid #f0c36d; padding: 4px 8px; margin-bottom: 8px; }
-.iwav-grid { display: grid; gap: 4px; max-height: 600px; overflow: auto; align-items: start; }
-.iwav-thumb { display: flex; flex-direction: column; align-items: center; cursor: pointer; }
-.iwav-thumb canvas { width: 64px; height: 64px; border: 1px solid #ddd; background: #fff; }
-.iwav-thumb:hover canvas, .iwav-thumb.sel canvas { outline: 2px solid #e6550d; }
-.iwav-thumb span { font-size: 10px; color: #555; white-space: nowrap; }
-.iwav-lab { font-size: 11px; color: #666; text-align: center; align-self: center; }
-.iwav-head { display: flex; gap: 14px; align-items: flex-start; flex-wrap: wrap; }
-.iwav-plot { border: 1px solid #ddd; position: relative; }
-.iwav-side { width: 280px; display: flex; flex-direction: column; gap: 8px; }
-.iwav-card { min-height: 3.2em; background: #f7f7f7; border-radius: 4px; padding: 6px 8px; font-size: 12px; }
-.iwav-card b { color: #08306b; }
-.iwav-legend { display: flex; flex-wrap: wrap; gap: 4px 10px; font-size: 12px; }
-.iwav-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 4px; vertical-align: -1px; }
-.iwav-ramp { height: 10px; border-radius: 2px; }
-.iwav-image { display: flex; gap: 16px; flex-wrap: wrap; align-items: flex-start; }
-.iwav-image canvas.big { width: 320px; height: 320px; image-rendering: pixelated; cursor: crosshair; border: 1px solid #ccc; }
-.iwav-image-side { width: 360px; display: flex; flex-direction: column; gap: 8px; }
-.iwav-strip { display: flex; gap: 4px; flex-wrap: wrap; max-width: 340px; }
-.iwav-strip canvas { width: 48px; height: 48px; cursor: pointer; border: 2px solid transparent; image-rendering: pixelated; }
-.iwav-strip canvas.sel { border-color: #e6550d; }
-` + LINES_CSS + BANNER_CSS;
-
-const QUERY = [27, 158, 119], KEY = [231, 41, 138];  // AttentionViz's green queries and pink keys
-const PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],
-  [227, 119, 194], [188, 189, 34], [23, 190, 207], [127, 127, 127]];
-const OTHER = [205, 205, 205];
-const NAMES = { pca: "PCA", tsne: "t-SNE", umap: "UMAP" };
+import { colours, drawThumb, imageCanvas, legend, metaFrom, sentenceHtml } from "./paint.js";
+import { CSS, KEY, NAMES, QUERY } from "./style.js";
 
 function render({ model, el, experimental }) {
   const life = new AbortController();
@@ -52,7 +19,7 @@ function render({ model, el, experimental }) {
   const news = banner(model);
   const root = h("div");
   el.append(h("style", {}, CSS), widgetRoot("iwav", news.el, root));
-  let meta = null, thumbs = null, scatter = null, points = null, tokensOfUnit = null;
+  let meta = null, thumbs = null, scatter = null, points = null;
   let refetch = null, repaint = null;
   const total = () => model.get("n_layers") * model.get("n_heads");
   const set = setter(model);
@@ -65,20 +32,7 @@ function render({ model, el, experimental }) {
   const showError = (err) => news.fail(err, asking);
 
   async function loadMeta() {
-    if (meta) return meta;
-    const m = await ask("meta");
-    const unit = decode(m.unit).data, n = unit.length;
-    const starts = [];
-    for (let i = 0; i < n; i++) if (i === 0 || unit[i] !== unit[i - 1]) starts.push(i);
-    meta = { vocab: m.vocab, token: decode(m.token).data, unit, position: decode(m.position).data,
-      length: decode(m.length).data, label: m.label ? decode(m.label).data : null, starts, n,
-      images: m.images ? decode(m.images) : null };
-    // the most frequent tokens get colours, the rest grey
-    const counts = new Map();
-    for (const t of meta.token) counts.set(t, (counts.get(t) || 0) + 1);
-    meta.topTokens = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, PALETTE.length).map(([t]) => t);
-    tokensOfUnit = (u) => { const s = starts[u], e = u + 1 < starts.length ? starts[u + 1] : n;
-      return Array.from(meta.token.subarray(s, e), (t) => meta.vocab[t]); };
+    if (!meta) meta = metaFrom(await ask("meta"));
     return meta;
   }
 
@@ -113,28 +67,6 @@ function render({ model, el, experimental }) {
   }
 
   // ------------------------------------------------------------------ matrix view: every head
-  function drawThumb(canvas, coords, off, m, ready) {
-    const size = 128;
-    canvas.width = canvas.height = size;
-    const ctx = canvas.getContext("2d");
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, size, size);
-    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-    for (let i = 0; i < m; i++) {
-      const x = coords[off + 2 * i], y = coords[off + 2 * i + 1];
-      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
-    }
-    const s = (size - 10) / Math.max(x1 - x0, y1 - y0, 1e-9);
-    const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-    for (let i = 0; i < m; i++) {  // queries first half, keys second half
-      const c = i < m / 2 ? QUERY : KEY;
-      ctx.fillStyle = `rgba(${c},0.55)`;
-      ctx.fillRect(size / 2 + (coords[off + 2 * i] - cx) * s - 1.5, size / 2 - (coords[off + 2 * i + 1] - cy) * s - 1.5, 3, 3);
-    }
-    canvas.style.opacity = ready ? "1" : "0.55";
-    canvas.dataset.painted = "1";
-  }
-
   function matrixView() {
     const L = model.get("n_layers"), H = model.get("n_heads"), sortBy = model.get("sort_by");
     const stats = model.get("stats"), help = model.get("stat_help");
@@ -177,56 +109,6 @@ function render({ model, el, experimental }) {
     if (thumbs) paintAll();
     else repaint();
     return wrap;
-  }
-
-  // ------------------------------------------------------------------ single head: the scatter
-  function colours(m) {
-    const mode = model.get("color_by"), n = m.n, rgba = new Uint8Array(2 * n * 4);
-    for (let r = 0; r < 2 * n; r++) {
-      const i = r % n, isKey = r >= n;
-      let c;
-      if (mode === "position") {
-        const t = m.length[i] > 1 ? (m.position[i] - m.position[m.starts[m.unit[i]]]) / (m.length[i] - 1) : 0;
-        const base = isKey ? KEY : QUERY;  // light (start of the text) to dark (end)
-        c = base.map((v) => Math.round(255 - (255 - v) * (0.25 + 0.75 * t) * (1 + 0.4 * t) / 1.4));
-      } else if (mode === "token") {
-        const k = m.topTokens.indexOf(m.token[i]);
-        c = k >= 0 ? PALETTE[k] : OTHER;
-      } else if (mode === "label" && m.label) {
-        c = PALETTE[m.label[i] % PALETTE.length];
-      } else {
-        c = isKey ? KEY : QUERY;
-      }
-      rgba.set([c[0], c[1], c[2], 200], r * 4);
-    }
-    return rgba;
-  }
-
-  function legend(m) {
-    const mode = model.get("color_by"), box = h("div", { class: "iwav-legend" });
-    const item = (c, text) => { const i = h("i"); i.style.background = `rgb(${c})`; return h("span", {}, i, text); };
-    if (mode === "token") {
-      m.topTokens.forEach((t, k) => box.append(item(PALETTE[k], m.vocab[t])));
-      box.append(item(OTHER, "other tokens"));
-    } else if (mode === "label" && m.label) {
-      model.get("label_names").forEach((name, k) => box.append(item(PALETTE[k % PALETTE.length], name)));
-    } else if (mode === "position") {
-      for (const [c, name] of [[QUERY, "queries"], [KEY, "keys"]]) {
-        const ramp = h("div", { class: "iwav-ramp" });
-        ramp.style.background = `linear-gradient(to right, rgb(${c.map((v) => 255 - (255 - v) * 0.18)}), rgb(${c}))`;
-        box.append(h("div", { style: "width:100%" }, `${name}: first token → last token`, ramp));
-      }
-    } else {
-      box.append(item(QUERY, "queries"), item(KEY, "keys"));
-    }
-    return box;
-  }
-
-  function sentenceHtml(m, i) {
-    const u = m.unit[i], toks = tokensOfUnit(u), at = i - m.starts[u];
-    const span = h("span");
-    toks.forEach((t, k) => { span.append(k === at ? h("b", {}, t) : t, " "); });
-    return span;
   }
 
   function headView() {
@@ -274,8 +156,8 @@ function render({ model, el, experimental }) {
       Object.assign(plot.dataset, { projection: model.get("projection"), ready: p.ready ? "1" : "0" });
       const c = decode(p.coords);
       s.setPoints(c.data, p.dim);
-      s.setColors(colours(m));
-      side.querySelector(".iwav-legend-box").append(legend(m));
+      s.setColors(colours(m, model.get("color_by")));
+      side.querySelector(".iwav-legend-box").append(legend(m, model.get("color_by"), model.get("label_names")));
       applySearch();
       drawQuery();
       showSelection();
@@ -360,7 +242,7 @@ function render({ model, el, experimental }) {
   function unitPicker() {
     const n = model.get("n_units");
     const opts = [];
-    for (let u = 0; u < n; u++) opts.push([u, `text ${u}: ${meta ? tokensOfUnit(u).slice(0, 8).join(" ") + "…" : ""}`]);
+    for (let u = 0; u < n; u++) opts.push([u, `text ${u}: ${meta ? meta.tokensOfUnit(u).slice(0, 8).join(" ") + "…" : ""}`]);
     return select("iwav-unit", opts, model.get("unit"), (v) => set({ unit: v, query: -1 }), true);
   }
 
@@ -373,7 +255,7 @@ function render({ model, el, experimental }) {
       wrap.firstChild.append(unitPicker(), h("span", { class: "iwav-progress" },
         `layer ${layer}, head ${head}: each token (left) to the tokens it attends to (right)`));
       return ask("pattern", { unit, layer, head }).then((p) => {
-        const toks = tokensOfUnit(unit), q = model.get("query");
+        const toks = m.tokensOfUnit(unit), q = model.get("query");
         const focus = q >= 0 && m.unit[q] === unit ? q - m.starts[unit] : -1;
         holder.append(linesView(toks, toks, decode(p.pattern).data, {
           focus, onQuery: (i) => set({ hovered: i < 0 ? -1 : m.starts[unit] + i }) }));
@@ -381,15 +263,6 @@ function render({ model, el, experimental }) {
       });
     }).catch(showError);
     return wrap;
-  }
-
-  function imageCanvas(m, u) {
-    const [, Hh, W] = m.images.shape, c = document.createElement("canvas");
-    c.width = W; c.height = Hh;
-    const ctx = c.getContext("2d"), img = ctx.createImageData(W, Hh), off = u * Hh * W * 3;
-    for (let k = 0; k < Hh * W; k++) img.data.set([m.images.data[off + 3 * k], m.images.data[off + 3 * k + 1], m.images.data[off + 3 * k + 2], 255], 4 * k);
-    ctx.putImageData(img, 0, 0);
-    return c;
   }
 
   function imageView() {
@@ -457,9 +330,9 @@ function render({ model, el, experimental }) {
   model.on("change:query", () => { const v = model.get("view"); if (v === "head") drawQuery(); else if (v !== "matrix") redraw(); });
   model.on("change:color_by", () => {
     if (!scatter || !meta) return;
-    scatter.setColors(colours(meta));
+    scatter.setColors(colours(meta, model.get("color_by")));
     const box = root.querySelector(".iwav-legend-box");
-    if (box) { box.innerHTML = ""; box.append(legend(meta)); }
+    if (box) box.replaceChildren(legend(meta, model.get("color_by"), model.get("label_names")));
   });
   model.on("change:search", applySearch);
   model.on("change:selected_points", showSelection);

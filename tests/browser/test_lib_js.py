@@ -75,7 +75,8 @@ def test_requests_time_out_abort_and_answer_from_an_exported_page(browser):
             const exported = model({ exported: true, [requestKey("meta", {})]: { n: 3 } });
             out.carried = await settle(requester(exported, never)("meta"));
             out.missing = await settle(requester(exported, never)("points", { layer: 0, head: 1 }));
-            const failing = { invoke: async () => [{ error: "IndexError: no head 9", traceback: "Traceback ..." }, []] };
+            const reply = { error: "IndexError: no head 9", traceback: "Traceback ..." };
+            const failing = { invoke: async () => [reply, []] };
             out.error = await settle(requester(model({}), failing)("points", { head: 9 }));
             const buffers = { invoke: async () => [{ result: { pattern: { dtype: "uint8", shape: [2] } },
                                                      buffer_paths: [["result", "pattern", "buffer"]] },
