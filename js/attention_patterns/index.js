@@ -3,11 +3,11 @@
 // colour scale. Layer, head, text and view are model traits, so other widgets can drive them; the
 // pointer's (query, key) in the matrix goes back as `hovered` ([-1, -1] once it leaves).
 import { decode } from "../lib/array.js";
-import { BANNER_CSS, banner } from "../lib/banner.js";
-import { coalesce, gridKeys, h, keepingFocus, select, setter, widgetRoot } from "../lib/dom.js";
+import { BANNER_CSS } from "../lib/banner.js";
+import { coalesce, gridKeys, h, keepingFocus, select } from "../lib/dom.js";
 import { colourBar, cssColour, paint } from "../lib/heatmap.js";
 import { LINES_CSS, linesView } from "../lib/lines.js";
-import { requester } from "../lib/request.js";
+import { mount } from "../lib/mount.js";
 
 const CSS = `
 .iwap { font: 13px/1.4 system-ui, sans-serif; color: #222; }
@@ -37,17 +37,13 @@ const CSS = `
 
 const WEIGHT = "attention weight (0-1)";
 
-function render({ model, el, experimental }) {
-  const life = new AbortController();
-  const request = requester(model, experimental);
+function render(view) {
+  const { model } = view;
+  const { life, news, body, set, request } = mount(view, "iwap", CSS);
   const cache = new Map();  // "kind/text/layer/head" -> {data, shape}
-  const news = banner(model);
   let zoomLevel = 1;  // of the matrix view: a view setting, not shared state
   let observer = null, markHover = () => {};
   const keyTokens = (text) => { const k = model.get("key_tokens")[text]; return k && k.length ? k : model.get("tokens")[text]; };
-  const set = setter(model);
-  const body = h("div");
-  el.append(h("style", {}, CSS), widgetRoot("iwap", news.el, body));
 
   async function fetch(kind, text, layer, head) {
     const key = `${kind}/${text}/${layer}/${head}`;

@@ -4,25 +4,21 @@
 // Sentence view: the head's attention lines over one text. Image view (ViT): attention from a patch.
 // Data comes by request (meta once, thumbnails, one head's points); settings are model traits.
 import { decode } from "../lib/array.js";
-import { banner } from "../lib/banner.js";
 import { legend as swatches } from "../lib/chart.js";
-import { coalesce, h, keepingFocus, select, setter, widgetRoot } from "../lib/dom.js";
+import { coalesce, h, keepingFocus, select } from "../lib/dom.js";
 import { linesView } from "../lib/lines.js";
-import { requestKey, requester } from "../lib/request.js";
+import { mount } from "../lib/mount.js";
+import { requestKey } from "../lib/request.js";
 import { createScatter } from "../lib/scatter.js";
 import { colours, drawThumb, imageCanvas, legend, metaFrom, sentenceHtml } from "./paint.js";
 import { CSS, KEY, NAMES, QUERY } from "./style.js";
 
-function render({ model, el, experimental }) {
-  const life = new AbortController();
-  const request = requester(model, experimental);
-  const news = banner(model);
-  const root = h("div");
-  el.append(h("style", {}, CSS), widgetRoot("iwav", news.el, root));
+function render(view) {
+  const { model } = view;
+  const { life, news, body: root, set, request } = mount(view, "iwav", CSS);
   let meta = null, thumbs = null, scatter = null, points = null;
   let refetch = null, repaint = null;
   const total = () => model.get("n_layers") * model.get("n_heads");
-  const set = setter(model);
   let asking = null;  // the request whose failure the banner shows, if any
   const ask = (method, args = {}) => {
     const key = requestKey(method, args);

@@ -1,9 +1,10 @@
 // ITIView: alpha, K and direction controls; the prompt's continuation without and with the edit (the
 // edited one streams in token by token), each marked by the judge when there is one; the truth,
 // cross-entropy and KL curves against alpha, each on its own axes, with the current alpha marked.
-import { BANNER_CSS, banner } from "../lib/banner.js";
+import { BANNER_CSS } from "../lib/banner.js";
 import { frame, legend } from "../lib/chart.js";
-import { coalesce, h, keepingFocus, select, setter, slider, svgEl, widgetRoot } from "../lib/dom.js";
+import { coalesce, h, keepingFocus, select, slider, svgEl } from "../lib/dom.js";
+import { mount } from "../lib/mount.js";
 
 const CSS = `
 .iwiti { font: 13px/1.4 system-ui, sans-serif; color: #222; max-width: 980px; }
@@ -41,11 +42,9 @@ function chart(title, yTitle, xs, ys, alpha, colour, { min = null, max = null } 
   return f.svg;
 }
 
-function render({ model, el }) {
-  const news = banner(model);
-  const body = h("div");
-  el.append(h("style", {}, CSS), widgetRoot("iwiti", news.el, body));
-  const set = setter(model);
+function render(view) {
+  const { model } = view;
+  const { body, set } = mount(view, "iwiti", CSS);
 
   function text(tokens, prompt, cls, title, verdict, streaming) {
     const head = h("h4", {}, title);

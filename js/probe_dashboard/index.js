@@ -2,11 +2,11 @@
 // with its colour scale, the top K outlined (K slider), and, for a clicked cell, how its probe separates
 // the classes on the training and validation splits (histograms of the probe's score).
 import { decode } from "../lib/array.js";
-import { BANNER_CSS, banner } from "../lib/banner.js";
+import { BANNER_CSS } from "../lib/banner.js";
 import { frame, legend } from "../lib/chart.js";
-import { coalesce, gridKeys, h, keepingFocus, select, setter, slider, svgEl, widgetRoot } from "../lib/dom.js";
+import { coalesce, gridKeys, h, keepingFocus, select, slider, svgEl } from "../lib/dom.js";
 import { colourBar, cssColour } from "../lib/heatmap.js";
-import { requester } from "../lib/request.js";
+import { mount } from "../lib/mount.js";
 
 const CSS = `
 .iwpd { font: 13px/1.4 system-ui, sans-serif; color: #222; }
@@ -48,13 +48,9 @@ function histogram(title, score, positive) {
   return f.svg;
 }
 
-function render({ model, el, experimental }) {
-  const life = new AbortController();
-  const request = requester(model, experimental);
-  const news = banner(model);
-  const body = h("div");
-  el.append(h("style", {}, CSS), widgetRoot("iwpd", news.el, body));
-  const set = setter(model);
+function render(view) {
+  const { model } = view;
+  const { life, news, body, set, request } = mount(view, "iwpd", CSS);
   const accuracyLike = () => /accuracy|auc/.test(model.get("metric"));
 
   function toolbar() {
