@@ -1,8 +1,8 @@
-// Bundle every js/<name>/index.js into interpwidgets/static/<name>.js, and copy the assets that
-// save_html() inlines for offline pages (require.js, @jupyter-widgets/html-manager's embed-amd.js).
+// Bundle every js/<name>/index.js into interpwidgets/static/<name>.js: one per widget, and host.js, the
+// small host that save_html() inlines to render a widget in an offline page.
 // `node build.mjs --watch` rebuilds on change; anywidget hot-reloads the bundle in a running notebook.
 import * as esbuild from "esbuild";
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -10,8 +10,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, "..", "interpwidgets", "static");
 mkdirSync(out, { recursive: true });
 
-copyFileSync(join(here, "node_modules/requirejs/require.js"), join(out, "require.js"));
-copyFileSync(join(here, "node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js"), join(out, "embed-amd.js"));
 
 const entries = readdirSync(here, { withFileTypes: true })
   .filter((d) => d.isDirectory() && !["node_modules", "lib"].includes(d.name))
@@ -26,5 +24,5 @@ if (process.argv.includes("--watch")) {
   console.log(`watching ${entries.length} bundle(s) into ${out}`);
 } else {
   if (entries.length) await esbuild.build(options);
-  console.log(`built ${entries.length} bundle(s) and the offline assets into ${out}`);
+  console.log(`built ${entries.length} bundle(s) into ${out}`);
 }

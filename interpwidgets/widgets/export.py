@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -9,8 +10,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import anywidget
-from ipywidgets.embed import dependency_state, embed_data, escape_script
+from ipywidgets.embed import escape_script
 
 from .base import STATIC
 
@@ -25,56 +25,37 @@ _PAGE = """<!DOCTYPE html>
 <meta charset="UTF-8">
 <title>{title}</title>
 <style>body {{ font-family: system-ui, sans-serif; margin: 16px; background: #fff; }}</style>
-{scripts}
 </head>
 <body>
 <script type="application/vnd.jupyter.widget-state+json">
 {state}
 </script>
-{views}
+<div class="iw-export" data-iw-model="{model_id}"></div>
+<script type="module">
+{host}
+</script>
 </body>
 </html>
 """
 
 
-def _inline(js: str) -> str:
-    return "<script>\n" + js.replace("</script", "<\\/script") + "\n</script>"
-
-
-def _anywidget_amd() -> str:
-    """anywidget's AMD build, as a module named ``anywidget`` (it ships as an anonymous define)."""
-    source = (Path(anywidget.__file__).parent / "nbextension" / "index.js").read_text()
-    anchor = 'define(["@jupyter-widgets/base"]'
-    if anchor not in source:
-        raise RuntimeError("this anywidget version's AMD build has an unexpected shape; save_html cannot inline it")
-    head, _, tail = source.rpartition(anchor)
-    return head + 'define("anywidget", ["@jupyter-widgets/base"]' + tail
-
-
 def save_html(widget, path: str | os.PathLike, title: str | None = None, snapshot: bool = True) -> Path:
     """Write ``widget`` (with its state and code) as one HTML file that works from ``file://`` offline.
 
-    require.js, @jupyter-widgets/html-manager and anywidget are inlined, so the page loads nothing
-    from the network; arrays travel in the page as base64 buffers. The page holds this widget alone,
-    with the answers to what its view shows (see ``Widget._snapshot``; ``snapshot=False``: code and state
-    only, as the benchmarks use to weigh the snapshot).
+    The page holds the widget's state in ipywidgets' embed format (arrays as base64 buffers) with the
+    answers to what its view shows (see ``Widget._snapshot``; ``snapshot=False``: code and state only, as
+    the benchmarks use to weigh the snapshot), and our own small host (``js/host``), which renders the
+    widget's ESM without a kernel: the page loads nothing from the network.
     """
-    assets = [STATIC / "require.js", STATIC / "embed-amd.js"]
-    missing = [a.name for a in assets if not a.exists()]
-    if missing:
-        raise FileNotFoundError(f"{', '.join(missing)} missing from {STATIC}: they are built when the package is "
-                                f"installed (pip install .), or by `make js`")
-    # this widget and the widgets it refers to (its layout), not every live widget; its snapshot added
-    state = dependency_state([widget], drop_defaults=False)  # anywidget's _esm is a default: keep it
-    state[widget.model_id] = widget._embed_state(snapshot)
-    data = embed_data(views=[widget], state=state)
-    views = "\n".join(
-        '<script type="application/vnd.jupyter.widget-view+json">\n' + escape_script(json.dumps(v)) + "\n</script>"
-        for v in data["view_specs"])
-    scripts = "\n".join([_inline(assets[0].read_text()), _inline(_anywidget_amd()), _inline(assets[1].read_text())])
+    host = STATIC / "host.js"
+    if not host.exists():
+        raise FileNotFoundError(f"host.js missing from {STATIC}: it is built when the package is installed "
+                                f"(pip install .), or by `make js`")
+    state = {"version_major": 2, "version_minor": 0, "state": {widget.model_id: widget._embed_state(snapshot)}}
     path = Path(path)
-    path.write_text(_PAGE.format(title=title or type(widget).__name__, scripts=scripts,
-                                 state=escape_script(json.dumps(data["manager_state"])), views=views))
+    path.write_text(_PAGE.format(title=html.escape(title or type(widget).__name__), model_id=widget.model_id,
+                                 state=escape_script(json.dumps(state)),
+                                 host=host.read_text().replace("</script", "<\\/script")))
     return path
 
 
@@ -88,9 +69,9 @@ def find_chromium() -> str:
 
 # Our views mark an element (a canvas, an svg) data-drawn when they ask for its data and data-painted
 # once it is drawn: the page is ready when the view has rendered, something is painted and nothing asked
-# for is pending. (An exported view's class is jupyter-widgets-disconnected: look inside .widget-subarea.)
+# for is pending.
 _DRAWN = """() => {
-  const root = document.querySelector('.widget-subarea, .jupyter-widgets');
+  const root = document.querySelector('.iw-export');
   if (!root || !root.querySelector('*')) return false;
   const parts = [...root.querySelectorAll('canvas, [data-drawn]')];
   return parts.length === 0 || (parts.some(c => c.dataset.painted)
@@ -128,7 +109,7 @@ def _screenshot(page_file: Path, path: Path, width: int, height: int, timeout_ms
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(page_file.as_uri())
-            view = page.locator(".widget-subarea, .jupyter-widgets").first
+            view = page.locator(".iw-export").first
             view.wait_for(state="visible", timeout=timeout_ms)
             box = view.bounding_box()
             page.set_viewport_size({"width": width, "height": max(height, int(box["y"] + box["height"]) + 16)})
