@@ -1,5 +1,5 @@
-// AttentionView's drawing that needs no widget state: thumbnails, point colours and their legend, a
-// token in its sentence, an image, and the metadata decoded once.
+// AttentionView's drawing that needs no widget state: thumbnails, point colours and their legend, images
+// (a ViT's patches as sprites, attention from a patch), and the metadata decoded once.
 import { decode } from "../lib/array.js";
 import { h } from "../lib/dom.js";
 import { KEY, OTHER, PALETTE, QUERY } from "./style.js";
@@ -88,14 +88,6 @@ export function legend(m, mode, labelNames) {
   return box;
 }
 
-/** Token `i` in its sentence, in bold. */
-export function sentenceHtml(m, i) {
-  const u = m.unit[i], toks = m.tokensOfUnit(u), at = i - m.starts[u];
-  const span = h("span");
-  toks.forEach((t, k) => { span.append(k === at ? h("b", {}, t) : t, " "); });
-  return span;
-}
-
 /** Unit `u`'s image (ViT) on a canvas of its own size. */
 export function imageCanvas(m, u) {
   const [, Hh, W] = m.images.shape, c = document.createElement("canvas");
@@ -104,4 +96,40 @@ export function imageCanvas(m, u) {
   for (let k = 0; k < Hh * W; k++) img.data.set([m.images.data[off + 3 * k], m.images.data[off + 3 * k + 1], m.images.data[off + 3 * k + 2], 255], 4 * k);
   ctx.putImageData(img, 0, 0);
   return c;
+}
+
+/** A ViT's points as image patches: one atlas of every image, and per point (queries, then keys) the
+ * rectangle of its patch in it ([CLS] is the whole image). */
+export function patchSprites(m, [rows, cols]) {
+  const [U, Hh, W] = m.images.shape, px = m.images.data;
+  const atlas = document.createElement("canvas");
+  atlas.width = W; atlas.height = Hh * U;
+  const ctx = atlas.getContext("2d"), img = ctx.createImageData(W, Hh * U);
+  for (let k = 0; k < U * Hh * W; k++) img.data.set([px[3 * k], px[3 * k + 1], px[3 * k + 2], 255], 4 * k);
+  ctx.putImageData(img, 0, 0);
+  const rects = new Float32Array(2 * m.n * 4), ph = Hh / rows, pw = W / cols;
+  for (let r = 0; r < 2 * m.n; r++) {
+    const i = r % m.n, u = m.unit[i], p = i - m.starts[u];
+    rects.set(p === 0 ? [0, u * Hh, W, Hh] : [((p - 1) % cols) * pw, u * Hh + Math.floor((p - 1) / cols) * ph, pw, ph], 4 * r);
+  }
+  return [atlas, rects];
+}
+
+/** `image` on `big` at 4x with each patch dimmed by how little attention `row` gives it (token 0 is
+ * [CLS]); the patch attended from (`from` > 0) outlined. */
+export function paintAttention(big, image, row, [rows, cols], from) {
+  let vmax = 1e-9;
+  for (let k = 1; k < row.length; k++) vmax = Math.max(vmax, row[k]);
+  big.width = image.width * 4; big.height = image.height * 4;
+  const ctx = big.getContext("2d"), ph = big.height / rows, pw = big.width / cols;
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(image, 0, 0, big.width, big.height);
+  for (let k = 1; k < row.length; k++) {
+    ctx.fillStyle = `rgba(0,0,0,${(0.85 * (1 - row[k] / vmax)).toFixed(3)})`;
+    ctx.fillRect(((k - 1) % cols) * pw, Math.floor((k - 1) / cols) * ph, pw, ph);
+  }
+  if (from > 0) {
+    ctx.strokeStyle = "#e6550d"; ctx.lineWidth = 3;
+    ctx.strokeRect(((from - 1) % cols) * pw, Math.floor((from - 1) / cols) * ph, pw, ph);
+  }
 }

@@ -1,6 +1,8 @@
 // AttentionView's look: its CSS and the colours of queries, keys, tokens and labels.
 import { BANNER_CSS } from "../lib/banner.js";
 import { LINES_CSS } from "../lib/lines.js";
+import { NOTICE_CSS } from "../lib/parts.js";
+import { TOKENS_CSS } from "../lib/tokens.js";
 
 export const CSS = `
 .iwav { font: 13px/1.4 system-ui, sans-serif; color: #222; }
@@ -8,7 +10,6 @@ export const CSS = `
 .iwav-bar button { border: 1px solid #bbb; background: #f6f6f6; padding: 3px 10px; border-radius: 4px; cursor: pointer; }
 .iwav-bar button.on { background: #08306b; color: #fff; border-color: #08306b; }
 .iwav-progress { color: #555; font-size: 12px; }
-.iwav-notice { background: #fff7e0; border: 1px solid #f0c36d; padding: 4px 8px; margin-bottom: 8px; }
 .iwav-grid { display: grid; gap: 4px; max-height: 600px; overflow: auto; align-items: start; }
 .iwav-thumb { display: flex; flex-direction: column; align-items: center; cursor: pointer; }
 .iwav-thumb canvas { width: 64px; height: 64px; border: 1px solid #ddd; background: #fff; }
@@ -20,6 +21,7 @@ export const CSS = `
 .iwav-side { width: 280px; display: flex; flex-direction: column; gap: 8px; }
 .iwav-card { min-height: 3.2em; background: #f7f7f7; border-radius: 4px; padding: 6px 8px; font-size: 12px; }
 .iwav-card b { color: #08306b; }
+.iwav-card .iw-tokens { margin-top: 4px; }
 .iwav-legend { display: flex; flex-wrap: wrap; gap: 4px 10px; font-size: 12px; }
 .iwav-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 4px; vertical-align: -1px; }
 .iwav-ramp { height: 10px; border-radius: 2px; }
@@ -29,7 +31,7 @@ export const CSS = `
 .iwav-strip { display: flex; gap: 4px; flex-wrap: wrap; max-width: 340px; }
 .iwav-strip canvas { width: 48px; height: 48px; cursor: pointer; border: 2px solid transparent; image-rendering: pixelated; }
 .iwav-strip canvas.sel { border-color: #e6550d; }
-` + LINES_CSS + BANNER_CSS;
+` + NOTICE_CSS + LINES_CSS + TOKENS_CSS + BANNER_CSS;
 
 export const QUERY = [27, 158, 119], KEY = [231, 41, 138];  // AttentionViz's green queries and pink keys
 export const PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],

@@ -1,10 +1,13 @@
 // ITIView: alpha, K and direction controls; the prompt's continuation without and with the edit (the
 // edited one streams in token by token), each marked by the judge when there is one; the truth,
-// cross-entropy and KL curves against alpha, each on its own axes, with the current alpha marked.
+// cross-entropy and KL curves against alpha, each on its own axes, with the current alpha marked. Four
+// parts (controls, texts, heads, curves), each following the traits it shows; the streamed text changes
+// in place.
 import { BANNER_CSS } from "../lib/banner.js";
 import { frame, legend } from "../lib/chart.js";
-import { coalesce, h, keepingFocus, select, slider, svgEl } from "../lib/dom.js";
+import { h, select, slider, svgEl } from "../lib/dom.js";
 import { mount } from "../lib/mount.js";
+import { composeParts } from "../lib/parts.js";
 
 const CSS = `
 .iwiti { font: 13px/1.4 system-ui, sans-serif; color: #222; max-width: 980px; }
@@ -42,69 +45,94 @@ function chart(title, yTitle, xs, ys, alpha, colour, { min = null, max = null } 
   return f.svg;
 }
 
-function render(view) {
-  const { model } = view;
-  const { body, set } = mount(view, "iwiti", CSS);
+const has = (names, ...traits) => traits.some((t) => names.has(t));
 
-  function text(tokens, prompt, cls, title, verdict, streaming) {
-    const head = h("h4", {}, title);
-    if (verdict) head.append(h("span", { class: `iwiti-verdict ${verdict in MARK ? verdict : "other"}` }, MARK[verdict] || verdict));
-    const col = h("div", { class: `iwiti-col ${cls}` }, head, h("span", { class: "iwiti-prompt" }, prompt),
-      h("span", { class: "iwiti-gen" }, tokens.join("")));
-    if (streaming) col.append(h("span", { class: "iwiti-cursor", "aria-label": "generating" }));
-    return col;
-  }
+function controls({ model, set }) {
+  const alpha = slider("iwiti-alpha", "alpha", { min: -30, max: 30, step: 0.5, value: model.get("alpha"), onchange: (v) => set({ alpha: v }) });
+  const k = slider("iwiti-k", "heads K", { min: 1, max: model.get("n_heads_total"), value: model.get("k"), onchange: (v) => set({ k: v }) });
+  const kind = select("iwiti-kind", Object.entries(KINDS), model.get("kind"), (v) => set({ kind: v }), false, "direction");
+  const bar = h("div", { class: "iwiti-bar" }, alpha, k, kind), prompts = model.get("prompts");
+  const prompt = select("iwiti-prompt-sel", prompts.map((p, i) => [i, p.length > 60 ? `${p.slice(0, 60)}…` : p]),
+    model.get("prompt_index"), (v) => set({ prompt_index: v }), true, "prompt");
+  if (prompts.length > 1) bar.append(prompt);
+  return {
+    el: bar,
+    update(names) {
+      if (has(names, "prompts", "n_heads_total")) return false;
+      if (names.has("alpha")) alpha.set(model.get("alpha"));
+      if (names.has("k")) k.set(model.get("k"));
+      if (names.has("kind")) kind.value = model.get("kind");
+      if (names.has("prompt_index")) prompt.value = model.get("prompt_index");
+      return true;
+    },
+  };
+}
 
-  function curves() {
-    const c = model.get("curves");
-    if (!c.alpha || c.alpha.length < 2) return null;
+function column(tokens, prompt, cls, title, verdict, streaming) {
+  const head = h("h4", {}, title);
+  if (verdict) head.append(h("span", { class: `iwiti-verdict ${verdict in MARK ? verdict : "other"}` }, MARK[verdict] || verdict));
+  const col = h("div", { class: `iwiti-col ${cls}` }, head, h("span", { class: "iwiti-prompt" }, prompt),
+    h("span", { class: "iwiti-gen" }, tokens.join("")));
+  if (streaming) col.append(h("span", { class: "iwiti-cursor", "aria-label": "generating" }));
+  return col;
+}
+
+/** The continuation without and with the edit; the edited one follows the stream in place. */
+function texts({ model }) {
+  const prompt = model.get("prompts")[model.get("prompt_index")], verdicts = model.get("verdicts") || {};
+  const generating = model.get("generating");
+  const edited = column(model.get("edited_tokens"), prompt, "iwiti-edited", `with ITI (alpha ${model.get("alpha")})`,
+    generating ? null : verdicts.edited, generating);
+  edited.dataset.drawn = "1";
+  if (!generating) edited.dataset.painted = "1";
+  const plain = column(model.get("plain_tokens"), prompt, "iwiti-plain", "without ITI", verdicts.plain, false);
+  return {
+    el: h("div", { class: "iwiti-cols" }, plain, edited),
+    update(names) {
+      if (has(names, "prompts", "prompt_index", "plain_tokens", "generating", "verdicts", "alpha")) return false;
+      if (names.has("edited_tokens")) edited.querySelector(".iwiti-gen").textContent = model.get("edited_tokens").join("");
+      return true;
+    },
+  };
+}
+
+function headsLine({ model }) {
+  const line = h("div", { class: "iwiti-heads" });
+  const show = () => {
+    const heads = model.get("heads");
+    line.textContent = `${heads.length} heads edited (layer, head): ` + heads.map(([l, hd]) => `(${l}, ${hd})`).join(" ");
+  };
+  show();
+  return { el: line, update(names) { if (names.has("heads")) show(); return true; } };
+}
+
+/** The curves measured by view.sweep(), and a notice when the controls have moved off what they measured. */
+function curves({ model }) {
+  const wrap = h("div"), c = model.get("curves");
+  if (c.alpha && c.alpha.length >= 2) {
     const box = h("div", { class: "iwiti-curves" });
     if (c.truth) box.append(chart("Share of true answers", "share true", c.alpha, c.truth, model.get("alpha"), "#2171b5", { min: 0, max: 1 }));
     box.append(chart("Cross-entropy on plain text", "nats per token", c.alpha, c.cross_entropy, model.get("alpha"), "#6a51a3"));
     box.append(chart("KL from the unedited model", "nats per token", c.alpha, c.kl, model.get("alpha"), "#e6550d", { min: 0 }));
-    const wrap = h("div", {}, box, legend([["#e6550d", "the current alpha", true]]));
+    wrap.append(box, legend([["#e6550d", "the current alpha", true]]));
     const same = c.kind === model.get("kind") && JSON.stringify(c.heads) === JSON.stringify(model.get("heads"));
     if (c.heads && !same) {
       wrap.prepend(h("div", { class: "iwiti-stale" }, `These curves were measured for ${KINDS[c.kind] || c.kind} on `
         + `${c.heads.length} heads; the controls now edit ${model.get("heads").length} heads with the `
         + `${KINDS[model.get("kind")] || model.get("kind")}: run view.sweep(...) again to measure them.`));
     }
-    return wrap;
   }
+  return { el: wrap, update: (names) => !has(names, "curves", "alpha", "kind", "heads") };
+}
 
-  function draw() {
-    const prompts = model.get("prompts"), verdicts = model.get("verdicts") || {};
-    const bar = h("div", { class: "iwiti-bar" },
-      slider("iwiti-alpha", "alpha", { min: -30, max: 30, step: 0.5, value: model.get("alpha"), onchange: (v) => set({ alpha: v }) }),
-      slider("iwiti-k", "heads K", { min: 1, max: model.get("n_heads_total"), value: model.get("k"), onchange: (v) => set({ k: v }) }),
-      select("iwiti-kind", Object.entries(KINDS), model.get("kind"), (v) => set({ kind: v }), false, "direction"));
-    if (prompts.length > 1) {
-      bar.append(select("iwiti-prompt-sel", prompts.map((p, i) => [i, p.length > 60 ? `${p.slice(0, 60)}…` : p]),
-        model.get("prompt_index"), (v) => set({ prompt_index: v }), true, "prompt"));
-    }
-    const prompt = prompts[model.get("prompt_index")];
-    const generating = model.get("generating");
-    const edited = text(model.get("edited_tokens"), prompt, "iwiti-edited", `with ITI (alpha ${model.get("alpha")})`,
-      generating ? null : verdicts.edited, generating);
-    edited.dataset.drawn = "1";
-    if (!generating) edited.dataset.painted = "1";
-    const heads = model.get("heads");
-    keepingFocus(body, () => body.replaceChildren(bar,
-      h("div", { class: "iwiti-cols" }, text(model.get("plain_tokens"), prompt, "iwiti-plain", "without ITI", verdicts.plain, false), edited),
-      h("div", { class: "iwiti-heads" }, `${heads.length} heads edited (layer, head): ` + heads.map(([l, hd]) => `(${l}, ${hd})`).join(" "))));
-    const c = curves();
-    if (c) body.append(c);
-  }
+const FOLLOWED = ["alpha", "k", "kind", "heads", "prompts", "prompt_index", "plain_tokens", "generating", "curves",
+  "verdicts", "edited_tokens", "n_heads_total"];
 
-  const redraw = coalesce(draw);
-  draw();
-  for (const t of ["alpha", "k", "kind", "heads", "prompts", "prompt_index", "plain_tokens", "generating", "curves", "verdicts"]) {
-    model.on(`change:${t}`, redraw);
-  }
-  model.on("change:edited_tokens", () => {  // streaming: only the generated text changes
-    const gen = body.querySelector(".iwiti-edited .iwiti-gen");
-    if (gen) gen.textContent = model.get("edited_tokens").join(""); else redraw();
-  });
+function render(view) {
+  const { body, set } = mount(view, "iwiti", CSS), ctx = { model: view.model, set };
+  const parts = composeParts(body, view.model, [controls, texts, headsLine, curves].map((part) => () => part(ctx)),
+    { traits: FOLLOWED });
+  return () => parts.destroy();
 }
 
 export default { render };

@@ -56,6 +56,14 @@ export function coalesce(fn) {
   };
 }
 
+/** fn(names) once per burst of changes of `traits`, with the set of the traits that changed in it: a
+ * view hands each name to the parts that show it. */
+export function onChanges(model, traits, fn) {
+  const changed = new Set();
+  const run = coalesce(() => { const names = new Set(changed); changed.clear(); fn(names); });
+  for (const t of traits) model.on(`change:${t}`, () => { changed.add(t); run(); });
+}
+
 const NAVIGATION = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown",
   "Enter", " "]);
 
@@ -85,12 +93,15 @@ export function keepingFocus(container, rebuild) {
 
 /**
  * A labelled range slider: the value shows as it moves, `onchange(value)` runs on release (or on each
- * arrow key), so one move is one change for Python. Keyboard: arrows, Home/End, PageUp/Down.
+ * arrow key), so one move is one change for Python. Keyboard: arrows, Home/End, PageUp/Down. The
+ * returned <label> has set(value), for a value that changed elsewhere.
  */
 export function slider(cls, label, { min, max, step = 1, value, onchange, shown = (v) => String(v) }) {
   const input = h("input", { type: "range", class: cls, min, max, step, value, "aria-label": label });
   const out = h("b", {}, shown(value));
   input.addEventListener("input", () => { out.textContent = shown(+input.value); });
   input.addEventListener("change", () => onchange(+input.value));
-  return h("label", {}, label, input, out);
+  const el = h("label", {}, label, input, out);
+  el.set = (v) => { input.value = v; out.textContent = shown(v); };  // follow the model, not the hand
+  return el;
 }

@@ -52,7 +52,10 @@ def test_single_head_hover_reads_the_token_in_its_sentence(view, tmp_path, offli
     card = offline_page.locator(".iwav-card").first
     card.filter(has_text="query").wait_for(timeout=5000)
     assert card.inner_text().startswith(f"query {view.data.tokens[row]} · text 4, position {position}")
-    assert offline_page.locator(".iwav-card b").nth(1).inner_text() == view.data.tokens[row]  # marked in its text
+    strip = card.locator(".iw-tokens span")  # its text, with this token marked (not another copy of it)
+    marked = strip.evaluate_all("spans => spans.findIndex((s) => s.classList.contains('focus'))")
+    start = int(np.flatnonzero(view.data.unit == 4)[0])
+    assert marked == row - start and strip.nth(marked).inner_text() == view.data.tokens[row]
 
 
 def _line_pixels(page, a, b, samples=40):
@@ -84,6 +87,11 @@ def test_query_lines_search_and_colours(view, tmp_path, offline_page):
     legend = offline_page.locator(".iwav-legend span").all_inner_texts()
     tokens, counts = np.unique(view.data.tokens, return_counts=True)
     assert legend[0] == tokens[counts.argmax()] and legend[-1] == "other tokens"
+    # a colour change repaints the points and the legend in place: the same scatter, the same plot
+    offline_page.evaluate("document.querySelector('.iwav-plot').tag = 'kept'")
+    offline_page.locator("select.iwav-color").select_option("position")
+    offline_page.locator(".iwav-legend").filter(has_text="queries: first token").wait_for(timeout=5000)
+    assert offline_page.evaluate("document.querySelector('.iwav-plot').tag") == "kept"
     offline_page.locator(".iwav-search").fill("the")
     expected = sum("the" in t.lower() for t in view.data.tokens)
     offline_page.locator(".iwav-search-count").filter(has_text=f"{expected} tokens match").wait_for(timeout=5000)

@@ -267,6 +267,11 @@ def test_round_trips_through_a_live_kernel(lab, browser):
             assert max(abs(a - b) for a, b in zip(red, want[head], strict=True)) <= 3, f"{head} shows another head"
     state = _state(lab["root"], lambda s: len(s["served"]) >= sum(len(v) for v in shown))
     assert all(kind == "thumb" for kind, _, _ in state["served"])
+    # Python -> browser in the grid: the mark moves to the new head in the same grid (nothing is rebuilt)
+    page.evaluate("document.querySelectorAll('.iwap-grid').forEach((g) => { g.tag = 'kept'; })")
+    _run_in_kernel(page, "view.layer, view.head = 2, 1")
+    page.wait_for_function("""() => [...document.querySelectorAll('.iwap-grid')].every((g) => g.tag === 'kept'
+        && g.querySelector('canvas.sel')?.title === 'layer 2, head 1')""", timeout=30000)
 
     # browser -> Python: a click on a thumbnail of the second view sets layer, head and view in the kernel
     views.nth(1).locator("canvas[title='layer 1, head 3']").click()
@@ -353,10 +358,13 @@ def test_attention_view_round_trips(lab, browser):
                            timeout=10000)
     # UMAP chosen in the single-head view: the progress bar appears, and the head's UMAP points replace
     # PCA once Python has them, in both views
+    page.evaluate("document.querySelectorAll('.iwav-plot').forEach((p) => { p.tag = 'kept'; })")
     views.nth(0).locator("select.iwav-projection").select_option("umap")
     page.locator(".iwav-job").first.wait_for(timeout=30000)
     page.wait_for_function("""() => [...document.querySelectorAll('.iwav-plot')].every(p =>
         p.dataset.projection === 'umap' && p.dataset.ready === '1')""", timeout=120000)
+    # loaded into the same scatters: a projection change touches the points, not the view around them
+    assert page.evaluate("[...document.querySelectorAll('.iwav-plot')].map((p) => p.tag)") == ["kept", "kept"]
     _run_in_kernel(page, "view.projection = 'pca'")  # stops the background UMAP of the other heads
     # Python -> browser: the kernel switches the view
     _run_in_kernel(page, "view.unit = 3; view.view = 'sentence'")
@@ -407,6 +415,10 @@ def test_probe_dashboard_round_trips(lab, browser):
     shown = json.dumps(json.dumps(s["top"]).replace(" ", ""))
     page.wait_for_function(f"[...document.querySelectorAll('.iwpd-top')].every(t => t.value === {shown})",
                            timeout=30000)
+    # the other view's slider follows; K changes the top list, not the clicked cell: it is not asked again
+    page.wait_for_function("[...document.querySelectorAll('input.iwpd-k')].every(k => k.value === '5')", timeout=10000)
+    page.wait_for_timeout(1000)
+    assert state(lambda s: True)["served"].count(["cell", {"row": 2, "col": 3}]) == 2
     assert page.locator(".iw-banner:not([hidden])").count() == 0
     page.close()
 

@@ -1,0 +1,43 @@
+// A token strip: a text's tokens in a row, one of them marked (the focus), and, given weights, each token
+// shaded by its weight on the Blues scale. The weight is in each token's tooltip too, and the focus has
+// an outline, so nothing is said by colour alone.
+import { h } from "./dom.js";
+import { cssColour } from "./heatmap.js";
+
+export const TOKENS_CSS = `
+.iw-tokens { line-height: 1.9; overflow-wrap: anywhere; }
+.iw-tokens span { padding: 1px 3px; margin-right: 2px; border-radius: 2px; }
+.iw-tokens span.focus { outline: 2px solid #e6550d; font-weight: 600; }
+.iw-tokens span.dark { color: #fff; }
+.iw-tokens span[data-i] { cursor: pointer; }
+`;
+
+/**
+ * A strip of `tokens`. Options: `focus` (index to outline), `weights` (one per token; shaded from 0 to
+ * `vmax`, default their maximum), `what` (the weights' name, for tooltips), `onHover(i)` (-1 on leave)
+ * and `onClick(i)`.
+ */
+export function tokenStrip(tokens, { focus = -1, weights = null, vmax = null, what = "weight", onHover = null,
+  onClick = null } = {}) {
+  const strip = h("div", { class: "iw-tokens" });
+  let top = vmax ?? 0;
+  if (weights && vmax == null) for (const w of weights) top = Math.max(top, w);
+  top = Math.max(top, 1e-9);
+  tokens.forEach((t, i) => {
+    const span = h("span", {}, t);
+    if (i === focus) span.classList.add("focus");
+    if (weights) {
+      span.style.background = cssColour(weights[i], top);
+      if (weights[i] / top > 0.6) span.classList.add("dark");
+      span.title = `${t}: ${what} ${weights[i].toFixed(3)}`;
+    }
+    if (onHover || onClick) span.dataset.i = i;
+    if (onHover) {
+      span.addEventListener("mouseenter", () => onHover(i));
+      span.addEventListener("mouseleave", () => onHover(-1));
+    }
+    if (onClick) span.addEventListener("click", () => onClick(i));
+    strip.append(span);
+  });
+  return strip;
+}
