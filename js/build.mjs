@@ -2,12 +2,13 @@
 // small host that save_html() inlines to render a widget in an offline page.
 // `node build.mjs --watch` rebuilds on change; anywidget hot-reloads the bundle in a running notebook.
 import * as esbuild from "esbuild";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, "..", "interpwidgets", "static");
+rmSync(out, { recursive: true, force: true });  // only what this build makes ships in the wheel
 mkdirSync(out, { recursive: true });
 
 

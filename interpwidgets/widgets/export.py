@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,12 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
+def _script_safe(js: str) -> str:
+    """JS to inline in a <script>: no sequence in it may end the element or open an HTML comment (in JS,
+    ``<\\/script`` and ``<\\!--`` inside strings mean the same as before)."""
+    return re.sub(r"<(/script|!--)", lambda m: "<\\" + m.group(1), js, flags=re.IGNORECASE)
+
+
 def save_html(widget, path: str | os.PathLike, title: str | None = None, snapshot: bool = True) -> Path:
     """Write ``widget`` (with its state and code) as one HTML file that works from ``file://`` offline.
 
@@ -55,7 +62,7 @@ def save_html(widget, path: str | os.PathLike, title: str | None = None, snapsho
     path = Path(path)
     path.write_text(_PAGE.format(title=html.escape(title or type(widget).__name__), model_id=widget.model_id,
                                  state=escape_script(json.dumps(state)),
-                                 host=host.read_text().replace("</script", "<\\/script")))
+                                 host=_script_safe(host.read_text())))
     return path
 
 

@@ -4,7 +4,7 @@ import { gridKeys, h } from "../lib/dom.js";
 import { colourBar, paint } from "../lib/heatmap.js";
 import { WEIGHT } from "./style.js";
 
-export function gridPart(ctx, text) {
+export function gridPart(ctx, text, signal) {
   const { model, set, fetch, missing } = ctx;
   const L = model.get("n_layers"), H = model.get("n_heads");
   const grid = h("div", { class: "iwap-grid", role: "grid", "aria-label": "attention pattern of every head" });
@@ -16,7 +16,7 @@ export function gridPart(ctx, text) {
       if (!entry.isIntersecting || entry.target.dataset.drawn) continue;
       const c = entry.target;
       c.dataset.drawn = "1";
-      fetch("thumb", text, +c.dataset.layer, +c.dataset.head)
+      fetch("thumb", text, +c.dataset.layer, +c.dataset.head, signal)
         .then(({ data, shape }) => { paint(c, data, shape[0], shape[1]); c.dataset.painted = "1"; })
         .catch(missing(c));
     }

@@ -4,28 +4,33 @@
 import { h, select } from "../lib/dom.js";
 import { colourBar, cssColour, paint } from "../lib/heatmap.js";
 import { linesView } from "../lib/lines.js";
+import { touches } from "../lib/parts.js";
 import { WEIGHT } from "./style.js";
 
 const SHOWN = ["layer", "head", "text_index"];
-const follows = (names) => !SHOWN.some((t) => names.has(t));
+const follows = (names) => !touches(names, SHOWN);
 
 /** What a failed fetch leaves: the message in place (the banner says it too). */
 function failed(ctx, part, holder) {
-  return (err) => { ctx.missing(part)(err); holder.append(h("div", { class: "iwap-missing" }, String(err.message || err))); };
+  return (err) => {
+    if (err.name === "AbortError") return;  // the part went: nothing to say
+    ctx.missing(part)(err);
+    holder.append(h("div", { class: "iwap-missing" }, String(err.message || err)));
+  };
 }
 
-export function linesPart(ctx, text) {
+export function linesPart(ctx, text, signal) {
   const { model, set } = ctx, layer = model.get("layer"), head = model.get("head");
   const holder = h("div");
   holder.dataset.drawn = "1";
-  ctx.fetch("pattern", text, layer, head).then(({ data }) => {
+  ctx.fetch("pattern", text, layer, head, signal).then(({ data }) => {
     holder.append(linesView(model.get("tokens")[text], ctx.keyTokens(text), data,
       { onQuery: (q) => set({ hovered: q < 0 ? [-1, -1] : [q, -1] }) }));
     holder.dataset.painted = "1";
   }).catch(failed(ctx, holder, holder));
   const title = `layer ${layer}, head ${head}: each token (left) to the tokens it attends to (right), line opacity = `
     + "attention weight; hover a token";
-  return { el: h("div", {}, h("div", { class: "iwap-title" }, title), holder), update: follows, destroy() {} };
+  return { el: h("div", {}, h("div", { class: "iwap-title" }, title), holder), update: follows };
 }
 
 /** The token labels beside and above a matrix of `cell`-px cells. */
@@ -43,7 +48,7 @@ function tokenAxes(tokens, keys, cell, labelled) {
   return [ytok, xtok];
 }
 
-export function matrixPart(ctx, text) {
+export function matrixPart(ctx, text, signal) {
   const { model, set } = ctx, tokens = model.get("tokens")[text], keys = ctx.keyTokens(text);
   const n = tokens.length, m = keys.length, zoom = ctx.zoom, layer = model.get("layer"), head = model.get("head");
   const cell = (Math.min(24 * Math.max(n, m), 560) / Math.max(n, m)) * zoom;  // long texts: scaled, then zoomed
@@ -76,7 +81,7 @@ export function matrixPart(ctx, text) {
     Object.assign(readout.style, { borderLeft: `12px solid ${cssColour(v)}`, paddingLeft: "6px" });
   };
   canvas.dataset.drawn = "1";
-  ctx.fetch("pattern", text, layer, head).then((p) => {
+  ctx.fetch("pattern", text, layer, head, signal).then((p) => {
     data = p.data;
     paint(canvas, data, n, m);
     canvas.dataset.painted = "1";
@@ -90,5 +95,5 @@ export function matrixPart(ctx, text) {
     });
     canvas.addEventListener("mouseleave", () => set({ hovered: [-1, -1] }));
   }).catch(failed(ctx, canvas, scroller));
-  return { el, update: (names) => { if (names.has("hovered")) show(); return follows(names); }, destroy() {} };
+  return { el, update: (names) => { if (names.has("hovered")) show(); return follows(names); } };
 }

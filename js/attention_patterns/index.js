@@ -18,10 +18,12 @@ function context(model, set, { life, news, request }) {
     model, set,
     zoom: 1,  // of the matrix view: a view setting, not shared state
     keyTokens(text) { const k = model.get("key_tokens")[text]; return k && k.length ? k : model.get("tokens")[text]; },
-    async fetch(kind, text, layer, head) {
+    /** A pattern or thumbnail, kept once fetched; `signal` (a part's) stops the request when that part goes. */
+    async fetch(kind, text, layer, head, signal = null) {
       const key = `${kind}/${text}/${layer}/${head}`;
+      const both = signal ? AbortSignal.any([life.signal, signal]) : life.signal;
       try {
-        if (!cache.has(key)) cache.set(key, decode((await request(kind, { text, layer, head }, { signal: life.signal })).pattern));
+        if (!cache.has(key)) cache.set(key, decode((await request(kind, { text, layer, head }, { signal: both })).pattern));
       } catch (err) {
         news.fail(err, key);
         throw err;
@@ -60,14 +62,15 @@ function toolbar({ model, set }) {
   };
 }
 
-function bodyFor(ctx) {
+function bodyFor(ctx, signal) {
   const view = ctx.model.get("view"), text = ctx.model.get("text_index");
-  return view === "matrix" ? matrixPart(ctx, text) : view === "head" ? linesPart(ctx, text) : gridPart(ctx, text);
+  const part = view === "matrix" ? matrixPart : view === "head" ? linesPart : gridPart;
+  return part(ctx, text, signal);
 }
 
 function render(view) {
   const mounted = mount(view, "iwap", CSS), ctx = context(view.model, mounted.set, mounted);
-  const parts = composeParts(mounted.body, view.model, [() => toolbar(ctx), () => bodyFor(ctx)],
+  const parts = composeParts(mounted.body, view.model, [() => toolbar(ctx), (signal) => bodyFor(ctx, signal)],
     { traits: FOLLOWED, rebuildAll: ["view"], notice: true });
   ctx.rebuild = () => parts.rebuild(1);  // the matrix's zoom: a view setting, not a trait
   return () => { parts.destroy(); mounted.life.abort(); };

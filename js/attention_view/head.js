@@ -4,11 +4,13 @@
 // colour, search, query and selection changes touch only their own parts.
 import { decode } from "../lib/array.js";
 import { h, select } from "../lib/dom.js";
+import { touches } from "../lib/parts.js";
 import { createScatter } from "../lib/scatter.js";
 import { tokenStrip } from "../lib/tokens.js";
 import { colours, legend, patchSprites } from "./paint.js";
 
 const RELOAD = ["layer", "head", "projection", "dim", "normalize"];
+const ATTENDS_HINT = "Click a query to name the keys it attends to.";
 const HOVER_HINT = "Hover a point to read its token; click a query to see the keys it attends to; shift-drag to select.";
 
 function sidePanel({ model, set }, onPatches) {
@@ -16,7 +18,7 @@ function sidePanel({ model, set }, onPatches) {
     title: h("div"),
     legend: h("div", { class: "iwav-legend-box" }),
     hover: h("div", { class: "iwav-card" }, HOVER_HINT),
-    attends: h("div", { class: "iwav-card iwav-attends" }, "Click a query to name the keys it attends to."),
+    attends: h("div", { class: "iwav-card iwav-attends" }, ATTENDS_HINT),
     selection: h("div", { class: "iwav-card iwav-selection" }),
     search: h("input", { class: "iwav-search", type: "search", placeholder: "search a token", value: model.get("search"),
       "aria-label": "search a token" }),
@@ -51,8 +53,8 @@ function hovered(p, i) {
 function load(p) {
   const { ctx } = p, { model } = ctx, layer = model.get("layer"), head = model.get("head"), ticket = ++p.ticket;
   p.side.title.textContent = `layer ${layer}, head ${head}`;
-  Promise.all([ctx.loadMeta(), ctx.ask("points", { layer, head })]).then(([, points]) => {
-    if (p.dead || ticket !== p.ticket) return;  // the view moved on meanwhile
+  Promise.all([ctx.loadMeta(), ctx.ask("points", { layer, head }, p.signal)]).then(([, points]) => {
+    if (ticket !== p.ticket) return;  // another layer or head was asked for meanwhile
     p.points = points;
     Object.assign(p.plot.dataset, { projection: model.get("projection"), ready: points.ready ? "1" : "0" });
     p.scatter.setPoints(decode(points.coords).data, points.dim);
@@ -93,14 +95,14 @@ function applySearch(p) {
 function drawQuery(p) {
   const { meta: m, model, ask, showError } = p.ctx, row = model.get("query");
   if (!m || !p.points) return;
-  if (row < 0 || row >= m.n) { p.scatter.setLines(null); applySearch(p); return; }
+  if (row < 0 || row >= m.n) { p.scatter.setLines(null); p.side.attends.textContent = ATTENDS_HINT; applySearch(p); return; }
   const layer = model.get("layer"), head = model.get("head");
-  ask("attends", { row, layer, head }).then((a) => {
-    if (p.dead || row !== model.get("query") || layer !== model.get("layer") || head !== model.get("head")) return;
+  ask("attends", { row, layer, head }, p.signal).then((a) => {
+    if (row !== model.get("query") || layer !== model.get("layer") || head !== model.get("head")) return;
     const keys = decode(a.keys).data, weights = decode(a.weights).data;
     p.scatter.setLines(row, keys, weights);
     p.scatter.setHighlight([row, ...keys]);  // the query and its keys stand out; the rest fade
-    if (!keys.length) return;
+    if (!keys.length) { p.side.attends.textContent = `query ${tokenOf(m, row)}: no key gets 2% of its attention`; return; }
     const u = m.unit[row], start = m.starts[u], toks = m.tokensOfUnit(u), shade = new Float32Array(toks.length);
     keys.forEach((k, i) => { shade[(k % m.n) - start] = weights[i]; });
     p.side.attends.replaceChildren(
@@ -120,10 +122,10 @@ function showSelection(p) {
     ...sel.slice(0, 6).map((r) => h("div", {}, `${r < m.n ? "q" : "k"} ${tokenOf(m, r)} · text ${m.unit[r % m.n]}`)));
 }
 
-export function headPart(ctx) {
+export function headPart(ctx, signal) {
   const { model, set } = ctx;
   const plot = h("div", { class: "iwav-plot" });
-  const p = { ctx, plot, points: null, ticket: 0, timer: null, hoverTimer: null, dead: false };
+  const p = { ctx, plot, signal, points: null, ticket: 0, timer: null, hoverTimer: null };
   p.side = sidePanel(ctx, (on) => {
     if (on && ctx.meta?.images) p.scatter.setSprites(...patchSprites(ctx.meta, model.get("grid")), 16);
     else p.scatter.setSprites(null);
@@ -142,17 +144,17 @@ export function headPart(ctx) {
   return {
     el: h("div", { class: "iwav-head" }, plot, p.side.el),
     update(names) {
-      if (RELOAD.some((t) => names.has(t))) { load(p); return true; }
-      if (names.has("ready")) {  // this head's better projection may have arrived: look twice a second
+      if (touches(names, RELOAD)) { load(p); return true; }
+      if (names.has("ready")) {  // this head's better projection may have arrived: look when a burst pauses
         clearTimeout(p.timer);
         p.timer = setTimeout(() => { if (p.points && !p.points.ready) load(p); }, 500);
       }
       if (names.has("color_by")) paintColours(p);
       if (names.has("query")) drawQuery(p);
       if (names.has("selected_points")) showSelection(p);
-      else if (names.has("search")) applySearch(p);
+      if (names.has("search")) applySearch(p);
       return true;
     },
-    destroy() { p.dead = true; clearTimeout(p.timer); clearTimeout(p.hoverTimer); p.scatter.destroy(); },
+    destroy() { clearTimeout(p.timer); clearTimeout(p.hoverTimer); p.scatter.destroy(); },
   };
 }

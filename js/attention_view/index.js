@@ -4,7 +4,7 @@
 // Data comes by request (meta once, thumbnails, one head's points); settings are model traits, and each
 // trait change goes to the parts that show it: a part that cannot follow it in place is rebuilt.
 import { mount } from "../lib/mount.js";
-import { composeParts } from "../lib/parts.js";
+import { composeParts, touches } from "../lib/parts.js";
 import { requestKey } from "../lib/request.js";
 import { headPart } from "./head.js";
 import { matrixPart } from "./matrix.js";
@@ -23,13 +23,15 @@ function context(model, set, { life, news, request }) {
     model, set, meta: null,
     thumbs: null,  // the matrix view's thumbnails, kept while the view changes
     total: () => model.get("n_layers") * model.get("n_heads"),
-    ask(method, args = {}) {
+    /** Ask Python; `signal` (a part's) stops the request when that part goes, as the view's does. */
+    ask(method, args = {}, signal = null) {
       const key = requestKey(method, args);
-      return request(method, args, { signal: life.signal }).then((r) => { news.clear(key); return r; },
+      const both = signal ? AbortSignal.any([life.signal, signal]) : life.signal;
+      return request(method, args, { signal: both }).then((r) => { news.clear(key); return r; },
         (err) => { asking = key; throw err; });
     },
-    showError: (err) => { if (err.name !== "AbortError") news.fail(err, asking); },
-    async loadMeta() {
+    showError: (err) => news.fail(err, asking),
+    async loadMeta() {  // (the view's signal only: the metadata is kept for every part)
       if (!ctx.meta) ctx.meta = metaFrom(await ctx.ask("meta"));
       return ctx.meta;
     },
@@ -37,19 +39,19 @@ function context(model, set, { life, news, request }) {
   return ctx;
 }
 
-function bodyFor(ctx) {
+function bodyFor(ctx, signal) {
   const view = ctx.model.get("view");
-  if (view === "head") return headPart(ctx);
-  if (view === "sentence") return sentencePart(ctx);
-  if (view === "image" && ctx.model.get("grid").length) return imagePart(ctx);
-  return matrixPart(ctx);
+  if (view === "head") return headPart(ctx, signal);
+  if (view === "sentence") return sentencePart(ctx, signal);
+  if (view === "image" && ctx.model.get("grid").length) return imagePart(ctx, signal);
+  return matrixPart(ctx, signal);
 }
 
 function render(view) {
   const mounted = mount(view, "iwav", CSS), ctx = context(view.model, mounted.set, mounted);
-  const parts = composeParts(mounted.body, view.model, [() => toolbar(ctx), () => bodyFor(ctx)], {
+  const parts = composeParts(mounted.body, view.model, [() => toolbar(ctx), (signal) => bodyFor(ctx, signal)], {
     traits: FOLLOWED, rebuildAll: ["view"], notice: true,
-    before: (names) => { if (STALE_THUMBS.some((t) => names.has(t))) ctx.thumbs = null; },
+    before: (names) => { if (touches(names, STALE_THUMBS)) ctx.thumbs = null; },
   });
   return () => { parts.destroy(); mounted.life.abort(); };
 }

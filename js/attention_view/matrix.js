@@ -4,6 +4,7 @@
 import { decode } from "../lib/array.js";
 import { legend as swatches } from "../lib/chart.js";
 import { h, select } from "../lib/dom.js";
+import { touches } from "../lib/parts.js";
 import { drawThumb } from "./paint.js";
 import { KEY, QUERY } from "./style.js";
 
@@ -16,7 +17,7 @@ function cellsInOrder(L, H, values) {  // [layer, head] pairs; by value (no valu
   return cells;
 }
 
-export function matrixPart(ctx) {
+export function matrixPart(ctx, signal) {
   const { model, set } = ctx;
   const L = model.get("n_layers"), H = model.get("n_heads"), sortBy = model.get("sort_by");
   const stats = model.get("stats"), sorted = sortBy !== "layer";
@@ -40,12 +41,12 @@ export function matrixPart(ctx) {
     for (const [, cell, i, j] of thumbs) cell.classList.toggle("sel", i === model.get("layer") && j === model.get("head"));
   };
   mark();
-  let dead = false, timer = null;
+  let timer = null;
   const paintAll = () => {
     const coords = decode(ctx.thumbs.coords), ready = decode(ctx.thumbs.ready).data, [, Hh, m] = coords.shape;
     for (const [c, , i, j] of thumbs) drawThumb(c, coords.data, (i * Hh + j) * m * 2, m, ready[i * Hh + j]);
   };
-  const fetch = () => ctx.ask("thumbs").then((t) => { if (!dead) { ctx.thumbs = t; paintAll(); } }).catch(ctx.showError);
+  const fetch = () => ctx.ask("thumbs", {}, signal).then((t) => { ctx.thumbs = t; paintAll(); }).catch(ctx.showError);
   if (ctx.thumbs) paintAll();
   else fetch();
   const el = h("div", {}, h("div", { class: "iwav-bar" }, sorter,
@@ -53,14 +54,14 @@ export function matrixPart(ctx) {
   return {
     el,
     update(names) {
-      if (names.has("sort_by") || names.has("stats")) return false;
+      if (touches(names, ["sort_by", "stats"])) return false;
       if (names.has("layer") || names.has("head")) mark();
-      if (REPAINT.some((t) => names.has(t))) {  // projections arrive in bursts: at most twice a second
+      if (touches(names, REPAINT)) {  // projections arrive in bursts: one fetch when a burst pauses for 0.5 s
         clearTimeout(timer);
         timer = setTimeout(fetch, names.has("ready") ? 500 : 0);
       }
       return true;
     },
-    destroy() { dead = true; clearTimeout(timer); },
+    destroy() { clearTimeout(timer); },
   };
 }

@@ -4,46 +4,44 @@
 import { decode } from "../lib/array.js";
 import { h, select } from "../lib/dom.js";
 import { linesView } from "../lib/lines.js";
+import { touches } from "../lib/parts.js";
 import { imageCanvas, paintAttention } from "./paint.js";
 
 const SHOWN = ["layer", "head", "unit", "query"];
+const part = (el) => ({ el, update: (names) => !touches(names, SHOWN) });
 
-function part(el, alive) {
-  return { el, update: (names) => !SHOWN.some((t) => names.has(t)), destroy: () => { alive.on = false; } };
-}
-
-function unitPicker({ model, set, meta }) {
+function unitPicker({ model, set }, meta) {
   const opts = [];
   for (let u = 0; u < model.get("n_units"); u++) opts.push([u, `text ${u}: ${meta.tokensOfUnit(u).slice(0, 8).join(" ")}…`]);
   return select("iwav-unit", opts, model.get("unit"), (v) => set({ unit: v, query: -1 }), true, "text");
 }
 
-export function sentencePart(ctx) {
-  const { model, set } = ctx, alive = { on: true };
+export function sentencePart(ctx, signal) {
+  const { model, set } = ctx;
   const holder = h("div"), bar = h("div", { class: "iwav-bar" });
   holder.dataset.drawn = "1";
   const unit = model.get("unit"), layer = model.get("layer"), head = model.get("head");
-  Promise.all([ctx.loadMeta(), ctx.ask("pattern", { unit, layer, head })]).then(([m, p]) => {
-    if (!alive.on) return;
-    bar.append(unitPicker(ctx), h("span", { class: "iwav-progress" },
-      `layer ${layer}, head ${head}: each token (left) to the tokens it attends to (right)`));
+  const fill = (m) => bar.append(unitPicker(ctx, m), h("span", { class: "iwav-progress" },
+    `layer ${layer}, head ${head}: each token (left) to the tokens it attends to (right)`));
+  if (ctx.meta) fill(ctx.meta);  // at once when it can be: a keyboard user keeps the picker's focus
+  Promise.all([ctx.loadMeta(), ctx.ask("pattern", { unit, layer, head }, signal)]).then(([m, p]) => {
+    if (!bar.firstChild) fill(m);
     const toks = m.tokensOfUnit(unit), q = model.get("query");
     const focus = q >= 0 && m.unit[q] === unit ? q - m.starts[unit] : -1;
     holder.append(linesView(toks, toks, decode(p.pattern).data, {
       focus, onQuery: (i) => set({ hovered: i < 0 ? -1 : m.starts[unit] + i }) }));
     holder.dataset.painted = "1";
   }).catch(ctx.showError);
-  return part(h("div", {}, bar, holder), alive);
+  return part(h("div", {}, bar, holder));
 }
 
-export function imagePart(ctx) {
-  const { model, set } = ctx, alive = { on: true };
+export function imagePart(ctx, signal) {
+  const { model, set } = ctx;
   const big = h("canvas", { class: "big", role: "img", "aria-label": "attention from one patch over the image" });
   big.dataset.drawn = "1";
   const strip = h("div", { class: "iwav-strip" }), note = h("div", { class: "iwav-card" });
   const unit = model.get("unit"), layer = model.get("layer"), head = model.get("head"), grid = model.get("grid");
-  Promise.all([ctx.loadMeta(), ctx.ask("pattern", { unit, layer, head })]).then(([m, p]) => {
-    if (!alive.on) return;
+  Promise.all([ctx.loadMeta(), ctx.ask("pattern", { unit, layer, head }, signal)]).then(([m, p]) => {
     for (let u = 0; u < m.images.shape[0]; u++) {
       const c = imageCanvas(m, u);
       c.classList.toggle("sel", u === unit);
@@ -63,5 +61,5 @@ export function imagePart(ctx) {
     };
     big.dataset.painted = "1";
   }).catch(ctx.showError);
-  return part(h("div", { class: "iwav-image" }, big, h("div", { class: "iwav-image-side" }, note, strip)), alive);
+  return part(h("div", { class: "iwav-image" }, big, h("div", { class: "iwav-image-side" }, note, strip)));
 }

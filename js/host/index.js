@@ -12,12 +12,6 @@ function bytes(base64) {
   return new DataView(out.buffer);  // what a live widget gets for a binary buffer
 }
 
-function same(a, b) {
-  if (a === b) return true;
-  if (!a || !b || typeof a !== "object" || a instanceof DataView || b instanceof DataView) return false;
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
 /** A model over `values` with Backbone's events: change:<name> for each changed value, then change. */
 function pageModel(values) {
   const handlers = new Map();
@@ -26,12 +20,15 @@ function pageModel(values) {
     get: (name) => values[name],
     set(name, value) {
       const changes = typeof name === "object" ? name : { [name]: value };
-      const changed = Object.keys(changes).filter((k) => !same(values[k], changes[k]));
+      const changed = Object.keys(changes).filter((k) => values[k] !== changes[k]);  // objects: always news
       for (const k of changed) values[k] = changes[k];
       for (const k of changed) fire(`change:${k}`, model, values[k]);
       if (changed.length) fire("change", model);
     },
-    on(names, fn) { for (const n of names.split(/\s+/)) handlers.set(n, [...(handlers.get(n) || []), fn]); },
+    on(names, fn) {
+      if (typeof names === "object") { for (const [n, f] of Object.entries(names)) model.on(n, f); return; }
+      for (const n of names.split(/\s+/)) handlers.set(n, [...(handlers.get(n) || []), fn]);
+    },
     off(names, fn) {
       for (const n of (names ? names.split(/\s+/) : [...handlers.keys()])) {
         handlers.set(n, fn ? (handlers.get(n) || []).filter((f) => f !== fn) : []);
@@ -39,6 +36,7 @@ function pageModel(values) {
     },
     save_changes() {},
     send() {},
+    widget_manager: { get_model: async () => { throw new Error("an exported page holds one widget: no others to get"); } },
   };
   return model;
 }
@@ -58,10 +56,12 @@ async function show(el, entry) {
   if (values._css) document.head.append(Object.assign(document.createElement("style"), { textContent: values._css }));
   const source = values._esm;
   const url = /^https?:\/\//.test(source) ? source : URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
-  let widget = (await import(url)).default;
+  const mod = await import(url);
+  let widget = mod.default ?? mod;  // a default export, or named render / initialize
   if (typeof widget === "function") widget = await widget();  // anywidget's factory form
-  await widget.initialize?.({ model, experimental });
-  await widget.render?.({ model, el, experimental });
+  const signal = new AbortController().signal;  // the page never takes the view away
+  await widget.initialize?.({ model, experimental, signal });
+  await widget.render?.({ model, el, experimental, signal });
 }
 
 const manager = JSON.parse(document.querySelector(STATE).textContent);

@@ -7,7 +7,7 @@ import { BANNER_CSS } from "../lib/banner.js";
 import { frame, legend } from "../lib/chart.js";
 import { h, select, slider, svgEl } from "../lib/dom.js";
 import { mount } from "../lib/mount.js";
-import { composeParts } from "../lib/parts.js";
+import { composeParts, touches } from "../lib/parts.js";
 
 const CSS = `
 .iwiti { font: 13px/1.4 system-ui, sans-serif; color: #222; max-width: 980px; }
@@ -45,8 +45,6 @@ function chart(title, yTitle, xs, ys, alpha, colour, { min = null, max = null } 
   return f.svg;
 }
 
-const has = (names, ...traits) => traits.some((t) => names.has(t));
-
 function controls({ model, set }) {
   const alpha = slider("iwiti-alpha", "alpha", { min: -30, max: 30, step: 0.5, value: model.get("alpha"), onchange: (v) => set({ alpha: v }) });
   const k = slider("iwiti-k", "heads K", { min: 1, max: model.get("n_heads_total"), value: model.get("k"), onchange: (v) => set({ k: v }) });
@@ -58,7 +56,7 @@ function controls({ model, set }) {
   return {
     el: bar,
     update(names) {
-      if (has(names, "prompts", "n_heads_total")) return false;
+      if (touches(names, ["prompts", "n_heads_total"])) return false;
       if (names.has("alpha")) alpha.set(model.get("alpha"));
       if (names.has("k")) k.set(model.get("k"));
       if (names.has("kind")) kind.value = model.get("kind");
@@ -89,7 +87,7 @@ function texts({ model }) {
   return {
     el: h("div", { class: "iwiti-cols" }, plain, edited),
     update(names) {
-      if (has(names, "prompts", "prompt_index", "plain_tokens", "generating", "verdicts", "alpha")) return false;
+      if (touches(names, ["prompts", "prompt_index", "plain_tokens", "generating", "verdicts", "alpha"])) return false;
       if (names.has("edited_tokens")) edited.querySelector(".iwiti-gen").textContent = model.get("edited_tokens").join("");
       return true;
     },
@@ -122,7 +120,7 @@ function curves({ model }) {
         + `${KINDS[model.get("kind")] || model.get("kind")}: run view.sweep(...) again to measure them.`));
     }
   }
-  return { el: wrap, update: (names) => !has(names, "curves", "alpha", "kind", "heads") };
+  return { el: wrap, update: (names) => !touches(names, ["curves", "alpha", "kind", "heads"]) };
 }
 
 const FOLLOWED = ["alpha", "k", "kind", "heads", "prompts", "prompt_index", "plain_tokens", "generating", "curves",

@@ -78,14 +78,17 @@ export function widgetRoot(cls, ...children) {
   return root;
 }
 
+const STATES = new Set(["on", "sel", "focus"]);
+
 /** Rebuild `container` with `rebuild()`, and give the focus back to the same control if it had it
  * (a keyboard user moving a slider keeps moving it after the redraw its move caused). */
 export function keepingFocus(container, rebuild) {
   const a = document.activeElement;
   let key = null;
   if (a && a !== container && container.contains(a)) {
-    const data = ["layer", "head", "row", "col"].filter((k) => k in a.dataset).map((k) => `[data-${k}="${a.dataset[k]}"]`);
-    key = a.tagName.toLowerCase() + [...a.classList].map((c) => `.${CSS.escape(c)}`).join("") + data.join("");
+    const data = ["layer", "head", "row", "col", "view"].filter((k) => k in a.dataset).map((k) => `[data-${k}="${a.dataset[k]}"]`);
+    const classes = [...a.classList].filter((c) => !STATES.has(c));  // what it is, not how it looks now
+    key = a.tagName.toLowerCase() + classes.map((c) => `.${CSS.escape(c)}`).join("") + data.join("");
   }
   rebuild();
   if (key) container.querySelector(key)?.focus();

@@ -9,20 +9,14 @@ export const TOKENS_CSS = `
 .iw-tokens span { padding: 1px 3px; margin-right: 2px; border-radius: 2px; }
 .iw-tokens span.focus { outline: 2px solid #e6550d; font-weight: 600; }
 .iw-tokens span.dark { color: #fff; }
-.iw-tokens span[data-i] { cursor: pointer; }
 `;
 
-/**
- * A strip of `tokens`. Options: `focus` (index to outline), `weights` (one per token; shaded from 0 to
- * `vmax`, default their maximum), `what` (the weights' name, for tooltips), `onHover(i)` (-1 on leave)
- * and `onClick(i)`.
- */
-export function tokenStrip(tokens, { focus = -1, weights = null, vmax = null, what = "weight", onHover = null,
-  onClick = null } = {}) {
+/** A strip of `tokens`: `focus` (an index) outlined; `weights` (one per token) shaded from 0 to their
+ * maximum, `what` naming them in the tooltips. */
+export function tokenStrip(tokens, { focus = -1, weights = null, what = "weight" } = {}) {
   const strip = h("div", { class: "iw-tokens" });
-  let top = vmax ?? 0;
-  if (weights && vmax == null) for (const w of weights) top = Math.max(top, w);
-  top = Math.max(top, 1e-9);
+  let top = 1e-9;
+  if (weights) for (const w of weights) top = Math.max(top, w);
   tokens.forEach((t, i) => {
     const span = h("span", {}, t);
     if (i === focus) span.classList.add("focus");
@@ -31,12 +25,6 @@ export function tokenStrip(tokens, { focus = -1, weights = null, vmax = null, wh
       if (weights[i] / top > 0.6) span.classList.add("dark");
       span.title = `${t}: ${what} ${weights[i].toFixed(3)}`;
     }
-    if (onHover || onClick) span.dataset.i = i;
-    if (onHover) {
-      span.addEventListener("mouseenter", () => onHover(i));
-      span.addEventListener("mouseleave", () => onHover(-1));
-    }
-    if (onClick) span.addEventListener("click", () => onClick(i));
     strip.append(span);
   });
   return strip;

@@ -68,7 +68,13 @@ export function sidePart({ model, request, news, signal }) {
       news.clear();
       showCell(detail, model, cell, r, c);
       detail.dataset.painted = "1";
-    }).catch((err) => { news.fail(err); detail.textContent = String(err.message || err); detail.dataset.painted = "1"; });
+    }).catch((err) => {
+      if (mine !== ticket) return;
+      shown = null;  // asked again next time
+      news.fail(err);
+      detail.textContent = String(err.message || err);
+      detail.dataset.painted = "1";
+    });
   };
   showTop();
   showDetail();

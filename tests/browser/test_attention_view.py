@@ -102,6 +102,29 @@ def test_query_lines_search_and_colours(view, tmp_path, offline_page):
     assert _line_pixels(offline_page, q, k) <= 8
 
 
+def test_a_new_head_loads_into_the_same_view(view, tmp_path, offline_page):
+    """Another head: its points go into the same scatter, the title follows, and the clicked query's
+    keys (of the old head) are no longer named."""
+    open_exported(offline_page, view, tmp_path / "nh.html", also=[("points", {"layer": 0, "head": 3})],
+                  view="head", query=5)
+    attends = offline_page.locator(".iwav-attends")
+    attends.filter(has_text="attends most to").wait_for(timeout=20000)
+    offline_page.evaluate("document.querySelector('.iwav-plot').tag = 'kept'")
+    offline_page.locator("select.iwav-headsel").select_option("3")
+    offline_page.locator(".iwav-side").filter(has_text="layer 0, head 3").wait_for(timeout=10000)
+    offline_page.wait_for_function("document.querySelector('.iwav-plot canvas').dataset.painted")
+    assert offline_page.evaluate("document.querySelector('.iwav-plot').tag") == "kept"
+    assert attends.inner_text() == "Click a query to name the keys it attends to."
+    rows = list(range(0, 2 * view.n_tokens, 37))  # on screen: head 3's points, fitted (x right, y up)
+    xy = np.array(offline_page.evaluate("rows => rows.map((r) => document.querySelector('.iwav-plot').scatter"
+                                        ".project(r))", rows))
+    for layer_head, want in (((0, 3), True), ((0, 2), False)):
+        data = view.coords(*layer_head)[0][rows]
+        fit = min(np.corrcoef(xy[:, 0], data[:, 0])[0, 1], np.corrcoef(-xy[:, 1], data[:, 1])[0, 1])
+        assert (fit > 0.999) == want, (layer_head, fit)
+    assert offline_page.locator(".iw-banner:not([hidden])").count() == 0 and offline_page.errors == []
+
+
 def test_sentence_view_draws_the_heads_lines(view, tmp_path, offline_page):
     open_exported(offline_page, view, tmp_path / "s.html", view="sentence", unit=2)
     svg = offline_page.locator("svg.iw-lines")
@@ -110,6 +133,18 @@ def test_sentence_view_draws_the_heads_lines(view, tmp_path, offline_page):
     assert svg.locator("line").count() == int((p >= 0.01).sum())
     rows = np.flatnonzero(view.data.unit == 2)
     assert svg.locator("text[data-side='q']").all_text_contents() == view.data.tokens[rows[0]:rows[-1] + 1]
+    # another text, by keyboard: its lines replace these, and the picker keeps the focus
+    open_exported(offline_page, view, tmp_path / "s3.html", also=[("pattern", {"unit": 3, "layer": 0, "head": 2})],
+                  view="sentence", unit=2)
+    offline_page.locator("svg.iw-lines").wait_for(timeout=20000)
+    picker = offline_page.locator("select.iwav-unit")
+    picker.focus()
+    offline_page.keyboard.press("ArrowDown")  # text 3
+    rows = np.flatnonzero(view.data.unit == 3)
+    want = view.data.tokens[rows[0]:rows[-1] + 1]
+    offline_page.wait_for_function("want => JSON.stringify([...document.querySelectorAll(\"text[data-side='q']\")]"
+                                   ".map((t) => t.textContent)) === JSON.stringify(want)", arg=want, timeout=10000)
+    assert offline_page.evaluate("document.activeElement.classList.contains('iwav-unit')")
 
 
 def test_image_view_for_a_vit(tmp_path, offline_page):

@@ -48,3 +48,35 @@ def test_save_png_renders_the_view(tmp_path):
     image = Image.open(png)
     assert image.width > 50 and image.height > 10
     assert np.unique(np.asarray(image.convert("L"))).size > 2  # text was drawn, not a blank box
+
+
+# A module as a third party may write it: named exports (no default), and a view that changes the
+# model itself, with an equal-looking new binary array and with an object of handlers.
+NAMED = """
+export function render({ model, el, signal }) {
+  const seen = [];
+  model.on({ "change:values": () => seen.push("values"), "change:label": () => seen.push("label") });
+  const old = model.get("values");
+  model.set("values", { ...old, buffer: new DataView(old.buffer.buffer.slice(0)) });  // same bytes, new array
+  model.set({ label: "</script><b>not markup</b>" });
+  el.innerHTML = `<div id="seen">${seen.join(",")}</div><div id="signal">${signal instanceof AbortSignal}</div>`;
+  el.append(Object.assign(document.createElement("div"), { id: "label", textContent: model.get("label") }));
+}
+"""
+
+
+class Named(Numbers):
+    _esm = NAMED
+    label = traitlets.Unicode("<!-- </script> <script>window.injected = 1</script>").tag(sync=True)
+
+
+def test_the_page_host_runs_named_exports_and_escapes_what_it_carries(tmp_path, offline_page):
+    title = "</title><script>window.injected = 2</script>"
+    path = Named(values=np.arange(3.0)).save_html(tmp_path / "named.html", title=title)
+    offline_page.goto(path.as_uri())
+    offline_page.locator("#seen").wait_for(timeout=20000)
+    assert offline_page.locator("#seen").inner_text() == "values,label"  # a new array is a change
+    assert offline_page.locator("#signal").inner_text() == "true"
+    assert offline_page.locator("#label").inner_text() == "</script><b>not markup</b>"
+    assert offline_page.title() == title and offline_page.evaluate("window.injected") is None
+    assert offline_page.errors == []
