@@ -5,8 +5,8 @@ import { h } from "./dom.js";
 import { cssColour } from "./heatmap.js";
 
 export const TOKENS_CSS = `
-.iw-tokens { line-height: 1.9; overflow-wrap: anywhere; }
-.iw-tokens span { padding: 1px 3px; margin-right: 2px; border-radius: 2px; }
+.iw-tokens { line-height: 1.9; }
+.iw-tokens span { display: inline-block; white-space: nowrap; padding: 0 3px; margin: 1px 2px 1px 0; border-radius: 2px; }
 .iw-tokens span.focus { outline: 2px solid #e6550d; font-weight: 600; }
 .iw-tokens span.dark { color: #fff; }
 `;
