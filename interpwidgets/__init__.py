@@ -11,7 +11,7 @@ capture, probe or edit never import it (``from interpwidgets import *`` loads th
 
 import importlib
 
-from . import datasets
+from . import datasets, zoo
 from .capture import (
     Ablate,
     ActivationCache,
@@ -37,8 +37,9 @@ from .probes.probes import ProbeResult, fit_probes, mass_mean_direction, random_
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionPatterns", "AttentionView", "ITI", "ITIView", "ProbeDashboard", "datasets", "Ablate", "ActivationCache",
-    "ActivationStore", "collect", "ProbeResult", "fit_probes", "mass_mean_direction", "random_direction", "Add",
+    "AttentionPatterns", "AttentionView", "ITI", "ITIView", "ProbeDashboard", "datasets", "zoo", "Ablate",
+    "ActivationCache", "ActivationStore", "collect", "ProbeResult", "fit_probes", "mass_mean_direction",
+    "random_direction", "Add",
     "HookContext", "Intervention", "Patch", "Scale", "Set", "Site", "SiteNotFoundError", "UnsupportedModelError",
     "capture", "intervene", "resolve_sites", "sites",
 ]

@@ -1,7 +1,8 @@
-"""Real text that every Python installation carries, for demos and tests that must run offline.
+"""Real text and pictures that install offline, for demos and tests.
 
 Nothing here downloads: the sentences come from the docstrings of Python's standard library, which is
-plain technical English written by many people over thirty years.
+plain technical English written by many people over thirty years; the pictures are the ones that
+scikit-image and scikit-learn ship inside their wheels (their licenses: ``sample_images``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import random
 import re
 import warnings
 
-__all__ = ["stdlib_sentences"]
+__all__ = ["stdlib_sentences", "sample_images"]
 
 # A fixed list, so that the corpus does not depend on what else happens to be imported.
 _MODULES = (
@@ -77,3 +78,34 @@ def stdlib_sentences(n: int | None = 300, seed: int = 0, min_words: int = 5, max
     if n > len(sentences):
         raise ValueError(f"asked for {n} sentences; this Python's standard library offers {len(sentences)}")
     return random.Random(seed).sample(sentences, n)
+
+
+# scikit-image's bundled colour photographs (skimage/data, public domain or CC0 / CC-BY as its README says:
+# astronaut: NASA, public domain; chelsea and coffee: Stefan van der Walt and Rachel Michaels, CC0; rocket:
+# SpaceX, CC0; motorcycle: Middlebury stereo set; hubble: NASA, public domain) and scikit-learn's two sample
+# photographs (china, flower: CC-BY 2.0, Zhao and Ho as their README says).
+_SKIMAGE = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "hubble_deep_field")
+
+
+def sample_images() -> dict:
+    """Eight real photographs, ``{name: [H, W, 3] uint8 array}``, from scikit-image and scikit-learn (both
+    ship them in their wheels, so this never downloads).
+
+    >>> images = sample_images()
+    >>> list(images)[:3], images["coffee"].shape
+    (['astronaut', 'chelsea', 'coffee'], (400, 600, 3))
+    """
+    try:
+        import skimage.data
+        from sklearn.datasets import load_sample_images
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(f"sample_images() reads the pictures that scikit-image and scikit-learn ship: "
+                                  f"pip install scikit-image scikit-learn ({err.name} is missing)") from err
+    out = {}
+    for name in _SKIMAGE:
+        image = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
+        out[name] = image[..., :3]
+    sk = load_sample_images()
+    for path, image in zip(sk.filenames, sk.images, strict=True):
+        out[path.rsplit("/", 1)[-1].removesuffix(".jpg")] = image
+    return out

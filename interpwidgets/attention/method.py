@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 from ..capture import capture, sites
 from ..capture.inputs import _pad, check_token_ids, context_length, find_tokenizer, model_device, texts_or_ids
 
-__all__ = ["QKData", "collect_qk", "normalize_qk", "unit_patterns", "top_keys", "STATISTICS", "NORMALIZATIONS"]
+__all__ = ["QKData", "collect_qk", "normalize_qk", "unit_patterns", "top_keys", "STATISTICS", "IMAGE_STATISTICS",
+           "NORMALIZATIONS"]
 
 SUPPORTED = ("GPT-2, Llama, Mistral, Qwen, Gemma, Phi-3, GPT-NeoX, OPT, GPT-J, BERT / RoBERTa / DistilBERT / "
              "MiniLM, ViT, CLIP, T5, BART and Marian (any model whose attention goes through transformers' "
@@ -30,6 +31,15 @@ STATISTICS = {
     "sink": "mean attention on the first and last tokens ([CLS], [SEP], BOS: where attention sinks sit)",
     "previous_token": "|offset + 1|: how far the mean attended offset is from the previous token (0 first)",
 }
+IMAGE_STATISTICS = {  # for vision transformers, in place of offset and previous_token
+    "qk_distance": STATISTICS["qk_distance"], "entropy": STATISTICS["entropy"],
+    "sink": "mean attention on [CLS]",
+    "patch_distance": "mean distance from a patch to the patches it attends to, in patches ([CLS] left out; "
+                      "low: spatial heads)",
+    "colour_affinity": "colour difference of the patches attended to over that of all patches, both 3+ patches "
+                       "away (below 1: heads that seek similar colours and brightness, beyond their neighbours)",
+}
+FAR = 3.0  # patches: colour affinity is measured beyond this, where spatial heads do not reach
 
 
 @dataclass
@@ -176,7 +186,8 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
             p = torch.stack([cache[f"{stack}{layer}.attn.pattern"][row, :, :n, :n] for layer in layers])  # [L,H,n,n]
             k = k.repeat_interleave(q.shape[2] // k.shape[2], dim=2)  # GQA: query head h reads kv head h // rep
             per_unit[i] = (q.transpose(1, 2).half(), k.transpose(1, 2).half())
-            for name, value in _pattern_stats(p).items():
+            stats = _pattern_stats(p) if grid is None else {**_pattern_stats(p), **_image_stats(p, grid, images[i])}
+            for name, value in stats.items():
                 sums[name] = sums.get(name, 0) + value
             sums["n"] = sums.get("n", 0) + n
     for i, u in enumerate(units):
@@ -195,6 +206,13 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
                   "offset": (sums["offset"] / sums["offset_mass"] if "offset" in sums else nan).numpy(),
                   "sink": (sums["sink"] / sums["n"]).numpy()}
     data.stats["previous_token"] = np.abs(data.stats["offset"] + 1)
+    if grid is not None:  # a flattened patch grid has no "previous token": its own statistics instead
+        for name in ("offset", "previous_token"):
+            del data.stats[name]
+        data.stats["sink"] = (sums["cls"] / sums["n"]).numpy()  # [CLS] only: the last token is a patch
+        data.stats["patch_distance"] = (sums["patch_distance"] / sums["patch_mass"].clamp_min(1e-12)).numpy()
+        base = sums["colour_base"]  # 0 where a head pays nothing beyond FAR: no value, not "0: colour-seeking"
+        data.stats["colour_affinity"] = torch.where(base > 0, sums["colour_seen"] / base.clamp_min(1e-12), nan).numpy()
     return data
 
 
@@ -304,6 +322,29 @@ def _pattern_stats(p: torch.Tensor) -> dict[str, torch.Tensor]:
         out["offset"] = (inner * (ar[None, :] - ar[:, None])).sum((-1, -2))
         out["offset_mass"] = inner.sum((-1, -2))
     return out
+
+
+def _image_stats(p: torch.Tensor, grid: tuple[int, int], image: np.ndarray) -> dict[str, torch.Tensor]:
+    """Per head, summed over one image's patch queries (``p``: [L, H, n, n], token 0 is [CLS]):
+    the attention on [CLS], ``patch_distance`` (attention-weighted distance in patches, and its mass),
+    and the colour difference of the patches attended to beyond ``FAR`` patches against that of every
+    patch that far (``colour_affinity``'s two sums). ``image``: [H, W, 3] uint8, what the model saw."""
+    rows, cols = grid
+    inner = p.float()[..., 1:, 1:]  # patch to patch
+    at = torch.stack(torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij"), -1).reshape(-1, 2).float()
+    dist = torch.cdist(at, at)  # [patches, patches]
+    h, w = image.shape[0] // rows, image.shape[1] // cols
+    rgb = torch.from_numpy(image[:rows * h, :cols * w].astype(np.float32) / 255)
+    mean = rgb.reshape(rows, h, cols, w, 3).mean((1, 3)).reshape(-1, 3)
+    colour = torch.cdist(mean, mean)  # mean-RGB distance between patches
+    far = (dist >= FAR).float()
+    paid = (inner * far).sum(-1)  # [L, H, q]: attention paid beyond FAR
+    seen = (inner * far * colour).sum(-1) / paid.clamp_min(1e-12)  # its colour difference
+    base = (far * colour).sum(-1) / far.sum(-1).clamp_min(1)  # every far patch's, per query
+    keep = (paid > 1e-6) & (far.sum(-1) > 0)
+    return {"cls": p.float()[..., 0].sum(-1), "patch_distance": (inner * dist).sum((-1, -2)),
+            "patch_mass": inner.sum((-1, -2)),
+            "colour_seen": (seen * keep).sum(-1), "colour_base": (base * keep).sum(-1)}
 
 
 def _centroid_distance(q: torch.Tensor, k: torch.Tensor) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..cache_dir import cache_dir
 from .method import QKData, normalize_qk
 
 __all__ = ["METHODS", "project", "head_points", "ProjectionCache", "project_heads"]
@@ -144,8 +145,7 @@ class ProjectionCache:
 
     def __init__(self, directory: str | os.PathLike | bool | None = None):
         if directory is None:
-            base = os.environ.get("IW_CACHE_DIR") or Path.home() / ".cache" / "interpwidgets"
-            directory = Path(base) / "projections"
+            directory = cache_dir("projections")
         self.directory = Path(directory) if directory is not False else None
         self._memory: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()

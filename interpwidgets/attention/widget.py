@@ -12,7 +12,7 @@ import traitlets
 from ..transport import encode, json_grid
 from ..widgets import Widget, serves
 from ..widgets.jobs import Job
-from .method import NORMALIZATIONS, STATISTICS, collect_qk, top_keys, unit_patterns
+from .method import IMAGE_STATISTICS, NORMALIZATIONS, STATISTICS, collect_qk, top_keys, unit_patterns
 from .projection import METHODS, ProjectionCache, default_cache, head_points, project, project_heads
 
 __all__ = ["AttentionView"]
@@ -109,7 +109,8 @@ class AttentionView(Widget):
                   if windows else "")
         super().__init__(n_layers=d.n_layers, n_heads=d.n_heads, n_tokens=n, n_units=len(d.units),
                          grid=list(d.grid or []), label_names=names, notice=notice,
-                         stats={k: json_grid(v) for k, v in d.stats.items()}, stat_help=STATISTICS,
+                         stats={k: json_grid(v) for k, v in d.stats.items()},
+                         stat_help=IMAGE_STATISTICS if d.grid else STATISTICS,
                          **kwargs)
         self._job = Job(self, "projection")
         self.projection, self.dim, self.normalize = projection, dim, normalize  # observers wait for _live

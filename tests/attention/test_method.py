@@ -210,3 +210,46 @@ def test_sorting_by_previous_token_puts_the_previous_token_head_first(minilm):
     order = np.argsort(data.stats["previous_token"], axis=None)
     assert np.unravel_index(order[0], data.stats["offset"].shape) == (0, 2)
     assert np.argsort(data.stats["offset"], axis=None).tolist().index(2) > 3
+
+
+def test_image_statistics_read_spatial_and_colour_heads():
+    """On a 6 x 6 grid whose left half is red and right half blue: a head that attends to the patch to its
+    right reads patch_distance 1; a head that attends to far patches of its own colour reads a colour
+    affinity of 0, one that attends to far patches of the other colour more than 1; [CLS] alone is a sink."""
+    from interpwidgets.attention.method import _image_stats
+
+    rows = cols = 6
+    image = np.zeros((rows * 4, cols * 4, 3), np.uint8)
+    image[:, : cols * 2, 0] = 255  # red left half
+    image[:, cols * 2:, 2] = 255  # blue right half
+    n = 1 + rows * cols
+    p = torch.zeros(1, 4, n, n)
+    p[0, :, 0, 0] = 1
+    for i in range(rows * cols):
+        r, c = divmod(i, cols)
+        p[0, 0, 1 + i, 1 + r * cols + min(c + 1, cols - 1)] = 1  # the right-hand neighbour (or itself)
+        far_same = (r + 3) % rows * cols + c  # 3 rows away, same column: same colour
+        p[0, 1, 1 + i, 1 + far_same] = 1
+        far_other = (r + 3) % rows * cols + (c + 3) % cols  # 3 rows and 3 columns away: the other half
+        p[0, 2, 1 + i, 1 + far_other] = 1
+        p[0, 3, 1 + i, 0] = 1  # [CLS]
+    s = _image_stats(p, (rows, cols), image)
+    distance = s["patch_distance"] / s["patch_mass"].clamp_min(1e-12)
+    affinity = s["colour_seen"] / s["colour_base"].clamp_min(1e-12)
+    assert distance[0, 0] == pytest.approx(5 / 6)  # 1 patch to the right, 0 for the last column
+    assert s["colour_base"][0, 0] == 0  # the neighbour head pays nothing 3+ patches away: no colour value
+    assert affinity[0, 1] == pytest.approx(0) and affinity[0, 2] > 1.3  # 1: no preference (measured 1.42)
+    assert s["cls"][0, 3] == pytest.approx(n) and s["patch_mass"][0, 3] == 0
+
+
+def test_vit_statistics_are_the_image_ones():
+    from sklearn.datasets import load_sample_images
+
+    from interpwidgets.attention.method import IMAGE_STATISTICS
+
+    tiles = [im[y:y + 200, x:x + 200] for im in load_sample_images().images for y in (0, 200) for x in (0, 200)]
+    data = collect_qk(models.vit(), tiles, progress=False)
+    assert set(data.stats) == set(IMAGE_STATISTICS)
+    for name, value in data.stats.items():
+        assert value.shape == (data.n_layers, data.n_heads) and np.isfinite(value).all(), name
+    assert (data.stats["sink"] <= 1).all() and (data.stats["patch_distance"] > 0).all()

@@ -1,0 +1,157 @@
+"""The zoo's real models: load times, SmolLM2's speed on this machine, capture and ITI costs at real size.
+
+1. Loads: each loader cold (its conversion cache removed: SmolLM2's GGUF read and dequantized, DINOv2's
+   ONNX mapped) and warm (from the cache), in fresh processes, so imports count as a user sees them.
+2. SmolLM2-135M-Instruct, batch 1: greedy tokens per second (``NEW_TOKENS`` forced), and one forward pass
+   over 128 tokens plain vs capturing every ``resid_post`` (30 sites) and every ``attn.head_out`` (30
+   sites of [batch, seq, 9, 64]), interleaved rounds, medians: the capture overhead at a real model's size
+   (the toy world's forward is 3 ms, so its costs were mostly fixed).
+3. ITI on SmolLM2 at batch 1: generation under ``iti.apply(model, alpha)`` (K = 16 heads, directions fitted
+   on random texts: the cost, not the effect, is measured here) vs plain.
+
+Writes ``benchmarks/results/zoo.json`` and ``zoo.md``: ``python benchmarks/bench_zoo.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for p in (str(ROOT), str(HERE)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from run import machine_info, write_json  # noqa: E402
+
+import interpwidgets as iw  # noqa: E402
+from interpwidgets.cache_dir import cache_dir  # noqa: E402
+
+NEW_TOKENS = 32
+LOADERS = {"smollm2": True, "efficientnet_lite0": False, "dinov2_small": True}  # converted into the cache?
+
+
+def _timed_load(name: str, env: dict) -> float:
+    code = f"import time; t = time.perf_counter(); from interpwidgets import zoo; zoo.{name}(); " \
+           f"print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def loads() -> dict:
+    """Cold (no cache) and warm load of each model, in fresh processes, with a scratch cache folder."""
+    scratch = Path(cache_dir()).parent / "interpwidgets-bench-cache"
+    env = {**os.environ, "IW_CACHE_DIR": str(scratch), "HF_HUB_OFFLINE": "1"}
+    out = {}
+    for name, converted in LOADERS.items():
+        shutil.rmtree(scratch, ignore_errors=True)
+        cold = _timed_load(name, env)
+        out[name] = {"cold_s": cold, "warm_s": statistics.median(_timed_load(name, env) for _ in range(3)),
+                     "converted": converted}
+    shutil.rmtree(scratch, ignore_errors=True)
+    return out
+
+
+def _interleaved(fns: dict, rounds: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def smollm2(rounds: int) -> dict:
+    """Tokens per second, capture overhead and ITI's generation cost on SmolLM2 (batch 1)."""
+    model, tokenizer = iw.zoo.smollm2()
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Tell me about the history of Paris."}],
+                                           add_generation_prompt=True, return_tensors="pt")["input_ids"]
+    texts = iw.datasets.stdlib_sentences(200, seed=1)
+    ids = tokenizer(" ".join(texts), return_tensors="pt")["input_ids"][:, :128]
+
+    def gen():
+        with torch.no_grad():
+            model.generate(prompt, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False,
+                           pad_token_id=tokenizer.eos_token_id)
+
+    def forward():
+        with torch.no_grad():
+            model(ids)
+
+    def captured(site):
+        def run():
+            with torch.no_grad(), iw.capture(model, site):
+                model(ids)
+        return run
+
+    fns = {"plain": forward, "resid_post": captured("layers.*.resid_post"),
+           "head_out": captured("layers.*.attn.head_out")}
+    for fn in fns.values():
+        fn()  # warm-up
+    t = _interleaved(fns, rounds)
+    fwd = {k: statistics.median(v) for k, v in t.items()}
+    labels = torch.tensor([i % 2 for i in range(len(texts))])
+    iti = iw.ITI.fit(model, texts, labels, tokenizer=tokenizer, k=16, progress=False)
+
+    def edited():
+        with iti.apply(model, 15.0):
+            gen()
+
+    gen(), edited()
+    g = _interleaved({"plain": gen, "edited": edited}, max(3, rounds // 4))
+    plain, ed = statistics.median(g["plain"]), statistics.median(g["edited"])
+    return {"setup": {"forward_tokens": ids.shape[1], "new_tokens": NEW_TOKENS, "rounds": rounds, "iti_k": 16,
+                      "torch_threads": torch.get_num_threads()},
+            "forward_s": fwd,
+            "capture_overhead": {k: fwd[k] / fwd["plain"] - 1 for k in ("resid_post", "head_out")},
+            "tokens_per_s": NEW_TOKENS / plain, "iti_tokens_per_s": NEW_TOKENS / ed,
+            "iti_slowdown": ed / plain - 1,
+            "times_s": {**t, **{f"gen_{k}": v for k, v in g.items()}}}
+
+
+def markdown(r: dict) -> str:
+    lines = ["**Loads** (fresh processes, imports included; cold = no conversion cache)", "",
+             "| model | cold | warm |", "|---|---|---|"]
+    for name, v in r["loads"].items():
+        lines.append(f"| `zoo.{name}()` | {v['cold_s']:.1f} s{'' if v['converted'] else ' (no conversion)'} "
+                     f"| {v['warm_s']:.1f} s |")
+    s = r["smollm2"]
+    lines += ["", f"**SmolLM2-135M-Instruct, batch 1, {s['setup']['torch_threads']} torch threads** (medians of "
+              f"{s['setup']['rounds']} interleaved rounds)", "",
+              "| measure | value |", "|---|---|",
+              f"| greedy generation | {s['tokens_per_s']:.1f} tokens/s |",
+              f"| forward, {s['setup']['forward_tokens']} tokens | {1000 * s['forward_s']['plain']:.0f} ms |",
+              f"| capturing every `resid_post` (30 sites) | {100 * s['capture_overhead']['resid_post']:+.1f}% |",
+              f"| capturing every `attn.head_out` (30 x 9 heads) "
+              f"| {100 * s['capture_overhead']['head_out']:+.1f}% |",
+              f"| generation under ITI (K = 16) | {s['iti_tokens_per_s']:.1f} tokens/s "
+              f"({100 * s['iti_slowdown']:+.1f}%) |"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=12)
+    args = parser.parse_args()
+    info = machine_info()
+    result = {"machine": info, "loads": loads(), "smollm2": smollm2(args.rounds)}
+    write_json("zoo.json", result)
+    text = markdown(result)
+    (HERE / "results" / "zoo.md").write_text(f"# The zoo's models\n\n{info['date']} · {info['cpu_model']} · "
+                                             f"{info['torch_threads']} torch threads\n\n{text}\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Images as the zoo's vision models read them: any PIL image or array made RGB (or refused, with what was
+wrong), resized, centre-cropped and normalised, as a Hugging Face image processor would return them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["Preprocess", "to_rgb"]
+
+MIN_SIDE = 8  # pixels: anything smaller is not a picture a classifier can be asked about
+
+
+def to_rgb(image, index: int = 0) -> np.ndarray:
+    """``[H, W, 3]`` uint8 from a PIL image (any mode: grey, palette, RGBA are converted) or an array:
+    ``[H, W]`` grey, ``[H, W, 3]`` RGB, ``[H, W, 4]`` RGBA (alpha dropped); uint8, or floats in [0, 1]."""
+    if type(image).__module__.startswith("PIL."):
+        image = np.asarray(image.convert("RGB"))
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image {index} is a {type(image).__name__}: give PIL images or [H, W, 3] arrays")
+    a = image
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=-1)
+    elif a.ndim == 3 and a.shape[-1] == 4:
+        a = a[..., :3]
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise ValueError(f"image {index} has shape {image.shape}: give [H, W] (grey), [H, W, 3] (RGB) or "
+                         f"[H, W, 4] (RGBA) arrays (channels last)")
+    if min(a.shape[:2]) < MIN_SIDE:
+        raise ValueError(f"image {index} is {a.shape[1]} x {a.shape[0]} pixels: at least {MIN_SIDE} on each side")
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise ValueError(f"image {index} is {a.dtype} with values outside [0, 1] (or not finite): give floats "
+                             f"in [0, 1] or uint8 in [0, 255]")
+        return np.round(a * 255).astype(np.uint8)
+    raise TypeError(f"image {index} has dtype {a.dtype}: give uint8 in [0, 255] or floats in [0, 1]")
+
+
+def _single(images) -> bool:
+    """One image rather than several: a PIL image, [H, W] or [H, W, 3 | 4]."""
+    if type(images).__module__.startswith("PIL."):
+        return True
+    if isinstance(images, np.ndarray | torch.Tensor):
+        return images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (3, 4))
+    return False
+
+
+class Preprocess:
+    """``preprocess(images) -> {"pixel_values": [n, 3, crop, crop]}``, for ``model(**preprocess(images))``.
+
+    The shorter side is resized to ``resize`` (bicubic, antialiased), then a centre ``crop`` square is
+    cut (``crop=None``: the whole image resized to ``resize`` x ``resize``, no crop, as AttentionView
+    shows it), and each channel normalised by ``mean`` and ``std`` (on [0, 1]). Also works as
+    AttentionView's ``processor=`` (it is called as ``preprocess(images=..., return_tensors="pt")``).
+    """
+
+    def __init__(self, resize: int, crop: int | None, mean: Sequence[float], std: Sequence[float]):
+        self.resize, self.crop = resize, crop
+        self.mean = torch.tensor(mean, dtype=torch.float32).reshape(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).reshape(3, 1, 1)
+
+    def __repr__(self) -> str:
+        return f"Preprocess(resize={self.resize}, crop={self.crop}, mean={self.mean.flatten().tolist()}, " \
+               f"std={self.std.flatten().tolist()})"
+
+    def one(self, image, index: int = 0) -> torch.Tensor:
+        x = torch.from_numpy(to_rgb(image, index)).permute(2, 0, 1).float()[None] / 255
+        h, w = x.shape[-2:]
+        if self.crop is None:
+            size = (self.resize, self.resize)
+        else:
+            s = self.resize / min(h, w)
+            size = (max(self.crop, round(h * s)), max(self.crop, round(w * s)))
+        x = torch.nn.functional.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
+        x = x.clamp(0, 1)[0]
+        if self.crop is not None:
+            top, left = (x.shape[1] - self.crop) // 2, (x.shape[2] - self.crop) // 2
+            x = x[:, top:top + self.crop, left:left + self.crop]
+        return (x - self.mean) / self.std
+
+    def __call__(self, images=None, return_tensors: str | None = "pt") -> dict[str, torch.Tensor]:
+        if images is None:
+            raise TypeError("give the images: preprocess(images)")
+        items: Iterable = [images] if _single(images) else images
+        return {"pixel_values": torch.stack([self.one(im, i) for i, im in enumerate(items)])}

