@@ -1,7 +1,7 @@
 """Regenerate the README's gallery (docs/images/*.png) from the shipped models, offline.
 
     .venv/bin/python docs/gallery.py              # every image (AttentionView's UMAP takes a few minutes)
-    .venv/bin/python docs/gallery.py iti probes   # some of them: patterns, view, probes, iti
+    .venv/bin/python docs/gallery.py iti probes   # some of them: patterns, view, probes, iti, dinov2, smollm2
 """
 
 from __future__ import annotations
@@ -83,7 +83,30 @@ def iti_view() -> None:
     view.save_png(OUT / "iti_view.png", width=980, height=360)
 
 
-PARTS = {"patterns": patterns, "view": attention_view, "probes": probes, "iti": iti_view}
+def dinov2() -> None:
+    model, preprocess = iw.zoo.dinov2_small()
+    photos = iw.datasets.sample_images()
+    view = iw.AttentionView(model, list(photos.values()), processor=preprocess)
+    names = list(photos)
+    view.view, view.unit, view.layer, view.head = "image", names.index("astronaut"), 3, 4  # the notebook's spatial head
+    view.query = int((view.data.unit == view.unit).nonzero()[0][1 + 5 * 16 + 8])  # patch (5, 8)
+    view.save_png(OUT / "dinov2_image_view.png", width=820, height=420)
+    view.view, view.sort_by = "matrix", "patch_distance"
+    view.save_png(OUT / "dinov2_heads.png", width=1000, height=620)
+
+
+def smollm2() -> None:
+    model, tok = iw.zoo.smollm2()
+    ids = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                  add_generation_prompt=True, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        turn = model.generate(ids, max_new_tokens=12, do_sample=False)[0]
+    view = iw.AttentionPatterns(model, [turn], tokenizer=tok)
+    view.save_png(OUT / "smollm2_patterns.png", width=1000, height=520)
+
+
+PARTS = {"patterns": patterns, "view": attention_view, "probes": probes, "iti": iti_view, "dinov2": dinov2,
+         "smollm2": smollm2}
 
 if __name__ == "__main__":
     torch.set_num_threads(2)
