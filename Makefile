@@ -61,6 +61,7 @@ bench: $(VENV)/.bench browser
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_attention.py
 	$(PY) benchmarks/bench_attention_view.py
+	$(PY) benchmarks/bench_zoo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache js/node_modules interpwidgets/static
