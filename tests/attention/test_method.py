@@ -233,7 +233,7 @@ def test_image_statistics_read_spatial_and_colour_heads():
         far_other = (r + 3) % rows * cols + (c + 3) % cols  # 3 rows and 3 columns away: the other half
         p[0, 2, 1 + i, 1 + far_other] = 1
         p[0, 3, 1 + i, 0] = 1  # [CLS]
-    s = _image_stats(p, (rows, cols), image)
+    s = _image_stats(p, (rows, cols), image, (4, 4))
     distance = s["patch_distance"] / s["patch_mass"].clamp_min(1e-12)
     affinity = s["colour_seen"] / s["colour_base"].clamp_min(1e-12)
     assert distance[0, 0] == pytest.approx(5 / 6)  # 1 patch to the right, 0 for the last column

@@ -40,6 +40,23 @@ def test_bad_images_are_refused_with_what_was_wrong(image, message):
         Preprocess(256, 224, (0.5,) * 3, (0.5,) * 3)([image])
 
 
+def test_one_channels_first_image_is_refused_not_read_as_three():
+    pre = Preprocess(256, 224, (0.5,) * 3, (0.5,) * 3)
+    for image in (np.zeros((3, 40, 50), np.uint8), torch.zeros(3, 40, 50)):
+        with pytest.raises(ValueError, match="channels last"):
+            pre(image)
+    assert pre(np.zeros((2, 40, 50, 3), np.uint8))["pixel_values"].shape[0] == 2  # a 4-D batch is two images
+    with pytest.raises(ValueError, match="no images given"):
+        pre([])
+
+
+def test_16_bit_images_are_refused_rather_than_clipped():
+    ramp = Image.fromarray((np.arange(40 * 40, dtype=np.uint16).reshape(40, 40) * 40).astype(np.uint16))
+    assert ramp.mode.startswith("I")
+    with pytest.raises(ValueError, match="16/32-bit or float"):
+        to_rgb(ramp)
+
+
 def test_preprocess_resizes_crops_and_normalises():
     pre = Preprocess(256, 224, (0.5,) * 3, (0.5,) * 3)
     wide = np.zeros((200, 400, 3), np.uint8)

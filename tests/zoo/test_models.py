@@ -60,3 +60,16 @@ def test_dinov2_matches_the_onnx_model_it_came_from(images):
     ref = session.run([name], {"input_image": x.numpy()})[0]
     assert ours.shape == ref.shape == (2, 257, 384)
     assert np.abs(ours - ref).max() < 1e-4 and np.abs(ref).max() > 1  # measured 3e-5
+
+
+def test_same_padding_is_tensorflows():
+    """TensorFlow's "SAME": output ceil(input / stride), the odd pixel of padding on the bottom and right
+    (stride-2 3x3 on 112 pads (0, 1); 5x5 on 56 pads (1, 2)), checked against explicit padding."""
+    from interpwidgets.zoo.efficientnet import SameConv2d
+
+    torch.manual_seed(0)
+    for size, kernel, pads in ((112, 3, (0, 1)), (56, 5, (1, 2)), (15, 3, (1, 1))):
+        conv = SameConv2d(2, 2, kernel, 2, bias=False)
+        x = torch.randn(1, 2, size, size)
+        want = torch.nn.functional.conv2d(torch.nn.functional.pad(x, [*pads, *pads]), conv.weight, stride=2)
+        assert conv(x).shape[-1] == -(-size // 2) and torch.allclose(conv(x), want)

@@ -88,3 +88,37 @@ def test_two_builders_at_once_build_once(cache):
     for t in threads:
         t.join()
     assert len(builds) == 1 and len(set(out)) == 1
+
+
+def test_the_cache_is_shared_read_only_cleaned_and_refreshed(cache, tmp_path):
+    """Another environment's copy of the same source (same name and size) uses the cache; a read-only
+    valid cache loads; a killed build's work folder is cleared; a touched file is hashed once, not at
+    every load; a build that writes nothing is an error, not a cache."""
+    import os
+    import stat
+
+    source, build, builds = cache
+    folder = converted("toy", source, build, "r1")
+    elsewhere = tmp_path / "other-venv" / source.name
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(source.read_bytes())
+    assert converted("toy", elsewhere, build, "r1") == folder and len(builds) == 1
+    assert stat.S_IMODE(folder.stat().st_mode) & 0o055  # not mkdtemp's 0700
+    (folder.parent / ".toy-killed").mkdir()
+    (folder / "model.bin").touch()  # the time moves, the bytes do not
+    converted("toy", source, build, "r1")
+    assert not (folder.parent / ".toy-killed").exists() and len(builds) == 1
+    manifest = (folder / "manifest.json").read_text()
+    assert str((folder / "model.bin").stat().st_mtime_ns) in manifest  # recorded: no hash at the next load
+    mode = folder.stat().st_mode
+    try:
+        for p in (folder, folder.parent):
+            p.chmod(0o555)
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        assert converted("toy", source, build, "r1") == folder  # no lock needed for a valid cache
+    finally:
+        folder.parent.chmod(0o755)
+        folder.chmod(mode)
+    with pytest.raises(RuntimeError, match="wrote no files"):
+        converted("empty", source, lambda out: None, "r1")
