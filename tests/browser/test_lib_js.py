@@ -94,31 +94,3 @@ def test_requests_time_out_abort_and_answer_from_an_exported_page(browser):
     assert got["error"] == ["Error", "IndexError: no head 9", "Traceback ..."]
     assert got["buffer"] == [7, 9]
 
-
-def test_requests_time_out_and_pages_say_what_they_do_not_carry(browser):
-    """No answer within the timeout is an error that says so; an exported page asked for what its
-    snapshot lacks says so at once; a reply's buffers land at their paths."""
-    page = browser.new_page()
-    try:
-        page.set_content("<html><body></body></html>")
-        page.add_script_tag(content=_lib("request.js"))
-        got = page.evaluate("""async () => {
-            const model = (snapshot) => ({ get: () => snapshot });
-            const never = { invoke: (name, msg, { signal }) => new Promise((_, fail) =>
-                signal.addEventListener("abort", () => fail(new DOMException("aborted", "AbortError")))) };
-            const out = {};
-            try { await requester(model({}), never, { timeout: 50 })("points", { layer: 1 }); }
-            catch (e) { out.timeout = e.message; }
-            const page = requester(model({ exported: true, 'meta{}': { n: 3 } }), never);
-            out.carried = await page("meta");
-            try { await page("points", { head: 2, layer: 1 }); } catch (e) { out.missing = e.message; }
-            const buffers = { invoke: async () => [{ result: { a: { b: null } }, buffer_paths: [["result", "a", "b"]] },
-                                                   [new DataView(new ArrayBuffer(8))]] };
-            out.buffer = (await requester(model({}), buffers)("x")).a.b.byteLength;
-            return out; }""")
-        assert got["timeout"].startswith('no answer from Python to "points" within 0.05 s')
-        assert got["carried"] == {"n": 3}
-        assert got["missing"].startswith('this exported page does not include points {"head":2,"layer":1}')
-        assert got["buffer"] == 8
-    finally:
-        page.close()
