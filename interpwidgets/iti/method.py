@@ -162,22 +162,23 @@ class ITI:
         s = self.sigma[self.kind]
         return torch.stack([s[layer, head] for layer, head in self.heads])[:, None] * self.theta()
 
-    def edits(self, alpha: float, positions: str = "last") -> dict[str, Add]:
+    def edits(self, alpha: float, positions="last") -> dict[str, Add]:
         """The engine edits: one ``Add`` per layer with selected heads, at the last position of each forward
-        call (``positions="last"``) or at every position (``"all"``)."""
-        if positions not in POSITIONS:
-            raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
+        call (``positions="last"``), at every position (``"all"``), or at the positions given (an index, as
+        ``iw.Add`` takes: the multiple-choice scorer edits from an answer's first token on)."""
+        if isinstance(positions, str) and positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS} or an index, got {positions!r}")
         by_layer: dict[int, list[int]] = {}
         for i, (layer, _) in enumerate(self.heads):
             by_layer.setdefault(layer, []).append(i)
         shifts, heads = self.shifts(), self.heads
-        where = -1 if positions == "last" else None
+        where = -1 if positions == "last" else None if positions == "all" else positions
         return {f"{self.stack}{layer}.attn.head_out": Add(shifts[rows], alpha=alpha, heads=[heads[i][1] for i in rows],
                                                           positions=where)
                 for layer, rows in sorted(by_layer.items())}
 
     @contextmanager
-    def apply(self, model, alpha: float = 15.0, positions: str = "last") -> Iterator[None]:
+    def apply(self, model, alpha: float = 15.0, positions="last") -> Iterator[None]:
         """Edit ``model`` inside the ``with`` block, every forward pass, generation included.
 
         ``positions="last"`` (the paper's generation edit) shifts the last position of each forward call:

@@ -1,4 +1,5 @@
-"""What an ITI edit costs: cross-entropy on plain text and KL divergence from the unedited model."""
+"""What an ITI edit costs (cross-entropy on plain text, KL divergence from the unedited model), and how it
+scores answers (the log-likelihood of an answer after its question, for multiple-choice truth)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from tqdm.auto import tqdm
 
 from ..capture.inputs import batches, model_device
 
-__all__ = ["edit_costs"]
+__all__ = ["edit_costs", "answer_log_likelihoods"]
 
 
 @torch.no_grad()
@@ -59,3 +60,47 @@ def edit_costs(model, iti, texts: Sequence[str], alphas: Sequence[float], *, pos
 
 def _log_probs(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return model(input_ids=ids, attention_mask=mask).logits[:, :-1].float().log_softmax(-1)
+
+
+@torch.no_grad()
+def answer_log_likelihoods(model, pairs: Sequence, iti=None, alpha: float = 0.0, *, tokenizer=None,
+                           progress: bool = True) -> torch.Tensor:
+    """The summed log-probability of each answer's tokens after its prompt: ``pairs`` of ``(prompt,
+    answer)``, strings (with ``tokenizer``: the prompt with its special tokens, the answer tokenized on
+    its own and appended, so give it its leading space) or token-id lists. Multiple choice compares these
+    for a question's true and false answers.
+
+    With ``iti``, each pass is edited by ``alpha`` from the answer's first token on, the prompt read
+    unedited, as the paper's multiple-choice code does (``start_edit_location``); one pair per pass, as
+    there. So the answer's first token, predicted at the prompt's last position, scores as unedited.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from transformers import GPT2Config, GPT2LMHeadModel
+    >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=50)).eval()
+    >>> ll = answer_log_likelihoods(model, [([1, 2, 3], [4, 5]), ([1, 2, 3], [6])], progress=False)
+    >>> ll.shape, bool((ll < 0).all())
+    (torch.Size([2]), True)
+    """
+    device = model_device(model)
+    out = torch.empty(len(pairs), dtype=torch.float64)
+    for i, (prompt, answer) in enumerate(tqdm(pairs, desc="answers", disable=not progress)):
+        if isinstance(prompt, str) or isinstance(answer, str):
+            if tokenizer is None:
+                raise ValueError("text pairs need a tokenizer= (or give token-id lists)")
+            prompt = tokenizer(prompt)["input_ids"]
+            answer = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        prompt, answer = list(prompt), list(answer)
+        if not prompt or not answer:
+            raise ValueError(f"pair {i}: the prompt and the answer need at least one token each")
+        ids = torch.tensor([prompt + answer], device=device)
+        start = len(prompt)
+        if iti is None or alpha == 0:
+            logits = model(input_ids=ids).logits
+        else:
+            with iti.apply(model, alpha, positions=list(range(start, ids.shape[1]))):
+                logits = model(input_ids=ids).logits
+        lp = logits[0, start - 1:-1].float().log_softmax(-1)
+        out[i] = lp.gather(-1, ids[0, start:, None])[:, 0].sum().item()
+    return out

@@ -91,9 +91,9 @@ def test_the_edit_applies_at_every_generated_token(alpha):
     torch.testing.assert_close(diff[3:], (alpha * iti.shifts()[0]).expand_as(diff[3:]), atol=1e-5, rtol=0)
 
 
-def test_positions_must_be_last_or_all():
+def test_positions_must_be_last_all_or_an_index():
     acts, labels, _ = _planted()
-    with pytest.raises(ValueError, match="positions must be one of \\('last', 'all'\\), got 'first'"):
+    with pytest.raises(ValueError, match="positions must be one of \\('last', 'all'\\) or an index, got 'first'"):
         ITI.from_activations(acts, labels, k=1).edits(1.0, positions="first")
 
 

@@ -1,6 +1,7 @@
 """ITI's costs: cross-entropy and KL against a hand computation, and growing with alpha."""
 
 import models
+import pytest
 import torch
 
 from interpwidgets.iti import ITI
@@ -61,3 +62,30 @@ def test_costs_hold_one_batch_of_log_probabilities_at_a_time(monkeypatch):
     edit_costs(model, iti, rows, [1.0, 2.0, 4.0], batch_size=2, progress=False)
     assert len(alive) == 4 * (1 + 3)  # 4 batches, each run unedited once and edited three times
     assert most[0] <= 2  # at any time: this batch's unedited log-probabilities and at most one edited run
+
+
+def test_answer_log_likelihoods_edit_the_answer_only():
+    """By hand: the sum of the answer tokens' log-probabilities after the prompt. Under the edit (from the
+    answer's first token on, as the paper's multiple-choice code), a one-token answer, predicted at the
+    unedited prompt's last position, scores exactly as unedited; a longer one does not."""
+    from interpwidgets.iti.metrics import answer_log_likelihoods
+
+    model = models.gpt2()
+    g = torch.Generator().manual_seed(2)
+    iti = ITI.from_activations(torch.randn(200, 2, 4, 8, generator=g), torch.arange(200) % 2, k=4)
+    prompt, long, short = [5, 17, 42, 9, 3], [11, 12, 13], [11]
+    with torch.no_grad():
+        lp = model(torch.tensor([prompt + long])).logits[0].log_softmax(-1)
+    want = sum(lp[len(prompt) - 1 + j, t].item() for j, t in enumerate(long))
+    plain = answer_log_likelihoods(model, [(prompt, long), (prompt, short)], progress=False)
+    assert abs(plain[0].item() - want) < 1e-5
+    edited = answer_log_likelihoods(model, [(prompt, long), (prompt, short)], iti, 20.0, progress=False)
+    assert edited[1].item() == plain[1].item()  # the prompt is read unedited
+    assert abs(edited[0].item() - plain[0].item()) > 1e-3  # the answer's own positions are edited
+    with torch.no_grad(), iti.apply(model, 20.0, positions="all"):
+        everywhere = model(torch.tensor([prompt + short])).logits[0, len(prompt) - 1].log_softmax(-1)[11].item()
+    assert abs(everywhere - plain[1].item()) > 1e-4  # (editing the prompt too would have changed it)
+    with pytest.raises(ValueError, match="need a tokenizer"):
+        answer_log_likelihoods(model, [("Q: is it?", " yes")], progress=False)
+    with pytest.raises(ValueError, match="at least one token"):
+        answer_log_likelihoods(model, [(prompt, [])], progress=False)
