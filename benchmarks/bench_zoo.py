@@ -5,7 +5,8 @@
 2. SmolLM2-135M-Instruct, batch 1: greedy tokens per second (``NEW_TOKENS`` forced), and one forward pass
    over 128 tokens plain vs capturing every ``resid_post`` (30 sites) and every ``attn.head_out`` (30
    sites of [batch, seq, 9, 64]), interleaved rounds, medians: the capture overhead at a real model's size
-   (the toy world's forward is 3 ms, so its costs were mostly fixed).
+   (the toy world's forward is 3 ms, so its costs were mostly fixed). Timed by ``bench_capture.time_methods``
+   (one warm-up call each, then rounds in rotating order).
 3. ITI on SmolLM2 at batch 1: generation under ``iti.apply(model, alpha)`` (K = 16 heads, directions fitted
    on random texts: the cost, not the effect, is measured here) vs plain.
 
@@ -20,7 +21,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -31,6 +31,7 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+from bench_capture import time_methods  # noqa: E402
 from run import machine_info, write_json  # noqa: E402
 
 import interpwidgets as iw  # noqa: E402
@@ -61,17 +62,6 @@ def loads() -> dict:
     return out
 
 
-def _interleaved(fns: dict, rounds: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    names = list(fns)
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            t0 = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - t0)
-    return times
-
-
 def smollm2(rounds: int) -> dict:
     """Tokens per second, capture overhead and ITI's generation cost on SmolLM2 (batch 1)."""
     model, tokenizer = iw.zoo.smollm2()
@@ -97,9 +87,7 @@ def smollm2(rounds: int) -> dict:
 
     fns = {"plain": forward, "resid_post": captured("layers.*.resid_post"),
            "head_out": captured("layers.*.attn.head_out")}
-    for fn in fns.values():
-        fn()  # warm-up
-    t = _interleaved(fns, rounds)
+    t = time_methods(fns, rounds, warmup=1)
     fwd = {k: statistics.median(v) for k, v in t.items()}
     labels = torch.tensor([i % 2 for i in range(len(texts))])
     iti = iw.ITI.fit(model, texts, labels, tokenizer=tokenizer, k=16, progress=False)
@@ -108,8 +96,7 @@ def smollm2(rounds: int) -> dict:
         with iti.apply(model, 15.0):
             gen()
 
-    gen(), edited()
-    g = _interleaved({"plain": gen, "edited": edited}, max(3, rounds // 4))
+    g = time_methods({"plain": gen, "edited": edited}, max(3, rounds // 4), warmup=1)
     plain, ed = statistics.median(g["plain"]), statistics.median(g["edited"])
     return {"setup": {"forward_tokens": ids.shape[1], "new_tokens": NEW_TOKENS, "rounds": rounds, "iti_k": 16,
                       "torch_threads": torch.get_num_threads()},
