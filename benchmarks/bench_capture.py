@@ -277,7 +277,7 @@ def time_methods(runners: dict[str, Runner], rounds: int = 15, warmup: int = 2,
     return times
 
 
-def _quartiles(xs: list[float]) -> list[float]:
+def quartiles(xs: list[float]) -> list[float]:
     if len(xs) < 2:
         return [xs[0], xs[0]]
     q = statistics.quantiles(xs, n=4)
@@ -298,7 +298,7 @@ def summarise(times: dict[str, list[float]]) -> dict[str, dict]:
                "ratio_median": statistics.median(ts) / statistics.median(base),
                "ratio_min": min(ts) / min(base),
                "ratio_paired_median": statistics.median(t / b for t, b in zip(ts, base, strict=True)),
-               "ratio_paired_quartiles": _quartiles([t / b for t, b in zip(ts, base, strict=True)]),
+               "ratio_paired_quartiles": quartiles([t / b for t, b in zip(ts, base, strict=True)]),
                "overhead_median_ms": 1e3 * (statistics.median(ts) - statistics.median(base)),
                "overhead_paired_median_ms": 1e3 * statistics.median(diffs(ts, base))}
         if n == "transformerlens" and "tl_plain" in times:

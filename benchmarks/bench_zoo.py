@@ -8,7 +8,9 @@
    (the toy world's forward is 3 ms, so its costs were mostly fixed). Timed by ``bench_capture.time_methods``
    (one warm-up call each, then rounds in rotating order).
 3. ITI on SmolLM2 at batch 1: generation under ``iti.apply(model, alpha)`` (K = 16 heads, directions fitted
-   on random texts: the cost, not the effect, is measured here) vs plain.
+   on random texts: the cost, not the effect, is measured here) vs plain, and, since whole generations
+   vary by more than the edit costs, one decoding step on a cached prompt over many more rounds (the
+   same-round differences' median and quartiles).
 
 Writes ``benchmarks/results/zoo.json`` and ``zoo.md``: ``python benchmarks/bench_zoo.py``.
 """
@@ -31,7 +33,7 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from bench_capture import time_methods  # noqa: E402
+from bench_capture import diffs, quartiles, time_methods  # noqa: E402
 from run import machine_info, write_json  # noqa: E402
 
 import interpwidgets as iw  # noqa: E402
@@ -96,15 +98,35 @@ def smollm2(rounds: int) -> dict:
         with iti.apply(model, 15.0):
             gen()
 
-    g = time_methods({"plain": gen, "edited": edited}, max(3, rounds // 4), warmup=1)
+    g = time_methods({"plain": gen, "edited": edited}, max(6, rounds // 2), warmup=1)
     plain, ed = statistics.median(g["plain"]), statistics.median(g["edited"])
+
+    # one decoding step (a token on the prompt's cache, cut back after each call): what ITI adds per token,
+    # measured over many more rounds than whole generations allow
+    with torch.no_grad():
+        cache = model(prompt, use_cache=True).past_key_values
+    last = prompt[:, -1:]
+
+    def step():
+        with torch.no_grad():
+            model(last, cache=cache, use_cache=True)
+        cache.crop(-1)
+
+    def edited_step():
+        with iti.apply(model, 15.0):
+            step()
+
+    d = time_methods({"plain": step, "edited": edited_step}, 5 * rounds, warmup=2)
+    step_diff = diffs(d["edited"], d["plain"])
     return {"setup": {"forward_tokens": ids.shape[1], "new_tokens": NEW_TOKENS, "rounds": rounds, "iti_k": 16,
                       "torch_threads": torch.get_num_threads()},
             "forward_s": fwd,
             "capture_overhead": {k: fwd[k] / fwd["plain"] - 1 for k in ("resid_post", "head_out")},
             "tokens_per_s": NEW_TOKENS / plain, "iti_tokens_per_s": NEW_TOKENS / ed,
             "iti_slowdown": ed / plain - 1,
-            "times_s": {**t, **{f"gen_{k}": v for k, v in g.items()}}}
+            "decode_step_s": {k: statistics.median(v) for k, v in d.items()},
+            "iti_step_overhead_s": {"median": statistics.median(step_diff), "quartiles": quartiles(step_diff)},
+            "times_s": {**t, **{f"gen_{k}": v for k, v in g.items()}, **{f"step_{k}": v for k, v in d.items()}}}
 
 
 def markdown(r: dict) -> str:
@@ -114,6 +136,7 @@ def markdown(r: dict) -> str:
         lines.append(f"| `zoo.{name}()` | {v['cold_s']:.1f} s{'' if v['converted'] else ' (no conversion)'} "
                      f"| {v['warm_s']:.1f} s |")
     s = r["smollm2"]
+    step = s["iti_step_overhead_s"]
     lines += ["", f"**SmolLM2-135M-Instruct, batch 1, {s['setup']['torch_threads']} torch threads** (medians of "
               f"{s['setup']['rounds']} interleaved rounds)", "",
               "| measure | value |", "|---|---|",
@@ -123,7 +146,11 @@ def markdown(r: dict) -> str:
               f"| capturing every `attn.head_out` (30 x 9 heads) "
               f"| {100 * s['capture_overhead']['head_out']:+.1f}% |",
               f"| generation under ITI (K = 16) | {s['iti_tokens_per_s']:.1f} tokens/s "
-              f"({100 * s['iti_slowdown']:+.1f}%) |"]
+              f"({100 * s['iti_slowdown']:+.1f}%, {len(s['times_s']['gen_plain'])} rounds) |",
+              f"| one decoding step, plain | {1000 * s['decode_step_s']['plain']:.1f} ms |",
+              f"| ITI's cost per decoding step (same-round differences, {len(s['times_s']['step_plain'])} "
+              f"rounds) | {1000 * step['median']:+.2f} ms, quartiles {1000 * step['quartiles'][0]:+.2f} to "
+              f"{1000 * step['quartiles'][1]:+.2f} ({100 * step['median'] / s['decode_step_s']['plain']:+.1f}%) |"]
     return "\n".join(lines)
 
 

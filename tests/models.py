@@ -28,6 +28,15 @@ def gpt2(attn="eager", **kw):
     return GPT2LMHeadModel(GPT2Config(**cfg, attn_implementation=attn))
 
 
+@functools.cache
+def smollm2():
+    """The zoo's SmolLM2-135M-Instruct and its tokenizer, loaded once per test session (tests leave it as
+    they found it: no hooks, eval mode)."""
+    from interpwidgets import zoo
+
+    return zoo.smollm2()
+
+
 @_seeded
 def llama(attn="eager", **kw):
     from transformers import LlamaConfig, LlamaForCausalLM

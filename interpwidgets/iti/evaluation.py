@@ -31,7 +31,8 @@ import numpy as np
 from .method import DIRECTIONS, ITI
 from .metrics import edit_costs
 
-__all__ = ["Sweep", "sweep", "choose", "bootstrap", "resample_weights", "truth_at_cost", "alpha_ladder", "COSTS"]
+__all__ = ["Sweep", "sweep", "choose", "bootstrap", "resample_weights", "truth_at_cost", "alpha_ladder", "COSTS",
+           "protocol", "probe_summary"]
 
 Judge = Callable[[ITI, float], np.ndarray]
 
@@ -227,3 +228,81 @@ def truth_at_cost(s: Sweep | Sequence[Sweep], levels: Sequence[float], cost: str
         out["truth_lo"].append(None if got is None else round(float(np.percentile(got[1], 2.5)), 4))
         out["truth_hi"].append(None if got is None else round(float(np.percentile(got[1], 97.5)), 4))
     return out
+
+
+def probe_summary(iti: ITI, top: int = 8) -> dict:
+    """The probes' validation accuracy over every head: the best ``top`` heads and scores, the median, and how
+    many heads pass 0.7."""
+    acc = iti.probes.metrics["val_accuracy"]
+    flat = acc.flatten().sort(descending=True).values
+    return {"best_heads": [list(h) for h in iti.probes.top(top, "val_accuracy")],
+            "best": [round(float(a), 4) for a in flat[:top]], "median": round(float(flat.median()), 4),
+            "heads_above_0.7": int((flat > 0.7).sum()), "heads": len(flat),
+            "validation_questions": len(iti.probes.val_idx) // 2}
+
+
+def protocol(model, activations, labels, *, groups, choose_split: tuple[Judge, Sequence],
+             test_split: tuple[Judge, Sequence],
+             ks: Sequence[int], kl_budget: float, kl_levels: Sequence[float], ce_levels: Sequence[float] = (),
+             random_draws: int = 3, test_groups=None, seed: int = 0, stack: str = "layers.", tokenizer=None) -> dict:
+    """ITI measured end to end on one split: fitted on the fit questions' ``activations`` (``ITI.activations``),
+    K and alpha chosen on the choose split, curves and matched-cost truth rates reported on the test split.
+
+    ``choose_split`` and ``test_split`` are each ``(correct, cost_texts)``: the split's judge and the plain
+    text its costs are measured on. Each direction kind is a list of draws: one for mass-mean and probe weights,
+    ``random_draws`` random directions (each with its own K and alpha chosen), whose mean is the random
+    control. For each draw, :func:`choose` picks K and alpha (alphas climbing until the KL passes the largest
+    level); the test sweep covers the same alphas and two rungs more, so that it passes every compared level.
+    ``test_groups`` (one per test question) makes the intervals resample groups. Returns the probes' summary,
+    per kind the draws (chosen setting, heads, test curve, truth at matched KL and rise in cross-entropy) and
+    their mean, paired differences between kinds at matched cost, and mass-mean against probe weights at
+    equal alpha (the paper's comparison).
+    """
+    (choose_judge, choose_texts), (test_judge, test_texts) = choose_split, test_split
+
+    def fitted(random_seed: int) -> ITI:  # the same probes and split; another random draw
+        return ITI.from_activations(activations, labels, groups=groups, k=ks[0], seed=seed, random_seed=random_seed,
+                                    stack=stack)
+
+    iti = fitted(1000 * seed)
+    draws = [1000 * seed + j for j in range(random_draws)]
+    settings = [("mass_mean", iti, None), ("probe", iti, None)] + [("random", fitted(d), d) for d in draws]
+    sweeps: dict[str, list] = {kind: [] for kind in DIRECTIONS}
+    results: dict[str, dict] = {kind: {"draws": []} for kind in DIRECTIONS}
+    for kind, it, random_seed in settings:
+        pick = choose(model, it, ks=ks, kinds=(kind,), correct=choose_judge, cost_texts=choose_texts,
+                      kl_budget=kl_budget, kl_cap=max(kl_levels), tokenizer=tokenizer)[kind]
+        chosen = it.select(k=pick["k"], kind=kind)
+        more = [a for a in alpha_ladder(stop=2 * pick["alphas"][-1]) if a > pick["alphas"][-1]]
+        s = sweep(model, chosen, test_judge, test_texts, alphas=pick["alphas"] + more, tokenizer=tokenizer,
+                  groups=test_groups)
+        sweeps[kind].append(s)
+        curve = s.summary()
+        i = curve["alpha"].index(pick["alpha"])
+        theta, mass_mean = chosen.theta(), chosen.select(kind="mass_mean").theta()
+        results[kind]["draws"].append({
+            "random_seed": random_seed,
+            "chosen": {key: pick[key] for key in ("k", "alpha", "truth", "kl")},
+            "heads": [list(h) for h in chosen.heads],
+            "cos_to_mass_mean": round(float((theta * mass_mean).sum(-1).mean()), 4),  # mean over the chosen heads
+            "at_chosen": {key: curve[key][i] for key in ("truth", "truth_lo", "truth_hi", "kl", "cross_entropy")},
+            "curve": curve, "at_kl": truth_at_cost(s, kl_levels),
+            "at_ce_rise": truth_at_cost(s, ce_levels, cost="ce_rise")})
+    for kind in DIRECTIONS:  # the mean over draws
+        results[kind]["at_kl"] = truth_at_cost(sweeps[kind], kl_levels)
+        results[kind]["at_ce_rise"] = truth_at_cost(sweeps[kind], ce_levels, cost="ce_rise")
+    pairs = (("probe", "mass_mean"), ("mass_mean", "random"), ("probe", "random"))
+    mm_alpha = results["mass_mean"]["draws"][0]["chosen"]["alpha"]
+    return {"probes": probe_summary(iti),
+            "test": results,
+            # paired over the same test questions: truth(a) - truth(b) at matched KL, with its interval
+            "differences_at_kl": {f"{a}-{b}": truth_at_cost(sweeps[a], kl_levels, against=sweeps[b])
+                                  for a, b in pairs},
+            "differences_at_ce_rise": {f"{a}-{b}": truth_at_cost(sweeps[a], ce_levels, cost="ce_rise",
+                                                                 against=sweeps[b]) for a, b in pairs},
+            # the paper's comparison, at equal strength: mass-mean's chosen alpha on the probe-weight curve too
+            "mass_mean-probe_at_equal_alpha": truth_at_cost(sweeps["mass_mean"], [mm_alpha], cost="alpha",
+                                                            against=sweeps["probe"]),
+            "probe_kl_at_mass_mean_alpha": round(float(np.interp(mm_alpha, sweeps["probe"][0].alpha,
+                                                                 sweeps["probe"][0].kl)), 4)}
+

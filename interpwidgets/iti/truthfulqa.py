@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-__all__ = ["truthfulqa_examples"]
+__all__ = ["truthfulqa_examples", "truthfulqa_questions"]
 
 TEMPLATE = "Q: {question} A: {answer}"  # ITI's format
 
@@ -33,7 +33,7 @@ def truthfulqa_examples(source, template: str = TEMPLATE) -> tuple[list[str], li
     >>> texts[0], labels, groups
     ('Q: Is the Earth flat? A: No', [1, 1, 0], [0, 0, 0])
     """
-    rows = _rows(source)
+    rows = truthfulqa_questions(source)
     texts, labels, groups = [], [], []
     for g, row in enumerate(rows):
         for answer, label in [(a, 1) for a in row["correct"]] + [(a, 0) for a in row["incorrect"]]:
@@ -45,7 +45,17 @@ def truthfulqa_examples(source, template: str = TEMPLATE) -> tuple[list[str], li
     return texts, labels, groups
 
 
-def _rows(source) -> list[dict]:
+def truthfulqa_questions(source) -> list[dict]:
+    """Every question with its true and its false answers, ``{"question", "correct", "incorrect"}``, the best
+    answer first among the true ones: what :class:`~interpwidgets.iti.metrics.MultipleChoice` scores (MC1:
+    ``correct[0]`` against every false answer; MC2: all of them). Rows in this layout are read as they are
+    (so a subset of questions can go to :func:`truthfulqa_examples`).
+
+    >>> rows = [{"question": "Is the Earth flat?", "best_answer": "No, it is round", "correct_answers": ["No"],
+    ...          "incorrect_answers": ["Yes"]}]
+    >>> truthfulqa_questions(rows)
+    [{'question': 'Is the Earth flat?', 'correct': ['No, it is round', 'No'], 'incorrect': ['Yes']}]
+    """
     if isinstance(source, str | os.PathLike):
         with open(Path(source), newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -58,13 +68,14 @@ def _rows(source) -> list[dict]:
     if isinstance(source, Iterable):
         out = []
         for r in source:
+            if isinstance(r, Mapping) and {"question", "correct", "incorrect"} <= set(r):  # this function's own
+                out.append({key: r[key] if key == "question" else list(r[key])
+                            for key in ("question", "correct", "incorrect")})
+                continue
             if not isinstance(r, Mapping) or not {"question", "correct_answers", "incorrect_answers"} <= set(r):
                 raise ValueError("rows must be dicts with question, correct_answers and incorrect_answers "
-                                 "(truthful_qa's generation layout)")
-            correct = list(r["correct_answers"])
-            best = r.get("best_answer")
-            if best and best not in correct:
-                correct.insert(0, best)
+                                 "(truthful_qa's generation layout), or question, correct and incorrect")
+            correct = _best_first(list(r["correct_answers"]), r.get("best_answer"))
             out.append({"question": r["question"], "correct": correct, "incorrect": list(r["incorrect_answers"])})
         return out
     raise TypeError(f"TruthfulQA comes as a path to TruthfulQA.csv, a datasets.Dataset or a list of dicts; "
@@ -72,7 +83,8 @@ def _rows(source) -> list[dict]:
 
 
 def _answers(cell: str, best: str | None = None) -> list[str]:
-    answers = [a.strip() for a in cell.split(";") if a.strip()]
-    if best and best.strip() not in answers:
-        answers.insert(0, best.strip())
-    return answers
+    return _best_first([a.strip() for a in cell.split(";") if a.strip()], best and best.strip())
+
+
+def _best_first(answers: list[str], best: str | None) -> list[str]:
+    return [best, *(a for a in answers if a != best)] if best else answers

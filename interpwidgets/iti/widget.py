@@ -4,7 +4,7 @@ streamed token by token, and the truth / cross-entropy / KL curves with the curr
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import traitlets
@@ -18,6 +18,12 @@ from .metrics import edit_costs
 __all__ = ["ITIView"]
 
 
+def _is_chat(prompt) -> bool:
+    """A conversation: a list of {"role", "content"} messages."""
+    return (isinstance(prompt, Sequence) and not isinstance(prompt, str) and len(prompt) > 0
+            and all(isinstance(m, Mapping) and "role" in m and "content" in m for m in prompt))
+
+
 class _Done(Exception):
     """The answer reached a stop string: generation ends there."""
 
@@ -28,6 +34,10 @@ class ITIView(Widget):
     ``heads`` can be driven by a :class:`~interpwidgets.ProbeDashboard` (``ipywidgets.dlink((board,
     "top"), (view, "heads"))``): the heads selected there are the heads edited. Negative alphas are
     allowed (they push towards the other class).
+
+    A prompt is a text, token ids, or a conversation (a list of ``{"role", "content"}`` messages: the
+    tokenizer's chat template is applied with the assistant's turn opened, and the view shows the last
+    message).
 
     ``stop`` ends each answer at a stop string (kept in the text; e.g. the world's ``" ."``), and
     ``judge(prompt_index, text)`` labels each answer ("true", "misconception", ...): the view marks
@@ -67,13 +77,19 @@ class ITIView(Widget):
         if not prompts:
             raise ValueError("ITIView needs at least one prompt")
         self._model, self._iti = model, iti
-        self._tokenizer = None if all(not isinstance(p, str) for p in prompts) else find_tokenizer(model, tokenizer)
+        chats = [_is_chat(p) for p in prompts]
+        self._tokenizer = (None if not any(chats) and all(not isinstance(p, str) for p in prompts)
+                           else find_tokenizer(model, tokenizer))
+        if any(chats) and not getattr(self._tokenizer, "chat_template", None):
+            raise ValueError("chat prompts (lists of role/content messages) need a tokenizer with a chat template; "
+                             f"{type(self._tokenizer).__name__} has none: give texts or token ids instead")
         self._stop = [stop] if isinstance(stop, str) else list(stop or [])
         if any(not isinstance(x, str) or not x for x in self._stop):
             raise ValueError(f"stop must be a non-empty string or a list of them, got {stop!r}")
         self._judge = judge
         self._lock = threading.Lock()  # one generation or sweep at a time touches the model's hooks
-        shown = [p if isinstance(p, str) else " ".join(map(str, list(p))) for p in prompts]
+        shown = [p if isinstance(p, str) else str(p[-1]["content"]) if chat else " ".join(map(str, list(p)))
+                 for p, chat in zip(prompts, chats, strict=True)]
         self._prompts = list(prompts)
         super().__init__(alpha=alpha, k=iti.k, kind=iti.kind, heads=[list(h) for h in iti.heads],
                          n_heads_total=iti.n_heads_total, prompts=shown, max_new_tokens=max_new_tokens, **kwargs)
@@ -133,7 +149,13 @@ class ITIView(Widget):
     # ------------------------------------------------------------------ generating
     def _ids(self) -> torch.Tensor:
         p = self._prompts[self.prompt_index]
-        ids = self._tokenizer(p, return_tensors="pt")["input_ids"] if isinstance(p, str) else torch.as_tensor([list(p)])
+        if _is_chat(p):  # the template's text carries its own special tokens
+            text = self._tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True)
+            ids = self._tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        elif isinstance(p, str):
+            ids = self._tokenizer(p, return_tensors="pt")["input_ids"]
+        else:
+            ids = torch.as_tensor([list(p)])
         return ids.to(model_device(self._model))
 
     def _generate(self, edited: bool, run, on_token: Callable[[list[str]], None]) -> list[str]:

@@ -89,3 +89,72 @@ def test_answer_log_likelihoods_edit_the_answer_only():
         answer_log_likelihoods(model, [("Q: is it?", " yes")], progress=False)
     with pytest.raises(ValueError, match="at least one token"):
         answer_log_likelihoods(model, [(prompt, [])], progress=False)
+
+
+def _by_hand(model, iti, alpha, prompt, answer):
+    """The paper's multiple-choice pass: prompt + answer in one unpadded pass, edited from the answer on."""
+    positions = list(range(len(prompt), len(prompt) + len(answer)))
+    with torch.no_grad(), iti.apply(model, alpha, positions=positions):
+        lp = model(torch.tensor([prompt + answer])).logits[0].log_softmax(-1)
+    return sum(lp[len(prompt) - 1 + j, t].item() for j, t in enumerate(answer))
+
+
+def test_multiple_choice_scores_as_one_unpadded_pass_per_answer():
+    """Batched (prompts of different lengths padded left, answers right, three rows a batch) and read on the
+    kept prompt caches, each answer scores as the paper's own pass would, call after call; MC1 and MC2 follow
+    from those scores."""
+    from interpwidgets.iti.metrics import MultipleChoice
+
+    model = models.gpt2()  # absolute positions: padding would show if positions were not counted per row
+    g = torch.Generator().manual_seed(3)
+    iti = ITI.from_activations(torch.randn(200, 2, 4, 8, generator=g), torch.arange(200) % 2, k=4)
+    prompts = [[5, 17, 42, 9, 3], [8, 4], [30, 31, 32, 33, 34, 35, 36]]
+    true = [[[11, 12, 13]], [[14], [15, 16]], [[20, 21]]]
+    false = [[[17]], [[18, 19, 20, 21]], [[22], [23, 24, 25]]]
+    mc = MultipleChoice(model, prompts, true, false, batch_size=3)
+    for alpha in (0.0, 25.0, 0.0, 25.0):  # the second round reads the kept caches
+        got = mc.log_likelihoods(iti, alpha)
+        for q, (yes, no) in enumerate(got):
+            want = [_by_hand(model, iti, alpha, prompts[q], a) for a in true[q] + false[q]]
+            assert torch.cat([yes, no]).tolist() == pytest.approx(want, abs=1e-4), (alpha, q)
+    ll = mc.log_likelihoods(iti, 25.0)
+    assert mc.mc1(iti, 25.0).tolist() == [bool(y.max() > n.max()) for y, n in ll]
+    mc2 = [float(torch.cat([y, n]).softmax(0)[:len(y)].sum()) for y, n in ll]
+    assert mc.mc2(iti, 25.0).tolist() == pytest.approx(mc2)
+    per_token = MultipleChoice(model, prompts, true, false, per_token=True).log_likelihoods(iti, 25.0)
+    assert per_token[1][1].item() == pytest.approx(ll[1][1].item() / 4)  # a four-token answer's mean
+    models.assert_engine_clean(model)
+
+
+def test_multiple_choice_reads_each_prompt_once():
+    from interpwidgets.iti.metrics import MultipleChoice
+
+    model = models.gpt2()
+    lengths = []
+    handle = model.register_forward_pre_hook(lambda m, args, kw: lengths.append(kw["input_ids"].shape[1]),
+                                             with_kwargs=True)
+    try:
+        mc = MultipleChoice(model, [[5, 6, 7, 8, 9, 10]] * 4, [[[1]]] * 4, [[[2, 3]]] * 4, batch_size=8)
+        mc.mc1()
+        mc.mc1()
+    finally:
+        handle.remove()
+    assert lengths == [6, 2, 2]  # the prompts once (one batch of 8 rows), then only the answers, twice
+    again = MultipleChoice(model, [[5, 6, 7, 8, 9, 10]] * 4, [[[1]]] * 4, [[[2, 3]]] * 4, keep_prompts=False)
+    assert again.mc2().tolist() == pytest.approx(mc.mc2().tolist())
+
+
+def test_multiple_choice_refuses_what_it_cannot_score():
+    from interpwidgets.iti.metrics import MultipleChoice
+
+    model = models.gpt2()
+    with pytest.raises(ValueError, match="one list of true and one of false answers per prompt"):
+        MultipleChoice(model, [[1, 2]], [[[3]]], [])
+    with pytest.raises(ValueError, match="question 0: it needs at least one true and one false answer"):
+        MultipleChoice(model, [[1, 2]], [[[3]]], [[]])
+    with pytest.raises(ValueError, match="question 1: the prompt and every answer need at least one token"):
+        MultipleChoice(model, [[1, 2], [3]], [[[3]], [[4]]], [[[5]], [[]]])
+    with pytest.raises(ValueError, match="need a tokenizer"):
+        MultipleChoice(model, ["Is it?"], [[" yes"]], [[" no"]])
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        MultipleChoice(model, [[1, 2]], [[[3]]], [[[4]]], batch_size=0)

@@ -141,3 +141,24 @@ def test_a_failing_judge_is_the_judges_failure_not_the_generations(setup):
     view = iw.ITIView(model, None, iti, [[5, 6, 7]], alpha=12.0, max_new_tokens=4, background=False, judge=judge)
     assert view.edited_tokens == _greedy(model, iti, [5, 6, 7], 12.0, 4) and view.generations == 1
     assert view.error == "judge: KeyError: 'no such question'" and view.verdicts == {}
+
+
+def test_a_chat_prompt_goes_through_the_template():
+    """A conversation is read as the tokenizer's chat template renders it, the assistant's turn opened (the
+    real chat model answers as generate() does on the template's ids); the view shows the last message."""
+    model, tokenizer = models.smollm2()
+    g = torch.Generator().manual_seed(0)
+    iti = iw.ITI.from_activations(torch.randn(100, 30, 9, 64, generator=g), torch.arange(100) % 2, k=2)
+    chat = [{"role": "user", "content": "What is the capital of France?"}]
+    briefly = [{"role": "system", "content": "Answer in one word."}, *chat]
+    view = iw.ITIView(model, tokenizer, iti, [chat, "Plain text", briefly], alpha=0.0, max_new_tokens=6,
+                      background=False)
+    ids = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=6, do_sample=False)
+    assert "".join(view.plain_tokens) == tokenizer.decode(out[0, ids.shape[1]:]) == "The capital of France is Paris"
+    assert view.prompts == ["What is the capital of France?", "Plain text", "What is the capital of France?"]
+    view.close()
+    models.assert_engine_clean(model)
+    with pytest.raises(ValueError, match="need a tokenizer with a chat template"):
+        iw.ITIView(models.minilm(), models.minilm_tokenizer(), iti, [chat], background=False)

@@ -1,5 +1,6 @@
 """The zoo's real models, on real inputs: the answers they give are re-measured here (loaded once each)."""
 
+import models
 import numpy as np
 import pytest
 import torch
@@ -10,7 +11,7 @@ from interpwidgets import zoo
 
 @pytest.fixture(scope="module")
 def smol():
-    return zoo.smollm2()
+    return models.smollm2()
 
 
 @pytest.fixture(scope="module")

@@ -128,22 +128,11 @@ def plain_text(world: World, n: int = 32, seed: int = 7) -> list[str]:
     return ["<bos> " + world.document(rng) for _ in range(n)]
 
 
-def _probe_summary(iti) -> dict:
-    acc = iti.probes.metrics["val_accuracy"]
-    flat = acc.flatten().sort(descending=True).values
-    return {"best_heads": [list(h) for h in iti.probes.top(8, "val_accuracy")],
-            "best": [round(float(a), 4) for a in flat[:8]], "median": round(float(flat.median()), 4),
-            "heads_above_0.7": int((flat > 0.7).sum()), "heads": len(flat),
-            "validation_questions": len(iti.probes.val_idx) // 2}
-
-
 def iti_protocol(model, tokenizer, world: World, split_seed: int = 0, *, ks=KS, kl_budget: float = KL_BUDGET,
                  kl_levels=KL_LEVELS, random_draws: int = RANDOM_DRAWS) -> dict:
-    """ITI on the world, one seed of the split (module docstring): settings chosen on the choose split,
-    curves and matched-cost truth rates on the test split, with 95% intervals over test questions.
-
-    Every kind is a list of draws: one for mass-mean and probe weights, ``random_draws`` random directions
-    (each with its own K and alpha chosen), whose mean is the random control.
+    """ITI on the world, one seed of the split (module docstring; :func:`interpwidgets.iti.evaluation.protocol`
+    does the measuring): settings chosen on the choose split, curves and matched-cost truth rates on the test
+    split, with 95% intervals over test creatures.
 
     Examples
     --------
@@ -153,65 +142,21 @@ def iti_protocol(model, tokenizer, world: World, split_seed: int = 0, *, ks=KS, 
     >>> sorted(result["test"]), result["test"]["mass_mean"]["draws"][0]["curve"]["truth"][0]
     (['mass_mean', 'probe', 'random'], 0.0)
     """
-    from ...iti import DIRECTIONS, ITI
-    from ...iti.evaluation import alpha_ladder, choose, sweep, truth_at_cost
+    from ...iti import ITI
+    from ...iti.evaluation import protocol
 
     fit, choose_qs, test = world.split(split_seed)
     texts, labels, groups = labelled_answers(fit)
     acts, stack = ITI.activations(model, texts, tokenizer=tokenizer, progress=False)
-
-    def fitted(random_seed: int) -> ITI:  # the same probes and split; another random draw
-        return ITI.from_activations(acts, labels, groups=groups, k=ks[0], seed=split_seed, random_seed=random_seed,
-                                    stack=stack)
-
-    iti = fitted(1000 * split_seed)
-    draws = [1000 * split_seed + j for j in range(random_draws)]
-    settings = [("mass_mean", iti, None), ("probe", iti, None)] + [("random", fitted(d), d) for d in draws]
-    choose_judge = judge(model, tokenizer, choose_qs)
-    choose_text = plain_text(world, seed=PLAIN_TEXT_SEEDS["choose"])
-    test_judge, test_text = judge(model, tokenizer, test), plain_text(world, seed=PLAIN_TEXT_SEEDS["test"])
-    sweeps: dict[str, list] = {kind: [] for kind in DIRECTIONS}
-    results: dict[str, dict] = {kind: {"draws": []} for kind in DIRECTIONS}
-    for kind, it, random_seed in settings:
-        pick = choose(model, it, ks=ks, kinds=(kind,), correct=choose_judge, cost_texts=choose_text,
-                      kl_budget=kl_budget, kl_cap=max(kl_levels), tokenizer=tokenizer)[kind]
-        chosen = it.select(k=pick["k"], kind=kind)
-        # the alphas measured for the chosen K on the choose split and two rungs more, so that the test curve
-        # passes every compared level too
-        more = [a for a in alpha_ladder(stop=2 * pick["alphas"][-1]) if a > pick["alphas"][-1]]
-        s = sweep(model, chosen, test_judge, test_text, alphas=pick["alphas"] + more, tokenizer=tokenizer,
-                  groups=[q.entity for q in test])  # intervals resample creatures: their questions go together
-        sweeps[kind].append(s)
-        curve = s.summary()
-        i = curve["alpha"].index(pick["alpha"])
-        theta, mass_mean = chosen.theta(), chosen.select(kind="mass_mean").theta()
-        results[kind]["draws"].append({
-            "random_seed": random_seed,
-            "chosen": {key: pick[key] for key in ("k", "alpha", "truth", "kl")},
-            "heads": [list(h) for h in chosen.heads],
-            "cos_to_mass_mean": round(float((theta * mass_mean).sum(-1).mean()), 4),  # mean over the chosen heads
-            "at_chosen": {key: curve[key][i] for key in ("truth", "truth_lo", "truth_hi", "kl", "cross_entropy")},
-            "curve": curve, "at_kl": truth_at_cost(s, kl_levels),
-            "at_ce_rise": truth_at_cost(s, CE_LEVELS, cost="ce_rise")})
-    for kind in DIRECTIONS:  # the mean over draws
-        results[kind]["at_kl"] = truth_at_cost(sweeps[kind], kl_levels)
-        results[kind]["at_ce_rise"] = truth_at_cost(sweeps[kind], CE_LEVELS, cost="ce_rise")
-    pairs = (("probe", "mass_mean"), ("mass_mean", "random"), ("probe", "random"))
-    mm_alpha = results["mass_mean"]["draws"][0]["chosen"]["alpha"]
-    return {"split_seed": split_seed,
-            "questions": {"fit": len(fit), "choose": len(choose_qs), "test": len(test)},
-            "probes": _probe_summary(iti),
-            "test": results,
-            # paired over the same test questions: truth(a) - truth(b) at matched KL, with its interval
-            "differences_at_kl": {f"{a}-{b}": truth_at_cost(sweeps[a], kl_levels, against=sweeps[b])
-                                  for a, b in pairs},
-            "differences_at_ce_rise": {f"{a}-{b}": truth_at_cost(sweeps[a], CE_LEVELS, cost="ce_rise",
-                                                                 against=sweeps[b]) for a, b in pairs},
-            # the paper's comparison, at equal strength: mass-mean's chosen alpha on the probe-weight curve too
-            "mass_mean-probe_at_equal_alpha": truth_at_cost(sweeps["mass_mean"], [mm_alpha], cost="alpha",
-                                                            against=sweeps["probe"]),
-            "probe_kl_at_mass_mean_alpha": round(float(np.interp(mm_alpha, sweeps["probe"][0].alpha,
-                                                                 sweeps["probe"][0].kl)), 4)}
+    choose_text, test_text = (plain_text(world, seed=PLAIN_TEXT_SEEDS[split]) for split in ("choose", "test"))
+    measured = protocol(model, acts, labels, groups=groups, stack=stack, seed=split_seed,
+                        choose_split=(judge(model, tokenizer, choose_qs), choose_text),
+                        test_split=(judge(model, tokenizer, test), test_text),
+                        test_groups=[q.entity for q in test],  # a creature's questions go together
+                        ks=ks, kl_budget=kl_budget, kl_levels=kl_levels, ce_levels=CE_LEVELS,
+                        random_draws=random_draws, tokenizer=tokenizer)
+    return {"split_seed": split_seed, "questions": {"fit": len(fit), "choose": len(choose_qs), "test": len(test)},
+            **measured}
 
 
 def _summary(runs: list[dict]) -> dict:
