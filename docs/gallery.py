@@ -1,7 +1,7 @@
 """Regenerate the README's gallery (docs/images/*.png) from the shipped models, offline.
 
     .venv/bin/python docs/gallery.py              # every image (AttentionView's UMAP takes a few minutes)
-    .venv/bin/python docs/gallery.py iti probes   # some of them: patterns, view, probes, iti, dinov2, smollm2
+    .venv/bin/python docs/gallery.py iti probes   # some: patterns, view, probes, iti, dinov2, smollm2, smollm2_iti
 """
 
 from __future__ import annotations
@@ -105,8 +105,31 @@ def smollm2() -> None:
     view.save_png(OUT / "smollm2_patterns.png", width=1000, height=520)
 
 
+def smollm2_iti() -> None:
+    from interpwidgets.zoo import smollm2_iti as study
+
+    model, tok = iw.zoo.smollm2()
+    card = json.loads(study.CARD.read_text())
+    fit, _, test = study.split(iw.datasets.misconceptions(), card["protocol"]["split_seed"])
+    texts, labels, groups = study.labelled_answers(tok, fit)
+    acts, stack = iw.ITI.activations(model, texts, tokenizer=tok, progress=False)
+    mm = card["test"]["mass_mean"]["draws"][0]["chosen"]
+    iti = iw.ITI.from_activations(acts, labels, groups=groups, k=mm["k"], stack=stack, progress=False)
+    board = iw.ProbeDashboard(iti.probes, acts, labels, k=mm["k"])
+    board.row, board.col = card["probes"]["best_heads"][0]
+    board.save_png(OUT / "smollm2_probe_dashboard.png", width=980, height=600)
+    mc = study.multiple_choice(model, tok, test)
+    flipped = mc.mc1(iti, mm["alpha"]) & ~mc.mc1()  # questions the edit turns true come first
+    order = sorted(range(len(test)), key=lambda i: not flipped[i])[:8]
+    chats = [[{"role": "user", "content": test[i]["question"]}] for i in order]
+    view = iw.ITIView(model, tok, iti, chats, alpha=mm["alpha"], max_new_tokens=40, background=False)
+    curve = card["test"]["mass_mean"]["draws"][0]["curve"]
+    view.sweep(curve["alpha"], study.cost_texts("test"), truth=lambda it, a: mc.mc1(it, a).mean(), progress=False)
+    view.save_png(OUT / "smollm2_iti_view.png", width=980, height=420)
+
+
 PARTS = {"patterns": patterns, "view": attention_view, "probes": probes, "iti": iti_view, "dinov2": dinov2,
-         "smollm2": smollm2}
+         "smollm2": smollm2, "smollm2_iti": smollm2_iti}
 
 if __name__ == "__main__":
     torch.set_num_threads(2)

@@ -32,7 +32,7 @@ function paintGrid(canvas, model, cell, shade) {
   ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#444"; ctx.textBaseline = "middle";
   ctx.textAlign = "center";
   ctx.fillText(`${model.get("col_label")} →`, LEFT + (cols * cell) / 2, 8);
-  for (let c = 0; c < cols; c++) if (c % Math.ceil(20 / cell) === 0) ctx.fillText(`${c}`, LEFT + (c + 0.5) * cell, 22);
+  for (let c = 0; c < cols; c++) if (c % Math.ceil((7 * String(cols - 1).length + 4) / cell) === 0) ctx.fillText(`${c}`, LEFT + (c + 0.5) * cell, 22);
   ctx.textAlign = "right";
   for (let r = 0; r < rows; r++) if (r % Math.ceil(14 / cell) === 0) ctx.fillText(`${r}`, LEFT - 6, HEAD + (r + 0.5) * cell);
   ctx.save(); ctx.translate(10, HEAD + (rows * cell) / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
@@ -56,7 +56,8 @@ function paintGrid(canvas, model, cell, shade) {
 
 export function gridPart({ model, set }) {
   const [rows, cols] = model.get("shape"), rowLabel = model.get("row_label"), colLabel = model.get("col_label");
-  const cell = Math.max(10, Math.min(44, Math.floor(640 / cols)));
+  // cells fit 640 x 480 px (a 30-layer model stays on one screen), between 10 and 44 px
+  const cell = Math.max(10, Math.min(44, Math.floor(640 / cols), Math.floor(480 / rows)));
   const canvas = h("canvas", { tabindex: 0, role: "grid" });
   Object.assign(canvas.dataset, { cell, left: LEFT, top: HEAD });
   Object.assign(canvas.style, { width: `${LEFT + cols * cell}px`, height: `${HEAD + rows * cell}px` });

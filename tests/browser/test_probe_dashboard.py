@@ -32,3 +32,21 @@ def test_grid_readout_and_histograms_offline(tmp_path, offline_page):
     offline_page.mouse.move(box["x"] + left + 2.5 * cell, box["y"] + top + 1.5 * cell)
     assert offline_page.locator(".iwpd-readout").inner_text() == f"layer 1, head 2: val_accuracy {acc[1, 2]:.3f}"
     assert offline_page.errors == [] and offline_page.blocked == []
+
+
+def test_a_30_layer_grid_fits_one_screen_and_is_read_right(tmp_path, offline_page):
+    """SmolLM2's 30 x 9 heads: the cells shrink so that the grid fits 640 x 480 px, and the hovered cell is
+    still the one named (the readout follows the smaller cells)."""
+    g = torch.Generator().manual_seed(1)
+    X, y = torch.randn(120, 30, 9, 4, generator=g), torch.arange(120) % 2
+    board = iw.ProbeDashboard.fit(X, y, k=4, background=False)
+    open_exported(offline_page, board, tmp_path / "pd30.html")
+    canvas = offline_page.locator(".iwpd-grid canvas[data-painted]")
+    canvas.wait_for(timeout=20000)
+    cell, left, top = (float(canvas.get_attribute(f"data-{k}")) for k in ("cell", "left", "top"))
+    box = canvas.bounding_box()
+    assert 10 <= cell and 30 * cell <= 480 and box["height"] <= top + 480
+    offline_page.mouse.move(box["x"] + left + 8.5 * cell, box["y"] + top + 27.5 * cell)
+    acc = board.results.metrics["val_accuracy"]
+    assert offline_page.locator(".iwpd-readout").inner_text() == f"layer 27, head 8: val_accuracy {acc[27, 8]:.3f}"
+    assert offline_page.errors == []
