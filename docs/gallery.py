@@ -119,11 +119,13 @@ def smollm2_iti() -> None:
     board.row, board.col = card["probes"]["best_heads"][0]
     board.save_png(OUT / "smollm2_probe_dashboard.png", width=980, height=600)
     mc = study.multiple_choice(model, tok, test)
-    flipped = mc.mc1(iti, mm["alpha"]) & ~mc.mc1()  # questions the edit turns true come first
+    curve = card["test"]["mass_mean"]["draws"][0]["curve"]
+    # shown at the alpha whose KL on the test text is about 0.1 (the chosen alpha, 1.4, changes no answer)
+    alpha = min(curve["alpha"], key=lambda a: abs(curve["kl"][curve["alpha"].index(a)] - 0.1))
+    flipped = mc.mc1(iti, alpha) & ~mc.mc1()  # questions the edit turns true come first
     order = sorted(range(len(test)), key=lambda i: not flipped[i])[:8]
     chats = [[{"role": "user", "content": test[i]["question"]}] for i in order]
-    view = iw.ITIView(model, tok, iti, chats, alpha=mm["alpha"], max_new_tokens=40, background=False)
-    curve = card["test"]["mass_mean"]["draws"][0]["curve"]
+    view = iw.ITIView(model, tok, iti, chats, alpha=alpha, max_new_tokens=40, background=False)
     view.sweep(curve["alpha"], study.cost_texts("test"), truth=lambda it, a: mc.mc1(it, a).mean(), progress=False)
     view.save_png(OUT / "smollm2_iti_view.png", width=980, height=420)
 

@@ -37,7 +37,7 @@ class ITIView(Widget):
 
     A prompt is a text, token ids, or a conversation (a list of ``{"role", "content"}`` messages: the
     tokenizer's chat template is applied with the assistant's turn opened, and the view shows the last
-    message).
+    message, the answer below it).
 
     ``stop`` ends each answer at a stop string (kept in the text; e.g. the world's ``" ."``), and
     ``judge(prompt_index, text)`` labels each answer ("true", "misconception", ...): the view marks
@@ -88,7 +88,8 @@ class ITIView(Widget):
             raise ValueError(f"stop must be a non-empty string or a list of them, got {stop!r}")
         self._judge = judge
         self._lock = threading.Lock()  # one generation or sweep at a time touches the model's hooks
-        shown = [p if isinstance(p, str) else str(p[-1]["content"]) if chat else " ".join(map(str, list(p)))
+        # a conversation shows its last message, the answer on a line of its own
+        shown = [p if isinstance(p, str) else f'{p[-1]["content"]}\n' if chat else " ".join(map(str, list(p)))
                  for p, chat in zip(prompts, chats, strict=True)]
         self._prompts = list(prompts)
         super().__init__(alpha=alpha, k=iti.k, kind=iti.kind, heads=[list(h) for h in iti.heads],

@@ -17,6 +17,7 @@ const CSS = `
 .iwiti-col { border: 1px solid #ddd; border-radius: 4px; padding: 8px 10px; min-height: 4em; }
 .iwiti-col h4 { margin: 0 0 6px; font-size: 12px; color: #555; font-weight: 600; display: flex; gap: 8px; align-items: center; }
 .iwiti-prompt { color: #777; }
+.iwiti-prompt, .iwiti-gen { white-space: pre-wrap; }  /* a chat's answer starts on its own line */
 .iwiti-edited .iwiti-gen { color: #08306b; }
 .iwiti-verdict { font-size: 11px; font-weight: 600; padding: 0 6px; border-radius: 8px; border: 1px solid; }
 .iwiti-verdict.true { color: #1b6e2a; border-color: #1b6e2a; background: #e8f5e9; }

@@ -157,7 +157,7 @@ def test_a_chat_prompt_goes_through_the_template():
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=6, do_sample=False)
     assert "".join(view.plain_tokens) == tokenizer.decode(out[0, ids.shape[1]:]) == "The capital of France is Paris"
-    assert view.prompts == ["What is the capital of France?", "Plain text", "What is the capital of France?"]
+    assert view.prompts == ["What is the capital of France?\n", "Plain text", "What is the capital of France?\n"]
     view.close()
     models.assert_engine_clean(model)
     with pytest.raises(ValueError, match="need a tokenizer with a chat template"):
