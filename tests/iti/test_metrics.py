@@ -118,12 +118,26 @@ def test_multiple_choice_scores_as_one_unpadded_pass_per_answer():
             want = [_by_hand(model, iti, alpha, prompts[q], a) for a in true[q] + false[q]]
             assert torch.cat([yes, no]).tolist() == pytest.approx(want, abs=1e-4), (alpha, q)
     ll = mc.log_likelihoods(iti, 25.0)
-    assert mc.mc1(iti, 25.0).tolist() == [bool(y.max() > n.max()) for y, n in ll]
-    mc2 = [float(torch.cat([y, n]).softmax(0)[:len(y)].sum()) for y, n in ll]
-    assert mc.mc2(iti, 25.0).tolist() == pytest.approx(mc2)
     per_token = MultipleChoice(model, prompts, true, false, per_token=True).log_likelihoods(iti, 25.0)
     assert per_token[1][1].item() == pytest.approx(ll[1][1].item() / 4)  # a four-token answer's mean
     models.assert_engine_clean(model)
+
+
+def test_mc1_is_the_best_answer_against_every_false_one_and_mc2_the_true_share():
+    """TruthfulQA's definitions, on log-likelihoods set by hand: MC1 asks whether the first (best) true
+    answer beats the most likely false one, whatever the other true answers score; MC2 is the true answers'
+    share of the normalised probability."""
+    from interpwidgets.iti.metrics import MultipleChoice
+
+    mc = MultipleChoice(models.gpt2(), [[5, 6]] * 3, [[[1], [2]], [[3]], [[4], [5]]], [[[6]], [[7], [8]], [[9]]])
+    scores = [(torch.tensor([-3.0, -1.0]), torch.tensor([-2.0])),  # a second true answer beats the false one
+              (torch.tensor([-1.0]), torch.tensor([-2.0, -0.5])),  # the best false answer wins
+              (torch.tensor([-1.0, -4.0]), torch.tensor([-2.0]))]
+    mc.log_likelihoods = lambda iti=None, alpha=0.0: scores
+    assert mc.mc1().tolist() == [False, False, True]
+    e = torch.tensor([-3.0, -1.0, -2.0]).exp()
+    assert mc.mc2()[0] == pytest.approx(float((e[0] + e[1]) / e.sum()))
+    assert mc.mc2()[1] == pytest.approx(float(torch.tensor([-1.0, -2.0, -0.5]).softmax(0)[0]))
 
 
 def test_multiple_choice_reads_each_prompt_once():
