@@ -9,8 +9,9 @@
    (one warm-up call each, then rounds in rotating order).
 3. ITI on SmolLM2 at batch 1: generation under ``iti.apply(model, alpha)`` (K = 16 heads, directions fitted
    on random texts: the cost, not the effect, is measured here) vs plain, and, since whole generations
-   vary by more than the edit costs, one decoding step on a cached prompt over many more rounds (the
-   same-round differences' median and quartiles).
+   vary by more than the edit costs, decoding steps on a cached prompt (16 per call, the edited ones under
+   one context, as in generation; the same-round differences' median and quartiles per step), and the
+   context's own opening and closing.
 
 Writes ``benchmarks/results/zoo.json`` and ``zoo.md``: ``python benchmarks/bench_zoo.py``.
 """
@@ -40,6 +41,7 @@ import interpwidgets as iw  # noqa: E402
 from interpwidgets.cache_dir import cache_dir  # noqa: E402
 
 NEW_TOKENS = 32
+STEPS = 16  # decoding steps per timed call
 LOADERS = {"smollm2": True, "efficientnet_lite0": False, "dinov2_small": True}  # converted into the cache?
 
 
@@ -101,30 +103,36 @@ def smollm2(rounds: int) -> dict:
     g = time_methods({"plain": gen, "edited": edited}, max(6, rounds // 2), warmup=1)
     plain, ed = statistics.median(g["plain"]), statistics.median(g["edited"])
 
-    # one decoding step (a token on the prompt's cache, cut back after each call): what ITI adds per token,
-    # measured over many more rounds than whole generations allow
+    # decoding steps (a token on the prompt's cache, cut back after each), STEPS per call, the edited ones
+    # under one open context as in generation; opening and closing that context is timed on its own
     with torch.no_grad():
         cache = model(prompt, use_cache=True).past_key_values
     last = prompt[:, -1:]
 
-    def step():
+    def steps():
         with torch.no_grad():
-            model(last, cache=cache, use_cache=True)
-        cache.crop(-1)
+            for _ in range(STEPS):
+                model(last, cache=cache, use_cache=True)
+                cache.crop(-1)
 
-    def edited_step():
+    def edited_steps():
         with iti.apply(model, 15.0):
-            step()
+            steps()
 
-    d = time_methods({"plain": step, "edited": edited_step}, 5 * rounds, warmup=2)
-    step_diff = diffs(d["edited"], d["plain"])
+    def open_close():
+        with iti.apply(model, 15.0):
+            pass
+
+    d = time_methods({"plain": steps, "edited": edited_steps, "open_close": open_close}, 2 * rounds, warmup=1)
+    step_diff = [x / STEPS for x in diffs(d["edited"], d["plain"])]
     return {"setup": {"forward_tokens": ids.shape[1], "new_tokens": NEW_TOKENS, "rounds": rounds, "iti_k": 16,
                       "torch_threads": torch.get_num_threads()},
             "forward_s": fwd,
             "capture_overhead": {k: fwd[k] / fwd["plain"] - 1 for k in ("resid_post", "head_out")},
             "tokens_per_s": NEW_TOKENS / plain, "iti_tokens_per_s": NEW_TOKENS / ed,
             "iti_slowdown": ed / plain - 1,
-            "decode_step_s": {k: statistics.median(v) for k, v in d.items()},
+            "decode_step_s": {k: statistics.median(v) / STEPS for k, v in d.items() if k != "open_close"},
+            "iti_open_close_s": statistics.median(d["open_close"]),
             "iti_step_overhead_s": {"median": statistics.median(step_diff), "quartiles": quartiles(step_diff)},
             "times_s": {**t, **{f"gen_{k}": v for k, v in g.items()}, **{f"step_{k}": v for k, v in d.items()}}}
 
@@ -148,9 +156,11 @@ def markdown(r: dict) -> str:
               f"| generation under ITI (K = 16) | {s['iti_tokens_per_s']:.1f} tokens/s "
               f"({100 * s['iti_slowdown']:+.1f}%, {len(s['times_s']['gen_plain'])} rounds) |",
               f"| one decoding step, plain | {1000 * s['decode_step_s']['plain']:.1f} ms |",
-              f"| ITI's cost per decoding step (same-round differences, {len(s['times_s']['step_plain'])} "
-              f"rounds) | {1000 * step['median']:+.2f} ms, quartiles {1000 * step['quartiles'][0]:+.2f} to "
-              f"{1000 * step['quartiles'][1]:+.2f} ({100 * step['median'] / s['decode_step_s']['plain']:+.1f}%) |"]
+              f"| ITI's cost per decoding step ({STEPS} steps under one context; same-round differences, "
+              f"{len(s['times_s']['step_plain'])} rounds) | {1000 * step['median']:+.2f} ms, quartiles "
+              f"{1000 * step['quartiles'][0]:+.2f} to {1000 * step['quartiles'][1]:+.2f} "
+              f"({100 * step['median'] / s['decode_step_s']['plain']:+.1f}%) |",
+              f"| opening and closing ITI's context (30 hooked sites) | {1000 * s['iti_open_close_s']:.1f} ms |"]
     return "\n".join(lines)
 
 
