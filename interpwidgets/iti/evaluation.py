@@ -232,7 +232,16 @@ def truth_at_cost(s: Sweep | Sequence[Sweep], levels: Sequence[float], cost: str
 
 def probe_summary(iti: ITI, top: int = 8) -> dict:
     """The probes' validation accuracy over every head: the best ``top`` heads and scores, the median, and how
-    many heads pass 0.7."""
+    many heads pass 0.7.
+
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> acts, labels = torch.randn(120, 2, 3, 8, generator=g), torch.arange(120) % 2
+    >>> acts[labels == 1, 1, 2] += 2.0  # layer 1, head 2 knows
+    >>> s = probe_summary(ITI.from_activations(acts, labels, k=1, progress=False), top=2)
+    >>> s["best_heads"][0], s["heads"]
+    ([1, 2], 6)
+    """
     acc = iti.probes.metrics["val_accuracy"]
     flat = acc.flatten().sort(descending=True).values
     return {"best_heads": [list(h) for h in iti.probes.top(top, "val_accuracy")],
