@@ -275,9 +275,9 @@ def test_round_trips_through_a_live_kernel(lab, browser):
 
     # browser -> Python: a click on a thumbnail of the second view sets layer, head and view in the kernel
     views.nth(1).locator("canvas[title='layer 1, head 3']").click()
-    state = _state(lab["root"], lambda s: s["view"] == "matrix")
+    # the view trait lands before the pattern's request is served: wait for both
+    state = _state(lab["root"], lambda s: s["view"] == "matrix" and ["pattern", 1, 3] in s["served"])
     assert (state["layer"], state["head"]) == (1, 3)
-    assert ["pattern", 1, 3] in state["served"]
     for i in (0, 1):  # both views follow the shared selection
         views.nth(i).locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=30000)
         assert "layer 1, head 3" in views.nth(i).locator(".iwap-title").inner_text()
@@ -471,8 +471,8 @@ def test_notebook7_round_trips(notebook7, browser):
     first.locator(".iwap-grid canvas[data-painted]").first.wait_for(timeout=90000)
     assert first.locator(".iwap-grid canvas").count() == 24 * 4
     first.locator("canvas[title='layer 2, head 1']").click()
-    state = _state(notebook7["root"], lambda s: s["view"] == "matrix")
-    assert (state["layer"], state["head"]) == (2, 1) and ["pattern", 2, 1] in state["served"]
+    state = _state(notebook7["root"], lambda s: s["view"] == "matrix" and ["pattern", 2, 1] in s["served"])
+    assert (state["layer"], state["head"]) == (2, 1)
     first.locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=30000)
     _run_in_kernel(page, "view.head = 3")
     page.wait_for_function("document.querySelector('select.iwap-head')?.value === '3'", timeout=30000)
