@@ -1,0 +1,78 @@
+"""Recording a denoising run: every self-attention output at every step, the conditional pass's, and each
+step's prediction of the image; the pipeline's own output unchanged."""
+
+from __future__ import annotations
+
+import models
+import numpy as np
+import pytest
+import torch
+
+from interpwidgets.scenes.method import run, self_attention_layers
+
+PROMPTS = ["a photo of a red car", "a blue house"]
+
+
+def test_recording_leaves_the_images_as_the_pipeline_makes_them():
+    pipe = models.sd_pipeline()
+    r = run(pipe, PROMPTS, steps=3, size=16, seed=5)
+    gens = [torch.Generator().manual_seed(5 + i) for i in range(2)]
+    plain = pipe(PROMPTS, num_inference_steps=3, height=16, width=16, generator=gens, output_type="np").images
+    np.testing.assert_allclose(r.images, plain, atol=1e-5)
+    assert r.predictions.shape == (2, 3, 16, 16, 3) and r.steps == 3
+    # each step's prediction moves towards the final image
+    err = np.abs(r.predictions - r.images[:, None]).mean((0, 2, 3, 4))
+    assert err[-1] < err[0]
+    assert type(pipe.scheduler).__name__ == "LMSDiscreteScheduler"  # the recording scheduler is gone again
+    assert models.all_hooks(pipe.unet) == 0
+
+
+def test_image_i_comes_from_seed_plus_i_whatever_the_batch():
+    pipe = models.sd_pipeline()
+    one = run(pipe, PROMPTS, steps=2, size=16, batch_size=1)
+    two = run(pipe, PROMPTS, steps=2, size=16, batch_size=2)
+    np.testing.assert_allclose(one.images, two.images, atol=1e-5)
+    for name in one.activations:
+        torch.testing.assert_close(one.activations[name], two.activations[name], atol=1e-4, rtol=1e-4)
+
+
+def test_activations_are_the_conditional_pass():
+    """At the first step both passes see the same latents, so the conditional half of a guided run equals
+    an unguided run's (which has only the conditional pass), and differs from the unconditional half."""
+    pipe = models.sd_pipeline()
+    guided = run(pipe, PROMPTS, steps=2, size=16, guidance=7.5)
+    plain = run(pipe, PROMPTS, steps=2, size=16, guidance=1.0)
+    for name in guided.activations:
+        torch.testing.assert_close(guided.activations[name][:, 0], plain.activations[name][:, 0],
+                                   atol=1e-5, rtol=1e-4)
+    assert guided.activations["layers.0.attn.out"].shape == (2, 2, 16, 8, 8)
+    assert set(guided.activations) == {f"layers.{i}.attn.out" for i in range(4)}
+
+
+def test_edits_reach_the_generation():
+    pipe = models.sd_pipeline()
+    import interpwidgets as iw
+
+    base = run(pipe, PROMPTS[:1], steps=2, size=16)
+    edited = run(pipe, PROMPTS[:1], steps=2, size=16, edits={"layers.0.attn.out": iw.Scale(0.0)})
+    assert np.abs(base.images - edited.images).max() > 1e-3
+    assert edited.activations["layers.0.attn.out"].abs().max() == 0  # the record is what the model used
+    assert models.all_hooks(pipe.unet) == 0
+
+
+def test_bad_input_says_what_is_wrong():
+    from diffusers import UNet2DConditionModel
+
+    pipe = models.sd_pipeline()
+    with pytest.raises(ValueError, match="non-empty list of strings"):
+        run(pipe, [], steps=2, size=16)
+    with pytest.raises(ValueError, match="non-empty list of strings"):
+        run(pipe, [3], steps=2, size=16)
+    pipe.unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2, mid_block_type=None,
+        cross_attention_dim=16, norm_num_groups=8)
+    with pytest.raises(ValueError, match=r"no self-attention blocks \(its blocks: \['DownBlock2D'"):
+        self_attention_layers(pipe)
+    with pytest.raises(ValueError, match="with a `unet`"):
+        self_attention_layers(torch.nn.Linear(2, 2))
