@@ -27,7 +27,7 @@ import torch
 
 from ..capture import capture, intervene, sites
 
-__all__ = ["SceneRun", "self_attention_layers", "run"]
+__all__ = ["SceneRun", "ProbeGrid", "self_attention_layers", "run", "probe_grid"]
 
 _SCHEDULER_LOCK = threading.Lock()  # run() swaps the pipeline's scheduler for a recording one
 
@@ -133,3 +133,80 @@ def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | No
             acts[name].append(a.permute(1, 0, 3, 2).reshape(len(chunk), steps, a.shape[3], side, side))
     return SceneRun(prompts, np.concatenate(images), np.concatenate(preds),
                     {k: torch.cat(v) for k, v in acts.items()}, list(range(seed, seed + len(prompts))))
+
+
+@dataclass
+class ProbeGrid:
+    """Depth and salient-object probes for every self-attention layer x denoising step.
+
+    ``choose`` holds the mean score per [layer, step] on the choose split (what settings are chosen on),
+    ``test`` the per-image scores [test images, layer, step] (reported only); ``probes`` the fitted
+    :class:`~interpwidgets.probes.spatial.SpatialProbes` per layer and kind (their batch axis: steps).
+    """
+
+    layers: list[str]
+    steps: int
+    choose: dict[str, np.ndarray]  # "dice" / "rmse": [layers, steps]
+    test: dict[str, np.ndarray]  # "dice" / "rmse": [test images, layers, steps]
+    probes: dict[str, dict[str, object]] = field(repr=False)  # kind -> layer -> SpatialProbes
+    split: dict[str, np.ndarray] = field(repr=False)
+
+    def best(self, metric: str) -> tuple[str, int]:
+        """The (layer, step) with the best choose-split score: highest Dice, lowest RMSE."""
+        grid = self.choose[metric]
+        flat = int(np.nanargmax(grid) if metric == "dice" else np.nanargmin(grid))
+        return self.layers[flat // self.steps], flat % self.steps
+
+    def summary(self, n_boot: int = 2000, seed: int = 0) -> dict:
+        """JSON-ready: both heatmaps (choose and test means), and for each metric the setting chosen on the
+        choose split with its test score and 95% interval over test images."""
+        from ..iti.evaluation import bootstrap
+
+        out = {"layers": self.layers, "steps": self.steps,
+               "images": {k: int(len(v)) for k, v in self.split.items()}}
+        for metric in ("dice", "rmse"):
+            layer, step = self.best(metric)
+            per_image = self.test[metric][:, self.layers.index(layer), step]
+            mean, lo, hi = bootstrap(per_image, n_boot, seed)
+            out[metric] = {"choose": np.round(self.choose[metric], 4).tolist(),
+                           "test": np.round(self.test[metric].mean(0), 4).tolist(),
+                           "chosen": {"layer": layer, "step": step, "test": round(float(mean), 4),
+                                      "test_lo": round(float(lo), 4), "test_hi": round(float(hi), 4)}}
+        return out
+
+
+def probe_grid(run: SceneRun, depth, mask, split: dict, *, epochs: int = 30, lr: float = 1e-2,
+               progress: bool = True) -> ProbeGrid:
+    """Fit the salient-object (mask, Dice) and depth (no bias, Huber, RMSE) probes of every layer x step.
+
+    ``depth`` and ``mask`` are the labels of the run's images ([n, H, W]); ``split`` maps ``"fit"``,
+    ``"choose"`` and ``"test"`` to image indices: probes learn on fit, settings are chosen on choose, test is
+    only scored.
+    """
+    from tqdm.auto import tqdm
+
+    from ..probes.spatial import fit_spatial_probes, per_image_scores
+
+    depth, mask = torch.as_tensor(np.asarray(depth)).float(), torch.as_tensor(np.asarray(mask)).bool()
+    n = len(run.prompts)
+    if depth.shape[0] != n or mask.shape[0] != n or depth.shape != mask.shape:
+        raise ValueError(f"depth and mask must both be [{n}, H, W] (one per image of the run), got "
+                         f"{tuple(depth.shape)} and {tuple(mask.shape)}")
+    missing = {"fit", "choose", "test"} - set(split)
+    if missing:
+        raise ValueError(f"split needs 'fit', 'choose' and 'test' image indices; missing {sorted(missing)}")
+    split = {k: np.asarray(v, dtype=int) for k, v in split.items()}
+    layers = list(run.activations)
+    choose = {"dice": np.zeros((len(layers), run.steps)), "rmse": np.zeros((len(layers), run.steps))}
+    test = {"dice": np.zeros((len(split["test"]), len(layers), run.steps)),
+            "rmse": np.zeros((len(split["test"]), len(layers), run.steps))}
+    probes: dict[str, dict] = {"mask": {}, "depth": {}}
+    for i, name in enumerate(tqdm(layers, desc="probes per layer", disable=not progress)):
+        x = run.activations[name]
+        for kind, labels, metric in (("mask", mask, "dice"), ("depth", depth, "rmse")):
+            p = fit_spatial_probes(x, labels, kind=kind, split=(split["fit"], split["choose"]), epochs=epochs,
+                                   lr=lr, progress=False)
+            probes[kind][name] = p
+            choose[metric][i] = p.metrics[f"val_{metric}"].numpy()
+            test[metric][:, i] = per_image_scores(p, x[split["test"]], labels[split["test"]])
+    return ProbeGrid(layers, run.steps, choose, test, probes, split)

@@ -76,3 +76,46 @@ def test_bad_input_says_what_is_wrong():
         self_attention_layers(pipe)
     with pytest.raises(ValueError, match="with a `unet`"):
         self_attention_layers(torch.nn.Linear(2, 2))
+
+
+def _planted_run():
+    """Layer "a" carries the mask on the fit and choose images, layer "b" on the fit and test images;
+    at step 1 only (step 0 is noise everywhere). Depth rides on a second channel."""
+    from torch.nn import functional as F
+
+    from interpwidgets.scenes.method import SceneRun
+
+    g = torch.Generator().manual_seed(0)
+    n, size = 30, 16
+    smooth = F.interpolate(torch.randn(n, 1, 4, 4, generator=g), size=size, mode="bilinear")[:, 0]
+    mask, depth = smooth > 0.2, smooth * 0.5 + 0.5
+    acts = {}
+    for name, carries in (("a", np.r_[0:20]), ("b", np.r_[0:10, 20:30])):
+        x = torch.randn(n, 2, 4, 8, 8, generator=g)
+        small = F.interpolate(smooth[:, None], size=8, mode="area")[:, 0]
+        x[carries, 1, 0] = 4 * (small[carries] - 0.2)
+        x[carries, 1, 1] = 2 * (small[carries] * 0.5 + 0.5)
+        acts[name] = x
+    run_ = SceneRun([f"p{i}" for i in range(n)], np.zeros((n, size, size, 3)), np.zeros((n, 2, size, size, 3)),
+                    acts)
+    return run_, depth, mask, {"fit": range(10), "choose": range(10, 20), "test": range(20, 30)}
+
+
+def test_probe_grid_chooses_on_the_choose_split_and_reports_the_test_split():
+    from interpwidgets.scenes.method import probe_grid
+
+    run_, depth, mask, split = _planted_run()
+    grid = probe_grid(run_, depth, mask, split, epochs=30, progress=False)
+    assert grid.best("dice") == ("a", 1) and grid.best("rmse") == ("a", 1)
+    s = grid.summary(n_boot=200)
+    assert s["dice"]["chosen"]["layer"] == "a"
+    # the test split is reported as it is: at the chosen layer the label is gone there, at "b" it is not
+    test = np.array(s["dice"]["test"])
+    assert test[1, 1] > 0.7 > test[0, 1] + 0.3
+    assert s["dice"]["chosen"]["test"] == pytest.approx(test[0, 1], abs=1e-4)
+    assert s["dice"]["chosen"]["test_lo"] <= s["dice"]["chosen"]["test"] <= s["dice"]["chosen"]["test_hi"]
+    assert s["images"] == {"fit": 10, "choose": 10, "test": 10}
+    with pytest.raises(ValueError, match="missing \\['test'\\]"):
+        probe_grid(run_, depth, mask, {"fit": range(10), "choose": range(10, 20)})
+    with pytest.raises(ValueError, match="must both be \\[30, H, W\\]"):
+        probe_grid(run_, depth[:5], mask, split)
