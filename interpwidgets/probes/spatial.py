@@ -71,7 +71,7 @@ def _least_squares(flat: torch.Tensor, target: torch.Tensor, rows: torch.Tensor,
     return sol[:, :d], sol[:, d] if with_bias else torch.zeros(P)
 
 
-def fit_spatial_probes(features, labels, *, kind: str, split: tuple, epochs: int = 30, lr: float = 1e-2,
+def fit_spatial_probes(features, labels, *, kind: str, split: tuple, epochs: int = 30, lr: float = 1e-3,
                        batch_size: int = 16, huber_delta: float = 1.0, seed: int = 0,
                        progress: bool | None = None) -> SpatialProbes:
     """Fit one spatial probe per site of a batch.

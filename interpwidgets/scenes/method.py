@@ -175,7 +175,7 @@ class ProbeGrid:
         return out
 
 
-def probe_grid(run: SceneRun, depth, mask, split: dict, *, epochs: int = 30, lr: float = 1e-2,
+def probe_grid(run: SceneRun, depth, mask, split: dict, *, epochs: int = 30, lr: float = 1e-3,
                progress: bool = True) -> ProbeGrid:
     """Fit the salient-object (mask, Dice) and depth (no bias, Huber, RMSE) probes of every layer x step.
 
