@@ -2,10 +2,12 @@
 
 from .metrics import accuracy, auc, dice, r2, rmse
 from .probes import ProbeResult, fit_probes, mass_mean_direction, random_direction, rank
+from .spatial import SpatialProbes, fit_spatial_probes
 from .splits import train_val_split
 
 __all__ = [
-    "ProbeResult", "ProbeDashboard", "fit_probes", "mass_mean_direction", "random_direction", "train_val_split",
+    "ProbeResult", "ProbeDashboard", "SpatialProbes", "fit_probes", "fit_spatial_probes",
+    "mass_mean_direction", "random_direction", "train_val_split",
     "accuracy", "auc", "dice", "r2", "rmse", "rank",
 ]
 
