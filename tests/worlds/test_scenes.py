@@ -105,3 +105,13 @@ def test_training_runs_resumes_and_restarts_from_the_fp16_checkpoint(tmp_path):
     assert {v.dtype for v in stored.values()} == {torch.float16}  # shipped in fp16
     with pytest.raises(ValueError, match="another recipe"):
         train(work, out, 6, recipe={**small, "batch": 8})
+    # the folder loads as the world does: a pipeline and the estimator that labels its images
+    from interpwidgets.worlds.scenes import estimate, load
+
+    pipe, estimator = load(out)
+    images = pipe(["a red sphere near on the left"], num_inference_steps=2, output_type="np").images
+    labels = estimate(estimator, images)
+    assert labels["disparity"].shape == labels["mask"].shape == (1, 32, 32) and labels["mask"].dtype == bool
+    assert labels["color"].shape == (1,) and labels["features"].shape == (1, 128)
+    with pytest.raises(FileNotFoundError, match="train one with"):
+        load(tmp_path / "nowhere")

@@ -92,7 +92,7 @@ class _Run:
             self.state = json.loads((self.out / "training_state.json").read_text())
             if self.state["recipe"] != self.recipe:
                 raise ValueError(f"{self.out} holds a run of another recipe")
-            pipe = StableDiffusionPipeline.from_pretrained(self.out / "pipeline", torch_dtype=torch.float32)
+            pipe = StableDiffusionPipeline.from_pretrained(self.out / "pipeline", dtype=torch.float32)
             self.vae.load_state_dict(pipe.vae.state_dict())
             for name, model in (("unet", pipe.unet), ("text", pipe.text_encoder)):
                 getattr(self, name).load_state_dict(model.state_dict())
