@@ -115,3 +115,24 @@ def test_training_runs_resumes_and_restarts_from_the_fp16_checkpoint(tmp_path):
     assert labels["color"].shape == (1,) and labels["features"].shape == (1, 128)
     with pytest.raises(FileNotFoundError, match="train one with"):
         load(tmp_path / "nowhere")
+
+
+def test_sigterm_saves_and_stops(tmp_path):
+    import os
+    import signal
+    import threading
+
+    from interpwidgets.worlds.scenes.train import train
+
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "out"
+    timer = threading.Timer(12.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        state = train(tmp_path / "work", out, 100000, recipe=dict(scenes=16, batch=2, vae_steps=2,
+                                                                  estimator_steps=2), save_every=1e9)
+    finally:
+        timer.cancel()
+    assert state["steps"]["unet"] < 100000  # stopped early (in whichever phase the signal found it)
+    assert json.loads((out / "training_state.json").read_text())["steps"] == state["steps"]  # saved at the stop
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -19,7 +19,10 @@ short warm-up: what survives a session's end is what was committed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -111,9 +114,7 @@ class _Run:
                    self.work / "state.pt.tmp")
         (self.work / "state.pt.tmp").replace(self.work / "state.pt")
         self.out.mkdir(parents=True, exist_ok=True)
-        pipe = self.pipeline()
-        if self.state["scaling_factor"] is not None:
-            pipe.to(torch.float16).save_pretrained(self.out / "pipeline")
+        self.pipeline().to(torch.float16).save_pretrained(self.out / "pipeline")  # in every phase: resumable
         if self.state["steps"]["estimator"]:
             save_file({k: v.half().contiguous() for k, v in self.estimator.state_dict().items()},
                       self.out / "estimator.safetensors")
@@ -186,7 +187,13 @@ def _unet_step(run: _Run, d: dict, lat: dict, ids: torch.Tensor, rng: np.random.
 
 def train(work: Path, out: Path, unet_steps: int, recipe: dict | None = None, save_every: float = 300.0,
           threads: int = 2, log_every: int = 50) -> dict:
-    """Run (or resume) the three phases until the UNet has taken ``unet_steps`` steps; returns the state."""
+    """Run (or resume) the three phases until the UNet has taken ``unet_steps`` steps; returns the state.
+    SIGTERM saves and stops."""
+    with _stop_on_sigterm() as stop:
+        return _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop)
+
+
+def _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop) -> dict:
     from diffusers import DDPMScheduler
 
     torch.set_num_threads(threads)
@@ -247,12 +254,30 @@ def train(work: Path, out: Path, unet_steps: int, recipe: dict | None = None, sa
                 print(f"{phase} {run.state['steps'][phase]}/{targets[phase]} loss {np.mean(losses):.4f} "
                       f"({run.state['seconds'][phase]:.0f} s)", flush=True)
                 losses = []
-            if time.time() - last_save > save_every:
+            if time.time() - last_save > save_every or stop.is_set():
                 run.save()
                 last_save = time.time()
+            if stop.is_set():
+                print("stopped (SIGTERM); saved", flush=True)
+                return run.state
         run.save()
         last_save = time.time()
     return run.state
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    """An event set by SIGTERM (``kill PID``) while the loop runs, so that it saves before it stops; the
+    previous handler comes back after. Only the main thread can install one; elsewhere it is never set."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> None:
