@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .metrics import dice, rmse
 
-__all__ = ["SpatialProbes", "fit_spatial_probes", "per_image_scores"]
+__all__ = ["SpatialProbes", "fit_spatial_probes", "per_image_scores", "apply_probes"]
 
 
 @dataclass
@@ -39,11 +39,11 @@ class SpatialProbes:
         """Maps ``[n, *batch, d, h, w]`` -> ``[n, *batch, H, W]``: mask logits or depth, at the label size."""
         batch = tuple(self.weight.shape[:-1])
         flat = features.reshape(features.shape[0], -1, *features.shape[-3:])
-        out = _apply(flat, self.weight.reshape(-1, self.weight.shape[-1]), self.bias.reshape(-1), self.size)
+        out = apply_probes(flat, self.weight.reshape(-1, self.weight.shape[-1]), self.bias.reshape(-1), self.size)
         return out.reshape(features.shape[0], *batch, *self.size)
 
 
-def _apply(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def apply_probes(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """[n, P, d, h, w] features, [P, d] weights, [P] biases -> [n, P, H, W] (bilinear upsampling)."""
     z = torch.einsum("npdhw,pd->nphw", x, w) + b[None, :, None, None]
     if tuple(z.shape[-2:]) == tuple(size):
@@ -129,7 +129,7 @@ def fit_spatial_probes(features, labels, *, kind: str, split: tuple, epochs: int
                disable=not (progress if progress is not None else P * len(train_idx) > 20000))
     for _ in bar:
         for rows in train_idx[torch.randperm(len(train_idx), generator=g)].split(batch_size):
-            z = _apply(flat[rows], weight / scale, bias, size)
+            z = apply_probes(flat[rows], weight / scale, bias, size)
             target = y[rows, None].expand_as(z)
             if kind == "mask":
                 loss = F.binary_cross_entropy_with_logits(z, target)
@@ -142,7 +142,7 @@ def fit_spatial_probes(features, labels, *, kind: str, split: tuple, epochs: int
         weight, bias = (weight / scale).detach(), bias.detach()
         metrics = {}
         for part, rows in (("train", train_idx), ("val", val_idx)):
-            z = torch.cat([_apply(flat[r], weight, bias, size) for r in rows.split(64)])  # [m, P, H, W]
+            z = torch.cat([apply_probes(flat[r], weight, bias, size) for r in rows.split(64)])  # [m, P, H, W]
             t = y[rows].reshape(len(rows), 1, -1).expand(-1, P, -1)
             z = z.reshape(len(rows), P, -1)
             if kind == "mask":  # Dice per image, averaged over images

@@ -27,7 +27,7 @@ import torch
 
 from ..capture import capture, intervene, sites
 
-__all__ = ["SceneRun", "ProbeGrid", "self_attention_layers", "run", "probe_grid"]
+__all__ = ["SceneRun", "ProbeGrid", "ProbeEdit", "self_attention_layers", "run", "probe_grid", "shifted"]
 
 _SCHEDULER_LOCK = threading.Lock()  # run() swaps the pipeline's scheduler for a recording one
 
@@ -210,3 +210,65 @@ def probe_grid(run: SceneRun, depth, mask, split: dict, *, epochs: int = 30, lr:
             choose[metric][i] = p.metrics[f"val_{metric}"].numpy()
             test[metric][:, i] = per_image_scores(p, x[split["test"]], labels[split["test"]])
     return ProbeGrid(layers, run.steps, choose, test, probes, split)
+
+
+class ProbeEdit:
+    """An edit for the engine's ``intervene``: at the chosen denoising steps, the self-attention output of
+    one layer is optimised so that the layer's probe reads ``target`` (a mask: cross-entropy; a depth map:
+    Huber), and the result is swapped into the denoising. Done online, step by step, so each step optimises
+    the activation the edited run actually has (the paper optimises with Adam 5e-3 for ~100 steps).
+
+    ``probes`` are the layer's :class:`~interpwidgets.probes.spatial.SpatialProbes` (batch axis: steps);
+    ``target`` is ``[n, H, W]`` for the n images of the run. Only the conditional pass is edited.
+    """
+
+    def __init__(self, probes, target, steps, iters: int = 100, lr: float = 5e-3):
+        t = torch.as_tensor(np.asarray(target)).float()
+        if t.ndim != 3 or tuple(t.shape[1:]) != tuple(probes.size):
+            raise ValueError(f"target must be [n, {probes.size[0]}, {probes.size[1]}] (the probes' label size), "
+                             f"got {tuple(t.shape)}")
+        n_steps = probes.weight.shape[0]
+        bad = [s for s in steps if not 0 <= s < n_steps]
+        if bad:
+            raise ValueError(f"steps {bad} out of range: the probes cover steps 0..{n_steps - 1}")
+        self.probes, self.target, self.steps, self.iters, self.lr = probes, t, set(steps), iters, lr
+
+    def __call__(self, out: torch.Tensor, ctx) -> torch.Tensor:
+        from torch.nn import functional as F
+
+        from ..probes.spatial import apply_probes
+
+        if ctx.call not in self.steps:
+            return out
+        b = len(self.target)
+        if out.shape[0] not in (b, 2 * b):
+            raise ValueError(f"the edit holds targets for {b} images, the UNet runs a batch of {out.shape[0]}")
+        cond = out[-b:]  # with guidance, the conditional half comes second
+        side = int(math.isqrt(cond.shape[1]))
+        w = self.probes.weight[ctx.call][None].to(out.dtype)
+        bias = self.probes.bias[ctx.call].reshape(1).to(out.dtype)
+        a = cond.detach().transpose(1, 2).reshape(b, -1, side, side).clone().requires_grad_(True)
+        opt = torch.optim.Adam([a], lr=self.lr)
+        target = self.target.to(out.dtype)[:, None]
+        with torch.enable_grad():
+            for _ in range(self.iters):
+                z = apply_probes(a[:, None], w, bias, self.probes.size)
+                loss = (F.binary_cross_entropy_with_logits(z, target) if self.probes.kind == "mask"
+                        else F.huber_loss(z, target))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        edited = a.detach().reshape(b, -1, side * side).transpose(1, 2)
+        return torch.cat([out[:-b], edited]) if out.shape[0] == 2 * b else edited
+
+
+def shifted(mask, dx: int = 0, dy: int = 0) -> np.ndarray:
+    """A mask (or map) moved by (dx, dy) pixels, the vacated edge filled with zeros: the counterfactual
+    label of the paper's translation edit."""
+    m = np.asarray(mask)
+    out = np.zeros_like(m)
+    h, w = m.shape[-2:]
+    ys, xs = slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0))
+    yd, xd = slice(max(-dy, 0), h + min(-dy, 0)), slice(max(-dx, 0), w + min(-dx, 0))
+    out[..., ys, xs] = m[..., yd, xd]
+    return out

@@ -119,3 +119,49 @@ def test_probe_grid_chooses_on_the_choose_split_and_reports_the_test_split():
         probe_grid(run_, depth, mask, {"fit": range(10), "choose": range(10, 20)})
     with pytest.raises(ValueError, match="must both be \\[30, H, W\\]"):
         probe_grid(run_, depth[:5], mask, split)
+
+
+def _square(n, top, left, side=6, size=16):
+    m = np.zeros((n, size, size), bool)
+    m[:, top:top + side, left:left + side] = True
+    return m
+
+
+def test_the_probe_edit_makes_the_probe_read_the_new_mask_in_the_run():
+    from interpwidgets.capture import intervene
+    from interpwidgets.probes.spatial import per_image_scores
+    from interpwidgets.scenes.method import ProbeEdit, probe_grid, shifted
+
+    pipe = models.sd_pipeline()
+    prompts = [f"a red car {i}" for i in range(8)]
+    base = run(pipe, prompts, steps=3, size=16)
+    old = _square(8, 2, 1)
+    grid = probe_grid(base, old.astype(float), old, {"fit": range(4), "choose": range(4, 6), "test": range(6, 8)},
+                      epochs=2, progress=False)
+    probes = grid.probes["mask"]["layers.0.attn.out"]
+    new = shifted(old, dx=8)
+    assert new[:, 2:8, 9:15].all() and new.sum() == old.sum()
+    edit = ProbeEdit(probes, new[:2], steps=[0, 1], iters=60, lr=0.05)
+    edited = run(pipe, prompts[:2], steps=3, size=16, edits={"layers.0.attn.out": edit})
+    acts = edited.activations["layers.0.attn.out"]
+    read_new = per_image_scores(probes, acts, new[:2])  # [images, steps]
+    read_old = per_image_scores(probes, acts, old[:2])
+    assert (read_new[:, :2] > 0.9).all() and (read_old[:, :2] < 0.3).all()  # edited steps read the new mask
+    before = per_image_scores(probes, base.activations["layers.0.attn.out"][:2], new[:2])
+    assert (before[:, :2] < 0.5).all()  # which they did not before
+    # called on a guided batch, it leaves the unconditional half alone, and steps not chosen entirely
+    from types import SimpleNamespace
+
+    out = torch.randn(4, 64, 16)
+    torch.testing.assert_close(edit(out, SimpleNamespace(call=0))[:2], out[:2], rtol=0, atol=0)
+    assert (edit(out, SimpleNamespace(call=0))[2:] != out[2:]).any()
+    assert edit(out, SimpleNamespace(call=2)) is out
+    still = ProbeEdit(probes, new[:2], steps=[0], iters=0)  # the optimisation starts from the activation
+    torch.testing.assert_close(still(out, SimpleNamespace(call=0)), out)
+    assert np.abs(edited.images - base.images[:2]).max() > 1e-3  # the edit changed the generation
+    with pytest.raises(ValueError, match=r"steps \[5\] out of range: the probes cover steps 0..2"):
+        ProbeEdit(probes, new[:2], steps=[5])
+    with pytest.raises(ValueError, match=r"target must be \[n, 16, 16\]"):
+        ProbeEdit(probes, new[:2, :8], steps=[0])
+    with pytest.raises(ValueError, match="targets for 2 images"), intervene(pipe, {"layers.0.attn.out": edit}):
+        run(pipe, prompts[:3], steps=2, size=16)
