@@ -173,7 +173,7 @@ def _latents(run: _Run, d: dict, work: Path) -> dict:
 
 
 def _unet_step(run: _Run, d: dict, lat: dict, ids: torch.Tensor, rng: np.random.Generator, noise_sched) -> float:
-    idx = torch.from_numpy(rng.integers(0, len(ids), run.recipe["batch"]))
+    idx = torch.from_numpy(rng.integers(0, len(ids) - 1, run.recipe["batch"]))  # the last row is the empty prompt
     z = (lat["mean"][idx] + lat["std"][idx] * torch.randn_like(lat["std"][idx])) * run.state["scaling_factor"]
     tokens = ids[idx].clone()
     drop = torch.from_numpy(rng.random(len(idx)) < run.recipe["drop_prompt"])
