@@ -131,16 +131,14 @@ class _Run:
                         copy.deepcopy(self.ema["unet"]).eval())
 
 
-def _vae_step(run: _Run, d: dict, rng: np.random.Generator) -> float:
-    x = _images(d, rng.integers(0, len(d["images"]), run.recipe["batch"]))
-    post = run.vae.encode(x * 2 - 1).latent_dist
-    y = run.vae.decode(post.sample()).sample
-    loss = (y - (x * 2 - 1)).abs().mean() + ((y - (x * 2 - 1)) ** 2).mean() \
-        + run.recipe["kl_weight"] * post.kl().mean()
-    return loss
+def _vae_step(run: _Run, d: dict, rng: np.random.Generator) -> torch.Tensor:
+    x = _images(d, rng.integers(0, len(d["images"]), run.recipe["batch"])) * 2 - 1
+    post = run.vae.encode(x).latent_dist
+    err = run.vae.decode(post.sample()).sample - x
+    return err.abs().mean() + (err ** 2).mean() + run.recipe["kl_weight"] * post.kl().mean()
 
 
-def _estimator_step(run: _Run, d: dict, rng: np.random.Generator) -> float:
+def _estimator_step(run: _Run, d: dict, rng: np.random.Generator) -> torch.Tensor:
     idx = rng.integers(0, len(d["images"]), run.recipe["batch"])
     x = _images(d, idx)
     with torch.no_grad():  # half the batch through the VAE: generated images come out of its decoder
@@ -172,12 +170,13 @@ def _latents(run: _Run, d: dict, work: Path) -> dict:
     return lat
 
 
-def _unet_step(run: _Run, d: dict, lat: dict, ids: torch.Tensor, rng: np.random.Generator, noise_sched) -> float:
-    idx = torch.from_numpy(rng.integers(0, len(ids) - 1, run.recipe["batch"]))  # the last row is the empty prompt
+def _unet_step(run: _Run, lat: dict, ids: torch.Tensor, rng: np.random.Generator, noise_sched) -> torch.Tensor:
+    """``ids``: the scenes' prompt tokens, then one row for the empty prompt (never drawn as a scene)."""
+    idx = torch.from_numpy(rng.integers(0, len(ids) - 1, run.recipe["batch"]))
     z = (lat["mean"][idx] + lat["std"][idx] * torch.randn_like(lat["std"][idx])) * run.state["scaling_factor"]
     tokens = ids[idx].clone()
     drop = torch.from_numpy(rng.random(len(idx)) < run.recipe["drop_prompt"])
-    tokens[drop] = ids[-1]  # the last row is the empty prompt
+    tokens[drop] = ids[-1]
     cond = run.text(tokens).last_hidden_state
     noise = torch.randn_like(z)
     t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(z),))
@@ -236,7 +235,7 @@ def _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop) 
             elif phase == "estimator":
                 loss = _estimator_step(run, d, rng)
             else:
-                loss = _unet_step(run, d, lat, ids, rng, noise_sched)
+                loss = _unet_step(run, lat, ids, rng, noise_sched)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
