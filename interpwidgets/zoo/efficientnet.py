@@ -123,4 +123,5 @@ def efficientnet_lite0(dtype: torch.dtype = torch.float32, device: str | torch.d
 
     model = EfficientNetLite0()
     model.load_state_dict(torch.load(EFFICIENTNET_LITE0.locate(), map_location="cpu", weights_only=True), strict=True)
-    return model.to(device=device, dtype=dtype).eval(), Preprocess(256, 224, (0.5,) * 3, (0.5,) * 3), imagenet_classes()
+    preprocess = Preprocess(256, 224, (0.5,) * 3, (0.5,) * 3, dtype, device)
+    return model.to(device=device, dtype=dtype).eval(), preprocess, imagenet_classes()

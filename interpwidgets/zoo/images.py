@@ -62,10 +62,12 @@ class Preprocess:
     cut (``crop=None``: the whole image resized to ``resize`` x ``resize``, no crop, as AttentionView
     shows it), and each channel normalised by ``mean`` and ``std`` (on [0, 1]). Also works as
     AttentionView's ``processor=`` (it is called as ``preprocess(images=..., return_tensors="pt")``).
+    The pixels come in the model's ``dtype`` and on its ``device`` (the loaders pass theirs).
     """
 
-    def __init__(self, resize: int, crop: int | None, mean: Sequence[float], std: Sequence[float]):
-        self.resize, self.crop = resize, crop
+    def __init__(self, resize: int, crop: int | None, mean: Sequence[float], std: Sequence[float],
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+        self.resize, self.crop, self.dtype, self.device = resize, crop, dtype, torch.device(device)
         self.mean = torch.tensor(mean, dtype=torch.float32).reshape(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).reshape(3, 1, 1)
 
@@ -95,4 +97,4 @@ class Preprocess:
         pixels = [self.one(im, i) for i, im in enumerate(items)]
         if not pixels:
             raise ValueError("no images given: pass one image or a list of them")
-        return {"pixel_values": torch.stack(pixels)}
+        return {"pixel_values": torch.stack(pixels).to(device=self.device, dtype=self.dtype)}

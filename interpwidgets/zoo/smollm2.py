@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .store import Source, converted
+from .store import Source, converted, require
 
 __all__ = ["SMOLLM2", "smollm2"]
 
@@ -23,6 +23,7 @@ _RECIPE = "smollm2-gguf-to-safetensors-fp32-v1"
 
 
 def _convert(gguf: Path, folder: Path) -> None:
+    require("gguf", "accelerate", what="converting SmolLM2's GGUF file")
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

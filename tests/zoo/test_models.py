@@ -46,6 +46,18 @@ def test_efficientnet_lite0_names_the_pictures(images):
     assert "Egyptian cat" in cat and all(c.endswith("cat") for c in cat)  # tiger cat 0.39, Egyptian cat 0.35
 
 
+def test_the_image_models_and_their_preprocessing_honour_dtype(images):
+    """A bf16 model gets bf16 pixels from its preprocessing: model(**preprocess(x)) runs as the example says."""
+    model, preprocess, classes = zoo.efficientnet_lite0(dtype=torch.bfloat16)
+    x = preprocess(images["coffee"])
+    assert x["pixel_values"].dtype == torch.bfloat16 and {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    with torch.no_grad():
+        assert classes[model(**x).argmax()] == "espresso"
+    model, preprocess = zoo.dinov2_small(dtype=torch.bfloat16)
+    with torch.no_grad():
+        assert model(**preprocess(images["coffee"])).last_hidden_state.dtype == torch.bfloat16
+
+
 def test_dinov2_matches_the_onnx_model_it_came_from(images):
     ort = pytest.importorskip("onnxruntime")
     import onnx

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from interpwidgets.zoo.store import MissingModelPackage, Source, converted
+from interpwidgets.zoo.store import MissingModelPackage, Source, converted, require
 
 
 def test_a_missing_package_names_its_install_line():
@@ -15,6 +15,25 @@ def test_a_missing_package_names_its_install_line():
     with pytest.raises(MissingModelPackage, match=r"--force-reinstall"):
         Source("numpy", "numpy/no-such-file.bin", "BSD").locate()  # installed, file missing
     assert isinstance(MissingModelPackage("x"), ModuleNotFoundError)  # so `except ImportError` catches it
+
+
+def test_a_missing_conversion_module_names_its_install_line(monkeypatch, tmp_path):
+    import importlib
+    import importlib.util
+
+    # (the package's names are the loader functions; the modules are reached by their full names)
+    dinov2, smollm2 = (importlib.import_module(f"interpwidgets.zoo.{m}") for m in ("dinov2", "smollm2"))
+
+    with pytest.raises(MissingModelPackage, match=r"needs no_such_module_x, not installed: pip install "
+                                                  r"'interpwidgets\[zoo\]'"):
+        require("no_such_module_x", what="this")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("onnx", "gguf") else real(name, *a))
+    with pytest.raises(MissingModelPackage, match=r"DINOv2.*needs onnx"):
+        dinov2._convert(tmp_path / "x.onnx", tmp_path)
+    with pytest.raises(MissingModelPackage, match=r"SmolLM2.*needs gguf"):
+        smollm2._convert(tmp_path / "x.gguf", tmp_path)
 
 
 @pytest.fixture
@@ -110,6 +129,8 @@ def test_the_cache_is_shared_read_only_cleaned_and_refreshed(cache, tmp_path):
     assert not (folder.parent / ".toy-killed").exists() and len(builds) == 1
     manifest = (folder / "manifest.json").read_text()
     assert str((folder / "model.bin").stat().st_mtime_ns) in manifest  # recorded: no hash at the next load
+    with pytest.raises(RuntimeError, match="wrote no files"):
+        converted("empty", source, lambda out: None, "r1")
     mode = folder.stat().st_mode
     try:
         for p in (folder, folder.parent):
@@ -120,5 +141,26 @@ def test_the_cache_is_shared_read_only_cleaned_and_refreshed(cache, tmp_path):
     finally:
         folder.parent.chmod(0o755)
         folder.chmod(mode)
-    with pytest.raises(RuntimeError, match="wrote no files"):
-        converted("empty", source, lambda out: None, "r1")
+
+
+def test_a_valid_cache_whose_times_moved_loads_where_no_lock_can_be_taken(cache, monkeypatch):
+    """A copied or read-only cache (its files' times moved, its folder not writable) is used as it is:
+    recording the new times is best effort. (Root writes anywhere, so the lock's failure is simulated.)"""
+    import filelock
+
+    source, build, builds = cache
+    folder = converted("toy", source, build, "r1")
+    (folder / "model.bin").touch()
+
+    class Refused:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            raise PermissionError("read-only")
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(filelock, "FileLock", Refused)
+    assert converted("toy", source, build, "r1") == folder and len(builds) == 1
