@@ -1,7 +1,8 @@
 """The zoo's real models: load times, SmolLM2's speed on this machine, capture and ITI costs at real size.
 
 1. Loads: each loader cold (its conversion cache removed: SmolLM2's GGUF read and dequantized, DINOv2's
-   ONNX mapped) and warm (from the cache), in fresh processes, so imports count as a user sees them.
+   ONNX mapped) and warm (from the cache), in fresh processes, so imports count as a user sees them; and
+   a second warm load in the same process (imports done: what reading the weights costs).
 2. SmolLM2-135M-Instruct, batch 1: greedy tokens per second (``NEW_TOKENS`` forced), and one forward pass
    over 128 tokens plain vs capturing every ``resid_post`` (30 sites) and every ``attn.head_out`` (30
    sites of [batch, seq, 9, 64]), interleaved rounds, medians: the capture overhead at a real model's size
@@ -45,11 +46,13 @@ STEPS = 16  # decoding steps per timed call
 LOADERS = {"smollm2": True, "efficientnet_lite0": False, "dinov2_small": True}  # converted into the cache?
 
 
-def _timed_load(name: str, env: dict) -> float:
-    code = f"import time; t = time.perf_counter(); from interpwidgets import zoo; zoo.{name}(); " \
-           f"print(time.perf_counter() - t)"
+def _timed_load(name: str, env: dict) -> tuple[float, float]:
+    """Seconds for a fresh process's first load (imports included), and for a second load in it."""
+    code = (f"import time; t = time.perf_counter(); from interpwidgets import zoo; zoo.{name}(); "
+            f"t1 = time.perf_counter(); zoo.{name}(); print(t1 - t, time.perf_counter() - t1)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    first, again = out.stdout.strip().splitlines()[-1].split()
+    return float(first), float(again)
 
 
 def loads() -> dict:
@@ -59,9 +62,10 @@ def loads() -> dict:
     out = {}
     for name, converted in LOADERS.items():
         shutil.rmtree(scratch, ignore_errors=True)
-        cold = _timed_load(name, env)
-        out[name] = {"cold_s": cold, "warm_s": statistics.median(_timed_load(name, env) for _ in range(3)),
-                     "converted": converted}
+        cold = _timed_load(name, env)[0]
+        warm = [_timed_load(name, env) for _ in range(3)]
+        out[name] = {"cold_s": cold, "warm_s": statistics.median(w[0] for w in warm),
+                     "warm_in_process_s": statistics.median(w[1] for w in warm), "converted": converted}
     shutil.rmtree(scratch, ignore_errors=True)
     return out
 
@@ -138,11 +142,12 @@ def smollm2(rounds: int) -> dict:
 
 
 def markdown(r: dict) -> str:
-    lines = ["**Loads** (fresh processes, imports included; cold = no conversion cache)", "",
-             "| model | cold | warm |", "|---|---|---|"]
+    lines = ["**Loads** (fresh processes, imports included; cold = no conversion cache; again = a second load "
+             "in the same process, imports done)", "",
+             "| model | cold | warm | again |", "|---|---|---|---|"]
     for name, v in r["loads"].items():
         lines.append(f"| `zoo.{name}()` | {v['cold_s']:.1f} s{'' if v['converted'] else ' (no conversion)'} "
-                     f"| {v['warm_s']:.1f} s |")
+                     f"| {v['warm_s']:.1f} s | {v['warm_in_process_s']:.2f} s |")
     s = r["smollm2"]
     step = s["iti_step_overhead_s"]
     lines += ["", f"**SmolLM2-135M-Instruct, batch 1, {s['setup']['torch_threads']} torch threads** (medians of "
@@ -167,13 +172,22 @@ def markdown(r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--loads-only", action="store_true", help="measure the loads again, keep the rest")
     args = parser.parse_args()
     info = machine_info()
-    result = {"machine": info, "loads": loads(), "smollm2": smollm2(args.rounds)}
+    if args.loads_only:
+        import json
+
+        result = {**json.loads((HERE / "results" / "zoo.json").read_text()), "loads": loads()}
+        result["machine"]["loads_measured"] = info["date"]
+    else:
+        result = {"machine": info, "loads": loads(), "smollm2": smollm2(args.rounds)}
     write_json("zoo.json", result)
     text = markdown(result)
-    (HERE / "results" / "zoo.md").write_text(f"# The zoo's models\n\n{info['date']} · {info['cpu_model']} · "
-                                             f"{info['torch_threads']} torch threads\n\n{text}\n")
+    m = result["machine"]
+    when = m["date"] + (f" (loads measured {m['loads_measured']})" if "loads_measured" in m else "")
+    (HERE / "results" / "zoo.md").write_text(f"# The zoo's models\n\n{when} · {m['cpu_model']} · "
+                                             f"{m['torch_threads']} torch threads\n\n{text}\n")
     print(text)
 
 

@@ -91,6 +91,8 @@ def dinov2() -> None:
     view.view, view.unit, view.layer, view.head = "image", names.index("astronaut"), 3, 4  # the notebook's spatial head
     view.query = int((view.data.unit == view.unit).nonzero()[0][1 + 5 * 16 + 8])  # patch (5, 8)
     view.save_png(OUT / "dinov2_image_view.png", width=820, height=420)
+    view.layer, view.head = 3, 2  # the notebook's colour-seeking head, from the same patch
+    view.save_png(OUT / "dinov2_colour_head.png", width=820, height=420)
     view.view, view.sort_by = "matrix", "patch_distance"
     view.save_png(OUT / "dinov2_heads.png", width=1000, height=620)
 
@@ -103,6 +105,9 @@ def smollm2() -> None:
         turn = model.generate(ids, max_new_tokens=12, do_sample=False)[0]
     view = iw.AttentionPatterns(model, [turn], tokenizer=tok)
     view.save_png(OUT / "smollm2_patterns.png", width=1000, height=520)
+    viz = iw.AttentionView(model, iw.datasets.stdlib_sentences(40), tok)  # as the tour shows it
+    viz.sort_by = "previous_token"
+    viz.save_png(OUT / "smollm2_attention_view.png", width=1000, height=620)
 
 
 def smollm2_iti() -> None:

@@ -4,7 +4,8 @@ key-value heads, d 576, tied embeddings, a ChatML template), from the 4-bit GGUF
 (with its own scale and offset), so this is the quantized model, dequantized, not the bf16 original.
 
 Reading the GGUF takes transformers over half a minute (tokenizer and dequantization); it is done once per
-machine into a safetensors cache (``$IW_CACHE_DIR/models``), from which the weights load in about 1.5 s.
+machine into a safetensors cache (``$IW_CACHE_DIR/models``), from which a later load takes under a second
+(0.84 s measured, once transformers is imported; ``benchmarks/results/zoo.md``).
 """
 
 from __future__ import annotations
