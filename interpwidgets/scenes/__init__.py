@@ -1,5 +1,18 @@
 """Scene geometry inside a latent diffusion model: depth and salient-object probes over denoising steps."""
 
-from .method import ProbeEdit, ProbeGrid, SceneRun, probe_grid, run, self_attention_layers, shifted
+from .method import (
+           DepthPush,
+           ProbeEdit,
+           ProbeGrid,
+           SceneRun,
+           decoder_layers,
+           dice,
+           probe_grid,
+           run,
+           self_attention_layers,
+           shifted,
+)
+from .study import SceneEdit, Study, edit_scene, label, split_images, study
 
-__all__ = ["SceneRun", "ProbeGrid", "ProbeEdit", "run", "probe_grid", "self_attention_layers", "shifted"]
+__all__ = ["SceneRun", "ProbeGrid", "ProbeEdit", "DepthPush", "run", "probe_grid", "self_attention_layers",
+           "decoder_layers", "shifted", "dice", "Study", "study", "label", "split_images", "SceneEdit", "edit_scene"]

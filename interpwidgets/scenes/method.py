@@ -27,7 +27,8 @@ import torch
 
 from ..capture import capture, intervene, sites
 
-__all__ = ["SceneRun", "ProbeGrid", "ProbeEdit", "self_attention_layers", "run", "probe_grid", "shifted"]
+__all__ = ["SceneRun", "ProbeGrid", "ProbeEdit", "DepthPush", "self_attention_layers", "decoder_layers", "run",
+           "probe_grid", "shifted", "dice"]
 
 _SCHEDULER_LOCK = threading.Lock()  # run() swaps the pipeline's scheduler for a recording one
 
@@ -49,6 +50,12 @@ def self_attention_layers(pipe) -> list[str]:
         raise ValueError(f"{type(unet).__name__} has no self-attention blocks (its blocks: {blocks}); the "
                          f"probes read attn1 outputs, which CrossAttn*Block2D / UNetMidBlock2DCrossAttn hold")
     return found
+
+
+def decoder_layers(pipe) -> list[str]:
+    """The self-attention sites of the UNet's decoder (its up blocks), where the paper swaps its edits in."""
+    return [s.name for s in sites(pipe, details=True) if s.kind == "attn_out" and not s.cross
+            and s.path.startswith("up_blocks.")]
 
 
 @dataclass
@@ -260,6 +267,52 @@ class ProbeEdit:
                 opt.step()
         edited = a.detach().reshape(b, -1, side * side).transpose(1, 2)
         return torch.cat([out[:-b], edited]) if out.shape[0] == 2 * b else edited
+
+
+class DepthPush:
+    """The depth edit: push the salient object nearer (``magnitude > 0``) or farther (``< 0``) along the depth
+    probe's direction. At the chosen steps, ``magnitude * w / |w|^2`` is added to the layer's self-attention
+    output at the object's positions (``region`` [n, H, W], downsampled to the layer's grid), ``w`` that
+    step's depth probe: the probe's reading there rises by exactly ``magnitude`` (disparity units, before
+    upsampling). Only the conditional pass is edited; an engine intervention like :class:`ProbeEdit`.
+    """
+
+    def __init__(self, probes, region, steps, magnitude: float):
+        if probes.kind != "depth":
+            raise ValueError(f"DepthPush moves along a depth probe; these probes read {probes.kind!r}")
+        r = torch.as_tensor(np.asarray(region)).float()
+        if r.ndim != 3:
+            raise ValueError(f"region must be [n, H, W] (the object's mask per image), got {tuple(r.shape)}")
+        n_steps = probes.weight.shape[0]
+        bad = [s for s in steps if not 0 <= s < n_steps]
+        if bad:
+            raise ValueError(f"steps {bad} out of range: the probes cover steps 0..{n_steps - 1}")
+        self.probes, self.region, self.steps, self.magnitude = probes, r, set(steps), float(magnitude)
+
+    def __call__(self, out: torch.Tensor, ctx) -> torch.Tensor:
+        from torch.nn import functional as F
+
+        if ctx.call not in self.steps or self.magnitude == 0:
+            return out
+        b = len(self.region)
+        if out.shape[0] not in (b, 2 * b):
+            raise ValueError(f"the edit holds regions for {b} images, the UNet runs a batch of {out.shape[0]}")
+        side = int(math.isqrt(out.shape[1]))
+        w = self.probes.weight[ctx.call].to(out)
+        # a latent cell belongs to the object when half of its pixels do
+        cells = F.interpolate(self.region[:, None], size=(side, side), mode="area")[:, 0] >= 0.5
+        delta = cells.reshape(b, -1, 1).to(out) * (self.magnitude * w / w.dot(w))
+        return torch.cat([out[:-b], out[-b:] + delta]) if out.shape[0] == 2 * b else out + delta
+
+
+def dice(a, b) -> np.ndarray:
+    """Dice overlap per image of two stacks of masks [n, H, W] (1 where both are empty)."""
+    from ..probes.metrics import dice as flat_dice
+
+    def flat(m):
+        return torch.as_tensor(np.asarray(m, dtype=bool)).flatten(-2)
+
+    return flat_dice(flat(a), flat(b)).numpy()
 
 
 def shifted(mask, dx: int = 0, dy: int = 0) -> np.ndarray:

@@ -14,8 +14,8 @@ import numpy as np
 
 from .data import COLORS, COLUMNS, DISTANCES, SHAPES, dataset, render, sample_scene
 
-__all__ = ["CHECKPOINT", "load", "estimate", "dataset", "render", "sample_scene", "COLORS", "SHAPES", "COLUMNS",
-           "DISTANCES"]
+__all__ = ["CHECKPOINT", "load", "estimate", "estimators", "dataset", "render", "sample_scene", "COLORS", "SHAPES",
+           "COLUMNS", "DISTANCES"]
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
 
@@ -56,3 +56,11 @@ def estimate(estimator, images, batch_size: int = 256) -> dict[str, np.ndarray]:
     return {"disparity": cat["disparity"].clamp(0, 1).numpy(), "mask": (cat["mask"] > 0).numpy(),
             "features": cat["pooled"].numpy(),
             **{k: cat[k].argmax(-1).numpy() for k in ("color", "shape", "column", "distance")}}
+
+
+def estimators(estimator) -> dict:
+    """``{"depth": fn, "saliency": fn}``: the estimator as the two label functions that
+    :func:`interpwidgets.scenes.study.study` and :class:`interpwidgets.SceneProbeView` take (disparity and
+    the salient object's mask of images [n, H, W, 3] in [0, 1])."""
+    return {"depth": lambda images: estimate(estimator, images)["disparity"],
+            "saliency": lambda images: estimate(estimator, images)["mask"]}

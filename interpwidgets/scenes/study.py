@@ -1,0 +1,179 @@
+"""From a pipeline and prompts to fitted probes: generate and record (:func:`~.method.run`), label the
+generated images with depth and saliency estimators, split the images three ways, fit every layer x step
+(:func:`~.method.probe_grid`).
+
+The labels come from functions the user gives, as the paper took them from MiDaS (relative inverse depth)
+and TRACER (the salient object): ``depth(images)`` and ``saliency(images)``, each taking ``[n, H, W, 3]``
+floats in [0, 1] and returning ``[n, H, W]``. The scenes world's estimator gives both
+(:func:`interpwidgets.worlds.scenes.estimators`).
+
+Example
+-------
+>>> import numpy as np
+>>> from interpwidgets.scenes.study import study
+>>> from interpwidgets.worlds.scenes import models as m     # the world's networks, random weights
+>>> tok = m.build_tokenizer()
+>>> pipe = m.assemble(m.build_vae(), m.build_text_encoder(tok), tok, m.build_unet())
+>>> bright = lambda im: im.mean(-1)                          # stand-ins for real estimators
+>>> s = study(pipe, ["a red sphere near on the left"] * 10, depth=bright, saliency=lambda im: bright(im) > 0.5,
+...           steps=2, epochs=1, progress=False)
+>>> sorted(s.split), s.grid.choose["dice"].shape              # 7 layers x 2 steps
+(['choose', 'fit', 'test'], (7, 2))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .method import ProbeGrid, SceneRun, probe_grid, run
+
+__all__ = ["Study", "study", "label", "split_images", "SceneEdit", "edit_scene", "ESTIMATORS_HELP"]
+
+Estimator = Callable[[np.ndarray], np.ndarray]
+
+ESTIMATORS_HELP = (
+    "give depth= and saliency=, functions that take the generated images ([n, H, W, 3] floats in [0, 1]) "
+    "and return [n, H, W] arrays: relative inverse depth (larger is nearer, as MiDaS gives) and the salient "
+    "object's mask (booleans, or probabilities cut at 0.5, as TRACER gives); for the scenes world, "
+    "interpwidgets.worlds.scenes.estimators(estimator) gives both")
+
+
+def label(images, *, depth: Estimator | None = None, saliency: Estimator | None = None,
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Depth [n, H, W] (float32) and salient-object mask [n, H, W] (bool) of ``images`` from the two
+    estimator functions; a clear error when one is missing or returns the wrong shape."""
+    _require(depth, saliency)
+    images = np.asarray(images)
+    want = images.shape[:3]
+    out = []
+    for name, fn in (("depth", depth), ("saliency", saliency)):
+        got = np.asarray(fn(images))
+        if got.shape != want:
+            raise ValueError(f"the {name} estimator returned shape {got.shape} for {images.shape[0]} images of "
+                             f"{want[1]}x{want[2]}: it must return {want}")
+        out.append(got)
+    d, s = out
+    return d.astype(np.float32), (s > 0.5) if s.dtype != bool else s
+
+
+def _require(depth, saliency) -> None:
+    missing = [name for name, fn in (("depth", depth), ("saliency", saliency)) if fn is None]
+    if missing:
+        raise ValueError(f"the probes need labels for the generated images, and no {' or '.join(missing)} "
+                         f"estimator was given: {ESTIMATORS_HELP}")
+
+
+def split_images(n: int, seed: int = 0, fractions: tuple[float, float, float] = (0.4, 0.2, 0.4)) -> dict:
+    """A random fit / choose / test split of ``n`` images (the paper: ~40/60 train/test; here a choose
+    split is cut out for the layer and step choice)."""
+    if n < 3:
+        raise ValueError(f"a fit / choose / test split needs at least 3 images, got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    a = max(1, round(fractions[0] * n))
+    b = min(n - 1, max(a + 1, round((fractions[0] + fractions[1]) * n)))
+    return {"fit": np.sort(order[:a]), "choose": np.sort(order[a:b]), "test": np.sort(order[b:])}
+
+
+@dataclass
+class Study:
+    """A recorded run, its labels (from the estimators, on the final images), the split and the probes."""
+
+    run: SceneRun
+    depth: np.ndarray
+    mask: np.ndarray
+    split: dict
+    grid: ProbeGrid
+
+
+def study(pipe, prompts, *, depth: Estimator | None = None, saliency: Estimator | None = None, steps: int = 15,
+          guidance: float = 7.5, seed: int = 0, split_seed: int = 0, epochs: int = 30, batch_size: int = 16,
+          progress: bool = True) -> Study:
+    """Generate an image per prompt, record every self-attention output at every step, label the images and
+    fit the mask and depth probes of every layer x step on a fit / choose / test split of the images."""
+    _require(depth, saliency)  # before generating: the labels are what the probes learn
+    r = run(pipe, prompts, steps=steps, guidance=guidance, seed=seed, batch_size=batch_size)
+    d, m = label(r.images, depth=depth, saliency=saliency)
+    parts = split_images(len(r.prompts), split_seed)
+    return Study(r, d, m, parts, probe_grid(r, d, m, parts, epochs=epochs, progress=progress))
+
+
+@dataclass
+class SceneEdit:
+    """One image generated again under an edit, beside the original: ``before`` / ``after`` images [H, W, 3];
+    the object's ``old_mask``, the ``target`` mask it was moved to, and the estimator's ``after_mask``;
+    ``scores``: Dice of the edited image's mask with the target and with the old mask, the estimator's
+    disparity of the object before and after (the mean over its mask in each image), and the depth probe's
+    reading there at the last edited step, before and after."""
+
+    before: np.ndarray
+    after: np.ndarray
+    old_mask: np.ndarray
+    target: np.ndarray
+    after_mask: np.ndarray
+    scores: dict
+
+
+def _chain(*edits):
+    """One engine edit that applies several in turn (the mask move, then the depth push, at one site)."""
+    def edit(out, ctx):
+        for e in edits:
+            out = e(out, ctx)
+        return out
+    return edit
+
+
+def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, push: float = 0.0,
+               layers: list[str] | None = None, steps=range(5), iters: int = 100, lr: float = 5e-3,
+               depth: Estimator | None = None, saliency: Estimator | None = None, guidance: float = 7.5,
+               ) -> SceneEdit:
+    """Generate image ``index`` of the study again with its salient object moved by (``dx``, ``dy``) pixels
+    (:class:`~.method.ProbeEdit` on the mask probes: the activation optimised until the probe reads the moved
+    mask) and pushed nearer (``push > 0``) or farther along the depth probe (:class:`~.method.DepthPush`, at
+    the object's new place), at ``layers`` (default: the decoder's self-attention layers, as the paper
+    edits) and the early ``steps``; then label the new image with the estimators and score the change."""
+    from .method import DepthPush, ProbeEdit, decoder_layers, dice, shifted
+
+    _require(depth, saliency)
+    r = s.run
+    if not 0 <= index < len(r.prompts):
+        raise ValueError(f"index {index} out of range: the study has images 0..{len(r.prompts) - 1}")
+    layers = layers or [name for name in decoder_layers(pipe) if name in s.grid.layers] or s.grid.layers
+    unknown = [name for name in layers if name not in s.grid.layers]
+    if unknown:
+        raise ValueError(f"no probes for {unknown}: the study's layers are {s.grid.layers}")
+    steps = list(steps)
+    old = s.mask[index]
+    target = shifted(old, dx, dy)
+    edits = {}
+    for name in layers:
+        parts = []
+        if dx or dy:
+            parts.append(ProbeEdit(s.grid.probes["mask"][name], target[None], steps, iters=iters, lr=lr))
+        if push:
+            parts.append(DepthPush(s.grid.probes["depth"][name], target[None], steps, push))
+        if parts:
+            edits[name] = _chain(*parts)
+    again = run(pipe, [r.prompts[index]], steps=r.steps, guidance=guidance, seed=r.seeds[index], edits=edits)
+    d_after, m_after = label(again.images, depth=depth, saliency=saliency)
+    probe = s.grid.probes["depth"][layers[-1]]
+    last = steps[-1] if steps else 0
+
+    def reading(acts, region) -> float:  # the depth probe's mean over the region, at the last edited step
+        import torch
+
+        with torch.no_grad():
+            z = probe.predict(acts[layers[-1]][:, last:last + 1].float())[0, 0].numpy()
+        return float(z[region].mean()) if region.any() else float("nan")
+
+    def over(depth_map, region) -> float:
+        return float(depth_map[region].mean()) if region.any() else float("nan")
+
+    scores = {"dice_target": float(dice(m_after, target[None])[0]), "dice_old": float(dice(m_after, old[None])[0]),
+              "disparity_before": over(s.depth[index], old), "disparity_after": over(d_after[0], m_after[0]),
+              "probe_before": reading({k: v[index:index + 1] for k, v in r.activations.items()}, old),
+              "probe_after": reading(again.activations, target.astype(bool))}
+    return SceneEdit(r.images[index], again.images[0], old, target.astype(bool), m_after[0], scores)
+
