@@ -112,20 +112,25 @@ def sample_images() -> dict:
 
 
 def misconceptions() -> list[dict]:
-    """181 questions about common misconceptions, each with a true answer and the false answer people
+    """298 questions about common misconceptions, each with a true answer and the false answer people
     often give: ``{"topic", "question", "true", "false"}``, in a fixed order (topics: body, animals,
     history, geography, science, food, words, tech, money, nature).
+
+    The two answers of each pair were written to match in length and form: the same structure, word
+    counts at most two apart, the same plain and confident tone, no hedging words on one side only (an
+    earlier version's true answers ran longer and were hedged, which favoured the false answer under a
+    summed log-likelihood). The true answer is "Yes" in about a fifth of the yes/no questions.
 
     Provenance: written for interpwidgets by its developers (December 2026), in our own words, as a
     small true/false set for Inference-Time Intervention on real chat models. The
     beliefs are widely known ones (many are also listed in Wikipedia's "List of common misconceptions",
-    and TruthfulQA covers similar ground); no text is taken from either. Each true answer is short and
-    hedged where the facts are; items whose truth is disputed, weak items and near-duplicates were left
-    out after a review (adult neurogenesis, chocolate and acne, screens and myopia, among others).
+    and TruthfulQA covers similar ground); no text is taken from either. Items whose truth is disputed,
+    weak items and near-duplicates were left out after a review (adult neurogenesis, chocolate and acne,
+    screens and myopia, among others).
 
     >>> items = misconceptions()
     >>> len(items), sorted(items[0])
-    (181, ['false', 'question', 'topic', 'true'])
+    (298, ['false', 'question', 'topic', 'true'])
     """
     import csv
     from importlib.resources import files

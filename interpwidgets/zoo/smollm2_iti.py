@@ -1,10 +1,10 @@
 """Inference-Time Intervention on SmolLM2-135M-Instruct, on the project's own misconceptions
 (:func:`interpwidgets.datasets.misconceptions`), measured with :func:`interpwidgets.iti.evaluation.protocol`.
-``python -m interpwidgets.zoo.smollm2_iti`` writes ``cards/smollm2_iti.json`` (about 40 minutes on 2 cores).
+``python -m interpwidgets.zoo.smollm2_iti`` writes ``cards/smollm2_iti.json`` (about an hour on 2 cores).
 
-The protocol, fixed before anything was measured (but for the note at the end):
+The protocol, fixed before anything was measured (but for the notes at the end):
 
-1. The 181 questions are shuffled (seed 0) and split 80 fit / 40 choose / 61 test.
+1. The 298 questions are shuffled (seed 0) and split 120 fit / 60 choose / 118 test.
 2. Each question is a chat turn: SmolLM2's template (with its default system prompt), the user's question,
    the assistant's turn opened. ITI is fitted on the fit questions' two answers (prompt + true answer,
    label 1; prompt + false answer, label 0), every head read at the answer's last token, the probes'
@@ -18,8 +18,14 @@ The protocol, fixed before anything was measured (but for the note at the end):
    kinds are compared on the test split at matched KL (:data:`KL_LEVELS`), with 95% bootstrap intervals over
    test questions; :data:`RANDOM_DRAWS` random directions, each chosen like the other kinds.
 6. Also on the test split, at each kind's chosen setting: MC2 (the true answer's share of the two answers'
-   probability) and MC1 scored by the mean log-probability per token (our true answers run longer than the
-   false ones, which the paper's sum penalises; a departure, reported beside the paper's score).
+   probability) and MC1 scored by the mean log-probability per token (a departure, reported beside the
+   paper's score: the sum penalises the longer answer of a pair).
+
+The first measurement (December 2026, on the question set's first version: 181 questions, split 80 / 40 /
+61) found the set confounded: the true answer was the longer one in 150 pairs and hedged, so the summed
+log-probability preferred the false answer for its form (MC1 0.16 unedited, far below the 0.5 of a coin).
+The set was rewritten so that each pair's answers match in length and form (and extended to 298), and
+the protocol was run again, unchanged but for the split's sizes; the first card is in the git history.
 
 Added after the first measurement, chosen on nothing: :func:`fixed_settings`, the edit at the paper's
 fixed K 48, alpha 15 (and K 16; random directions at K 48), with the answers' log-likelihood margins
@@ -44,7 +50,7 @@ KL_BUDGET = 0.2  # nats per token on plain text
 KL_LEVELS = (0.05, 0.1, 0.2)
 CE_LEVELS = (0.05, 0.1)
 RANDOM_DRAWS = 2
-SPLIT = (80, 40)  # fit, choose; the rest (61) is the test split
+SPLIT = (120, 60)  # fit, choose; the rest (118) is the test split
 CARD = Path(str(files("interpwidgets.zoo") / "cards" / "smollm2_iti.json"))
 
 
