@@ -37,7 +37,8 @@ from .probes.probes import ProbeResult, fit_probes, mass_mean_direction, random_
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionPatterns", "AttentionView", "ITI", "ITIView", "ProbeDashboard", "datasets", "zoo", "Ablate",
+    "AttentionPatterns", "AttentionView", "ITI", "ITIView", "ProbeDashboard", "SceneProbeView", "datasets", "zoo",
+    "Ablate",
     "ActivationCache", "ActivationStore", "collect", "ProbeResult", "fit_probes", "mass_mean_direction",
     "random_direction", "Add",
     "HookContext", "Intervention", "Patch", "Scale", "Set", "Site", "SiteNotFoundError", "UnsupportedModelError",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 _WIDGETS = {"AttentionPatterns": "attention.patterns", "AttentionView": "attention.widget", "ITIView": "iti.widget",
-            "ProbeDashboard": "probes.widget"}
+            "ProbeDashboard": "probes.widget", "SceneProbeView": "scenes.widget"}
 
 
 def __getattr__(name: str):

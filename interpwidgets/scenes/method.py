@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,6 +101,14 @@ def _check_prompts(prompts) -> list[str]:
     return prompts
 
 
+def _each_step(on_step, start: int, steps: int, batch_size: int):
+    """diffusers' step-end callback, reporting the steps done over every batch."""
+    def callback(pipe, i, t, kwargs):
+        on_step(start // batch_size * steps + i + 1)
+        return kwargs
+    return callback
+
+
 def _decode(pipe, latents: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         x = pipe.vae.decode(latents.to(pipe.vae.dtype) / pipe.vae.config.scaling_factor).sample
@@ -107,11 +116,14 @@ def _decode(pipe, latents: torch.Tensor) -> np.ndarray:
 
 
 def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | None = None, seed: int = 0,
-        layers: list[str] | None = None, batch_size: int = 16, edits: dict | None = None) -> SceneRun:
+        layers: list[str] | None = None, batch_size: int = 16, edits: dict | None = None,
+        on_step: Callable[[int], None] | None = None) -> SceneRun:
     """Generate one image per prompt (image i from seed ``seed + i``) and record every self-attention
     output at every step, and each step's prediction of the final image.
 
     ``edits`` (site -> intervention) are applied while generating, through the engine's ``intervene``.
+    ``on_step(done)`` is called after each denoising step with the steps done so far over every batch (a
+    widget's progress; an exception raised there stops the run, the hooks removed).
     """
     prompts = _check_prompts(prompts)
     layers = layers or self_attention_layers(pipe)
@@ -126,7 +138,9 @@ def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | No
             try:
                 with capture(pipe, layers) as cache, intervene(pipe, edits or {}):
                     out = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, height=size,
-                               width=size, generator=gens, output_type="latent")
+                               width=size, generator=gens, output_type="latent",
+                               callback_on_step_end=None if on_step is None else _each_step(on_step, start, steps,
+                                                                                             batch_size))
             finally:
                 pipe.scheduler = recorder._inner
         images.append(_decode(pipe, out.images))
@@ -310,7 +324,7 @@ def dice(a, b) -> np.ndarray:
     from ..probes.metrics import dice as flat_dice
 
     def flat(m):
-        return torch.as_tensor(np.asarray(m, dtype=bool)).flatten(-2)
+        return torch.from_numpy(np.array(m, dtype=bool)).flatten(-2)  # (a copy: broadcast views are read-only)
 
     return flat_dice(flat(a), flat(b)).numpy()
 

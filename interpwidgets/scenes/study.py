@@ -128,12 +128,13 @@ def _chain(*edits):
 def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, push: float = 0.0,
                layers: list[str] | None = None, steps=range(5), iters: int = 100, lr: float = 5e-3,
                depth: Estimator | None = None, saliency: Estimator | None = None, guidance: float = 7.5,
-               ) -> SceneEdit:
+               on_step: Callable[[int], None] | None = None) -> SceneEdit:
     """Generate image ``index`` of the study again with its salient object moved by (``dx``, ``dy``) pixels
     (:class:`~.method.ProbeEdit` on the mask probes: the activation optimised until the probe reads the moved
     mask) and pushed nearer (``push > 0``) or farther along the depth probe (:class:`~.method.DepthPush`, at
     the object's new place), at ``layers`` (default: the decoder's self-attention layers, as the paper
-    edits) and the early ``steps``; then label the new image with the estimators and score the change."""
+    edits) and the early ``steps``; then label the new image with the estimators and score the change.
+    ``on_step`` goes to :func:`~.method.run` (progress; raising there stops the generation)."""
     from .method import DepthPush, ProbeEdit, decoder_layers, dice, shifted
 
     _require(depth, saliency)
@@ -156,7 +157,8 @@ def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, push: fl
             parts.append(DepthPush(s.grid.probes["depth"][name], target[None], steps, push))
         if parts:
             edits[name] = _chain(*parts)
-    again = run(pipe, [r.prompts[index]], steps=r.steps, guidance=guidance, seed=r.seeds[index], edits=edits)
+    again = run(pipe, [r.prompts[index]], steps=r.steps, guidance=guidance, seed=r.seeds[index], edits=edits,
+                on_step=on_step)
     d_after, m_after = label(again.images, depth=depth, saliency=saliency)
     probe = s.grid.probes["depth"][layers[-1]]
     last = steps[-1] if steps else 0

@@ -1,16 +1,9 @@
 """The JupyterLab layer: a real server and kernel, a notebook run in Chromium, round trips both ways."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
-import nbformat
 import pytest
+from lab import kernel_state, move_slider, run_in_kernel, run_notebook, serve, write_notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -147,45 +140,12 @@ view""",
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(root: Path, app: list[str]):
-    """Start a Jupyter server (``app``: the module and its own options) on a free port; its base URL, token."""
-    port, token = _free_port(), "iw-test-token"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".cfg"), "JUPYTER_RUNTIME_DIR": str(root / ".rt"),
-           "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", *app, "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.disable_check_xsrf=True"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
-            return server, base, token
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    pytest.fail(f"{app[0]} did not start")
-
-
-def _write_notebooks(root: Path, notebooks: dict[str, list[str]]) -> None:
-    for name, cells in notebooks.items():
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, root / f"{name}.ipynb")
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
-    _write_notebooks(root, {"view": NOTEBOOK, "attention_view": ATTENTION_VIEW, "probe_dashboard": PROBE_DASHBOARD,
+    write_notebooks(root, {"view": NOTEBOOK, "attention_view": ATTENTION_VIEW, "probe_dashboard": PROBE_DASHBOARD,
                             "iti_view": ITI_VIEW})
-    server, base, token = _serve(root, ["jupyterlab", "--LabApp.expose_app_in_browser=True"])
+    server, base, token = serve(root, ["jupyterlab", "--LabApp.expose_app_in_browser=True"])
     yield {"url": f"{base}/lab/tree/view.ipynb?token={token}&reset", "root": root,
            "url_of": lambda name: f"{base}/lab/tree/{name}.ipynb?token={token}&reset"}
     server.terminate()
@@ -196,41 +156,11 @@ def lab(tmp_path_factory):
 def notebook7(tmp_path_factory):
     """Jupyter Notebook 7 (its own front end on JupyterLab's components), with the AttentionPatterns notebook."""
     root = tmp_path_factory.mktemp("nb7")
-    _write_notebooks(root, {"view": NOTEBOOK})
-    server, base, token = _serve(root, ["notebook", "--JupyterNotebookApp.expose_app_in_browser=True"])
+    write_notebooks(root, {"view": NOTEBOOK})
+    server, base, token = serve(root, ["notebook", "--JupyterNotebookApp.expose_app_in_browser=True"])
     yield {"url": f"{base}/notebooks/view.ipynb?token={token}", "root": root}
     server.terminate()
     server.wait(timeout=20)
-
-
-def _state(root: Path, until, timeout: float = 30.0, name: str = "state.json") -> dict:
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            state = json.loads((root / name).read_text())
-            if until(state):
-                return state
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the kernel never reported the expected state; last: {(root / name).read_text()}")
-
-
-def _run_in_kernel(page, code: str) -> None:
-    page.evaluate("""code => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel
-                         .requestExecute({code}).done""", code)
-
-
-def _run_notebook(browser, url, height: int = 900):
-    page = browser.new_page(viewport={"width": 1200, "height": height})
-    page.goto(url)
-    page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel"
-                           "?.connectionStatus === 'connected'", timeout=90000)
-    # the code collapsed: the two views of a widget sit close enough to be on screen together
-    page.evaluate("window.jupyterapp.commands.execute('notebook:hide-all-cell-code')")
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    return page
 
 
 _SETTLED = """sel => [...document.querySelectorAll(sel)].every(v => {
@@ -246,7 +176,7 @@ _THUMB_PIXELS = """() => [...document.querySelectorAll('.iwap')].map(v => Object
 def test_round_trips_through_a_live_kernel(lab, browser):
     """Two views of one AttentionPatterns: each asks for the thumbnails it shows and gets its own replies
     (each picture is its head's own); a click in either reaches Python and both views follow."""
-    page = _run_notebook(browser, lab["url"], height=1500)
+    page = run_notebook(browser, lab["url"], height=1500)
     views = page.locator(".iwap")
     views.nth(1).locator(".iwap-grid canvas").first.wait_for(timeout=90000)
     assert views.count() == 2 and all(views.nth(i).locator(".iwap-grid canvas").count() == 24 * 4 for i in (0, 1))
@@ -255,8 +185,8 @@ def test_round_trips_through_a_live_kernel(lab, browser):
     page.evaluate("""() => { const g = [...document.querySelectorAll('.iwap-grid')];
         g[0].scrollTop = g[0].scrollHeight / 2 - 100; g[1].scrollTop = g[1].scrollHeight; }""")
     page.wait_for_function(_SETTLED, arg=".iwap", timeout=60000)
-    _run_in_kernel(page, "expected()")
-    want = _state(lab["root"], lambda e: len(e) == 96, 30, "expected.json")
+    run_in_kernel(page, "expected()")
+    want = kernel_state(lab["root"], lambda e: len(e) == 96, 30, "expected.json")
     shown = page.evaluate(_THUMB_PIXELS)
     assert all(len(v) >= 16 for v in shown) and set(shown[0]) != set(shown[1])  # each view asked for its own rows
     heads = sorted(want)
@@ -265,18 +195,18 @@ def test_round_trips_through_a_live_kernel(lab, browser):
     for pictures in shown:
         for head, red in pictures.items():
             assert max(abs(a - b) for a, b in zip(red, want[head], strict=True)) <= 3, f"{head} shows another head"
-    state = _state(lab["root"], lambda s: len(s["served"]) >= sum(len(v) for v in shown))
+    state = kernel_state(lab["root"], lambda s: len(s["served"]) >= sum(len(v) for v in shown))
     assert all(kind == "thumb" for kind, _, _ in state["served"])
     # Python -> browser in the grid: the mark moves to the new head in the same grid (nothing is rebuilt)
     page.evaluate("document.querySelectorAll('.iwap-grid').forEach((g) => { g.tag = 'kept'; })")
-    _run_in_kernel(page, "view.layer, view.head = 2, 1")
+    run_in_kernel(page, "view.layer, view.head = 2, 1")
     page.wait_for_function("""() => [...document.querySelectorAll('.iwap-grid')].every((g) => g.tag === 'kept'
         && g.querySelector('canvas.sel')?.title === 'layer 2, head 1')""", timeout=30000)
 
     # browser -> Python: a click on a thumbnail of the second view sets layer, head and view in the kernel
     views.nth(1).locator("canvas[title='layer 1, head 3']").click()
     # the view trait lands before the pattern's request is served: wait for both
-    state = _state(lab["root"], lambda s: s["view"] == "matrix" and ["pattern", 1, 3] in s["served"])
+    state = kernel_state(lab["root"], lambda s: s["view"] == "matrix" and ["pattern", 1, 3] in s["served"])
     assert (state["layer"], state["head"]) == (1, 3)
     for i in (0, 1):  # both views follow the shared selection
         views.nth(i).locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=30000)
@@ -287,16 +217,16 @@ def test_round_trips_through_a_live_kernel(lab, browser):
     box = canvas.bounding_box()
     n = 13
     page.mouse.move(box["x"] + 4.5 * box["width"] / n, box["y"] + 2.5 * box["height"] / n)
-    assert _state(lab["root"], lambda s: s["hovered"] == [2, 4])["hovered"] == [2, 4]
+    assert kernel_state(lab["root"], lambda s: s["hovered"] == [2, 4])["hovered"] == [2, 4]
     views.nth(1).locator(".iwap-mark:not([hidden])").wait_for(timeout=10000)
     assert "query 2" in views.nth(1).locator(".iwap-readout").inner_text()
     # the pointer leaves: hovered goes back to (-1, -1) and the mark goes
     page.mouse.move(box["x"] - 40, box["y"] - 40)
-    assert _state(lab["root"], lambda s: s["hovered"] == [-1, -1])["hovered"] == [-1, -1]
+    assert kernel_state(lab["root"], lambda s: s["hovered"] == [-1, -1])["hovered"] == [-1, -1]
     views.nth(1).locator(".iwap-mark[hidden]").wait_for(state="attached", timeout=10000)
 
     # Python -> browser: setting a trait in the kernel redraws both views
-    _run_in_kernel(page, "view.head = 2")
+    run_in_kernel(page, "view.head = 2")
     for i in (0, 1):
         page.wait_for_function(f"document.querySelectorAll('select.iwap-head')[{i}]?.value === '2'", timeout=30000)
         assert "layer 1, head 2" in views.nth(i).locator(".iwap-title").inner_text()
@@ -307,8 +237,8 @@ def test_round_trips_through_a_live_kernel(lab, browser):
 def test_attention_view_round_trips(lab, browser):
     """Two views of one AttentionView: both draw every head (their requests do not answer each other's);
     a head opened in one opens in both, with the same points; hover, click and brush reach Python."""
-    page = _run_notebook(browser, lab["url_of"]("attention_view"))
-    state = lambda until, timeout=30.0: _state(lab["root"], until, timeout, "av_state.json")  # noqa: E731
+    page = run_notebook(browser, lab["url_of"]("attention_view"))
+    state = lambda until, timeout=30.0: kernel_state(lab["root"], until, timeout, "av_state.json")  # noqa: E731
     page.wait_for_function("document.querySelectorAll('.iwav-thumb canvas[data-painted]').length === 2 * 72",
                            timeout=90000)
     views = page.locator(".iwav")
@@ -365,9 +295,9 @@ def test_attention_view_round_trips(lab, browser):
         p.dataset.projection === 'umap' && p.dataset.ready === '1')""", timeout=120000)
     # loaded into the same scatters: a projection change touches the points, not the view around them
     assert page.evaluate("[...document.querySelectorAll('.iwav-plot')].map((p) => p.tag)") == ["kept", "kept"]
-    _run_in_kernel(page, "view.projection = 'pca'")  # stops the background UMAP of the other heads
+    run_in_kernel(page, "view.projection = 'pca'")  # stops the background UMAP of the other heads
     # Python -> browser: the kernel switches the view
-    _run_in_kernel(page, "view.unit = 3; view.view = 'sentence'")
+    run_in_kernel(page, "view.unit = 3; view.view = 'sentence'")
     page.wait_for_function("document.querySelectorAll('svg.iw-lines').length === 2", timeout=30000)
     assert [views.nth(i).locator("select.iwav-unit").input_value() for i in (0, 1)] == ["3", "3"]
     assert page.locator(".iw-banner:not([hidden])").count() == 0
@@ -385,8 +315,8 @@ def _click_cell(page, view, row: int, col: int) -> None:
 def test_probe_dashboard_round_trips(lab, browser):
     """Two views of one ProbeDashboard: the first click on a cell shows that cell (no half-set row and
     column), in both views; the keyboard and the K slider reach Python from either view."""
-    page = _run_notebook(browser, lab["url_of"]("probe_dashboard"))
-    state = lambda until: _state(lab["root"], until, 60, "pd_state.json")  # noqa: E731
+    page = run_notebook(browser, lab["url_of"]("probe_dashboard"))
+    state = lambda until: kernel_state(lab["root"], until, 60, "pd_state.json")  # noqa: E731
     state(lambda s: s["progress"] == 1.0)
     page.wait_for_function("document.querySelectorAll('.iwpd-grid canvas[data-painted]').length === 2"
                            " && !document.querySelector('.iwpd-progress')", timeout=90000)  # filled in: redrawn
@@ -423,39 +353,33 @@ def test_probe_dashboard_round_trips(lab, browser):
     page.close()
 
 
-def _move_slider(page, selector: str, value: float) -> None:
-    """What a person's drag ends with: the value, an input event, then change on release."""
-    page.locator(selector).evaluate("""(el, v) => { el.value = v; el.dispatchEvent(new Event('input'));
-                                                    el.dispatchEvent(new Event('change')); }""", value)
-
-
 def test_iti_view_round_trips(lab, browser):
     """A slider move reaches the kernel, the edited answer streams into the page token by token, and a
     move during a generation cancels it: only the last setting's generation finishes. Two views: the
     second one's moves work the same, and both show the final text."""
-    page = _run_notebook(browser, lab["url_of"]("iti_view"))
-    state = lambda until: _state(lab["root"], until, 90, "iti_state.json")  # noqa: E731
+    page = run_notebook(browser, lab["url_of"]("iti_view"))
+    state = lambda until: kernel_state(lab["root"], until, 90, "iti_state.json")  # noqa: E731
     page.wait_for_function("document.querySelectorAll('.iwiti-edited[data-painted]').length === 2", timeout=120000)
     first = state(lambda s: s["generations"] >= 1 and not s["generating"])["generations"]
     # the page records the edited text's length as it changes
     page.evaluate("""() => { window.__lens = [];
         const gen = () => document.querySelector('.iwiti-edited .iwiti-gen');
         setInterval(() => { const g = gen(); if (g) window.__lens.push(g.textContent.length); }, 10); }""")
-    _move_slider(page, ".iwiti >> nth=0 >> .iwiti-alpha", 6)
+    move_slider(page, ".iwiti >> nth=0 >> .iwiti-alpha", 6)
     s = state(lambda s: s["alpha"] == 6 and s["generations"] == first + 1 and not s["generating"])
     streamed = [n for a, n in s["lengths"] if a == 6]
     assert len(set(streamed)) >= 6, streamed  # token by token in the kernel (12 new tokens)
     lens = page.evaluate("window.__lens")
     assert len({n for n in lens if n > 0}) >= 4, lens  # and in the page: at least 4 lengths seen on the way
     # two moves in a row: the first setting's generation is stopped, the second's finishes
-    _move_slider(page, ".iwiti >> nth=1 >> .iwiti-alpha", 10)  # now from the second view
+    move_slider(page, ".iwiti >> nth=1 >> .iwiti-alpha", 10)  # now from the second view
     state(lambda s: any(a == 10 and n >= 1 for a, n in s["lengths"]))  # the alpha-10 generation has begun
-    _move_slider(page, ".iwiti >> nth=1 >> .iwiti-alpha", 12)
+    move_slider(page, ".iwiti >> nth=1 >> .iwiti-alpha", 12)
     s = state(lambda s: s["alpha"] == 12 and not s["generating"] and any(a == 12 for a, _ in s["lengths"]))
     assert s["generations"] == first + 2  # 6 and 12 finished; 10 was cancelled
     assert max(n for a, n in s["lengths"] if a == 10) < 12
-    _run_in_kernel(page, "direct(12)")
-    direct = _state(lab["root"], lambda d: d["alpha"] == 12, 60, "iti_direct.json")
+    run_in_kernel(page, "direct(12)")
+    direct = kernel_state(lab["root"], lambda d: d["alpha"] == 12, 60, "iti_direct.json")
     assert s["edited"] == direct["text"]
     for i in (0, 1):
         page.locator(".iwiti").nth(i).locator(".iwiti-edited[data-painted] .iwiti-gen").filter(
@@ -466,15 +390,15 @@ def test_iti_view_round_trips(lab, browser):
 
 def test_notebook7_round_trips(notebook7, browser):
     """The same widget in Notebook 7: it renders (twice), a click reaches Python, a kernel-side change redraws."""
-    page = _run_notebook(browser, notebook7["url"])
+    page = run_notebook(browser, notebook7["url"])
     first = page.locator(".iwap").first
     first.locator(".iwap-grid canvas[data-painted]").first.wait_for(timeout=90000)
     assert first.locator(".iwap-grid canvas").count() == 24 * 4
     first.locator("canvas[title='layer 2, head 1']").click()
-    state = _state(notebook7["root"], lambda s: s["view"] == "matrix" and ["pattern", 2, 1] in s["served"])
+    state = kernel_state(notebook7["root"], lambda s: s["view"] == "matrix" and ["pattern", 2, 1] in s["served"])
     assert (state["layer"], state["head"]) == (2, 1)
     first.locator("canvas.iwap-canvas[data-painted]").wait_for(timeout=30000)
-    _run_in_kernel(page, "view.head = 3")
+    run_in_kernel(page, "view.head = 3")
     page.wait_for_function("document.querySelector('select.iwap-head')?.value === '3'", timeout=30000)
     assert "layer 2, head 3" in first.locator(".iwap-title").inner_text()
     page.close()

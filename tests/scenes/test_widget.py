@@ -1,0 +1,84 @@
+"""SceneProbeView without a browser: what the timeline serves, the edit it runs when the mask is dragged or
+the depth slider moves, and the heatmap linked both ways (the browser tests show it drawn and used)."""
+
+from __future__ import annotations
+
+import models
+import numpy as np
+import pytest
+import torch
+import traitlets
+
+from interpwidgets.probes.spatial import per_image_scores
+from interpwidgets.scenes.widget import SceneProbeView
+from interpwidgets.transport import decode
+
+
+def _brightness(images):
+    return images.mean(-1)
+
+
+def _bright_mask(images):  # per image, as a real estimator labels each image on its own
+    b = images.mean(-1)
+    return b > np.median(b, axis=(1, 2), keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def view():
+    pipe = models.sd_pipeline()
+    return SceneProbeView(pipe, [f"a red car {i}" for i in range(6)], depth=_brightness, saliency=_bright_mask,
+                          steps=3, epochs=1, iters=3, progress=False, background=False)
+
+
+def test_the_timeline_serves_every_step_of_an_image_at_a_layer(view):
+    t, s = view.timeline, view.study
+    assert t.steps == 3 and t.size == [16, 16] and t.layer == s.grid.best("dice")[0]
+    assert t.image in s.split["test"]  # it opens on a test image
+    reply, buffers = t._respond("frames", {"image": 2, "layer": "layers.1.attn.out"})
+    assert "error" not in reply and len(buffers) == 6  # the arrays travel as binary buffers
+    r = t._frames(image=2, layer="layers.1.attn.out")
+    assert r["split"] == next(k for k, v in s.split.items() if 2 in v)
+    np.testing.assert_array_equal(decode(r["label_mask"]), s.mask[2].astype(np.uint8))
+    assert decode(r["prediction"]).shape == (3, 16, 16, 3) and decode(r["depth"]).shape == (3, 16, 16)
+    probes = s.grid.probes["mask"]["layers.1.attn.out"]
+    want = per_image_scores(probes, s.run.activations["layers.1.attn.out"][2:3], torch.as_tensor(s.mask[2:3]))[0]
+    np.testing.assert_allclose(r["dice"], want, atol=1e-3)  # the probe's own score, per step
+    bad, _ = t._respond("frames", {"image": 0, "layer": "layers.9.attn.out"})
+    assert "no probes for layer 'layers.9.attn.out'" in bad["error"]
+
+
+def test_dragging_the_mask_or_pushing_depth_generates_the_image_again(view):
+    t = view.timeline
+    t.image = 1
+    t.dx = 3  # (background=False: the edit runs on this thread)
+    assert t.edits == 1 and not t.editing and t.edit_scores["dx"] == 3 and t.edit_scores["image"] == 1
+    assert {"dice_target", "dice_old", "disparity_before", "disparity_after"} <= set(t.edit_scores)
+    got = {k: decode(v) for k, v in t._edited(edits=1).items() if isinstance(v, dict)}
+    np.testing.assert_array_equal(got["target"][:, 3:], got["old_mask"][:, :-3])
+    assert np.abs(got["after"].astype(int) - got["before"].astype(int)).max() > 0
+    t.push = 1.0
+    assert t.edits == 2 and t.edit_scores["push"] == 1.0 and t.progress == 1.0
+    assert models.all_hooks(t._pipe.unet) == 0
+
+
+def test_the_heatmap_and_the_timeline_follow_each_other(view):
+    t, fig = view.timeline, view.heatmap
+    assert len(fig.data) == 4 and np.asarray(fig.data[0].z).shape == (4, 3)  # layers x steps, Dice and RMSE
+    np.testing.assert_allclose(np.asarray(fig.data[1].z), view.study.grid.choose["rmse"], atol=1e-4)
+    t.layer, t.step = "layers.2.attn.out", 1
+    assert fig.data[2].x == (1,) and fig.data[2].y == ("layers.2",)  # the marker moved
+    points = type("Points", (), {"point_inds": [(3, 2)]})()
+    view._clicked(fig.data[0], points, None)  # a click on layer 3, step 2
+    assert (t.layer, t.step) == ("layers.3.attn.out", 2) and fig.data[3].y == ("layers.3",)
+
+
+def test_bad_settings_are_refused_with_what_is_valid(view):
+    t = view.timeline
+    with pytest.raises(traitlets.TraitError, match=r"image must be between 0 and 5, got 9"):
+        t.image = 9
+    with pytest.raises(traitlets.TraitError, match=r"step must be between 0 and 2"):
+        t.step = 3
+    with pytest.raises(traitlets.TraitError, match="layer must be one of"):
+        t.layer = "layers.7.attn.out"
+    with pytest.raises(ValueError, match="no depth or saliency estimator"):
+        SceneProbeView(models.sd_pipeline(), ["a car"], progress=False)
