@@ -63,13 +63,16 @@ def decoder_layers(pipe) -> list[str]:
 class SceneRun:
     """What one generation recorded: ``prompts``; ``images`` [n, H, W, 3] in [0, 1]; ``predictions`` [n,
     steps, H, W, 3], the decoded prediction of the final image after each step; ``activations`` {site: [n,
-    steps, d, h, w]} of the conditional pass (classifier-free guidance's unconditional half is left out)."""
+    steps, d, h, w]} of the conditional pass (classifier-free guidance's unconditional half is left out);
+    ``inputs`` [n, steps, c, h, w], the latents the UNet read at each step, and their ``timesteps``."""
 
     prompts: list[str]
     images: np.ndarray
     predictions: np.ndarray
     activations: dict[str, torch.Tensor] = field(repr=False)
     seeds: list[int] = field(default_factory=list)
+    inputs: torch.Tensor | None = field(default=None, repr=False)
+    timesteps: list[float] = field(default_factory=list)
 
     @property
     def steps(self) -> int:
@@ -77,10 +80,18 @@ class SceneRun:
 
 
 class _Recording:
-    """The pipeline's scheduler, recording each step's prediction of the clean latents."""
+    """The pipeline's scheduler, recording each step's prediction of the clean latents, and what the UNet
+    reads (the scaled latents, one copy: with guidance both halves are the same) at which timestep."""
 
-    def __init__(self, inner):
-        self._inner, self.predicted = inner, []
+    def __init__(self, inner, batch: int):
+        # (no attribute may shadow the scheduler's own: `timesteps` is read through this proxy)
+        self._inner, self._batch, self.predicted, self.inputs, self.read_at = inner, batch, [], [], []
+
+    def scale_model_input(self, sample, timestep=None):
+        out = self._inner.scale_model_input(sample, timestep)
+        self.inputs.append(out[-self._batch:].detach().clone())
+        self.read_at.append(float(timestep))
+        return out
 
     def step(self, *args, **kwargs):
         kwargs["return_dict"] = True
@@ -128,12 +139,12 @@ def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | No
     prompts = _check_prompts(prompts)
     layers = layers or self_attention_layers(pipe)
     size = size or pipe.unet.config.sample_size * pipe.vae_scale_factor
-    images, preds, acts = [], [], {name: [] for name in layers}
+    images, preds, inputs, acts = [], [], [], {name: [] for name in layers}
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start:start + batch_size]
         gens = [torch.Generator().manual_seed(seed + start + i) for i in range(len(chunk))]
         with _SCHEDULER_LOCK:
-            recorder = _Recording(pipe.scheduler)
+            recorder = _Recording(pipe.scheduler, len(chunk))
             pipe.scheduler = recorder
             try:
                 with capture(pipe, layers) as cache, intervene(pipe, edits or {}):
@@ -146,6 +157,7 @@ def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | No
         images.append(_decode(pipe, out.images))
         stacked = torch.stack(recorder.predicted, 1)  # [b, steps, c, h, w]
         preds.append(_decode(pipe, stacked.flatten(0, 1)).reshape(len(chunk), steps, size, size, 3))
+        inputs.append(torch.stack(recorder.inputs, 1))
         cfg = guidance > 1
         for name in layers:
             a = cache[name]  # [steps, (2 x) b, h*w, d]
@@ -153,7 +165,8 @@ def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | No
             side = int(math.isqrt(a.shape[2]))
             acts[name].append(a.permute(1, 0, 3, 2).reshape(len(chunk), steps, a.shape[3], side, side))
     return SceneRun(prompts, np.concatenate(images), np.concatenate(preds),
-                    {k: torch.cat(v) for k, v in acts.items()}, list(range(seed, seed + len(prompts))))
+                    {k: torch.cat(v) for k, v in acts.items()}, list(range(seed, seed + len(prompts))),
+                    torch.cat(inputs), recorder.read_at)
 
 
 @dataclass

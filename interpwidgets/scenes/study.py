@@ -30,7 +30,8 @@ import numpy as np
 
 from .method import ProbeGrid, SceneRun, probe_grid, run
 
-__all__ = ["Study", "study", "label", "split_images", "SceneEdit", "edit_scene", "ESTIMATORS_HELP"]
+__all__ = ["Study", "study", "label", "split_images", "SceneEdit", "edit_scene", "random_unet", "control_run",
+           "ESTIMATORS_HELP"]
 
 Estimator = Callable[[np.ndarray], np.ndarray]
 
@@ -179,3 +180,44 @@ def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, push: fl
               "probe_after": reading(again.activations, target.astype(bool))}
     return SceneEdit(r.images[index], again.images[0], old, target.astype(bool), m_after[0], scores)
 
+
+
+def random_unet(pipe, seed: int = 0):
+    """The same pipeline with a UNet of the same architecture and fresh random weights (the control)."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel.from_config(pipe.unet.config).to(dtype=pipe.unet.dtype).eval()
+    return type(pipe)(**{**pipe.components, "unet": unet})
+
+
+def control_run(pipe, r: SceneRun, seed: int = 0, batch_size: int = 16) -> SceneRun:
+    """The random-init control, teacher-forced: a UNet of the same shape with random weights
+    (:func:`random_unet`) reads, at every step, exactly the latents the trained UNet read in ``r``, with the
+    same prompts, and its self-attention outputs are recorded (the conditional pass). Its probes see the
+    trained run's own inputs, so what the trained probes read beyond the control's is what training put in
+    the activations, not what the noisy latent already shows. (The paper names its control a randomly
+    initialised UNet; this is how we feed it: a departure, recorded in docs/scenes.md.) The images and
+    predictions are the trained run's, which the labels come from."""
+    import torch
+
+    from ..capture import capture
+
+    control = random_unet(pipe, seed)
+    layers = list(r.activations)
+    acts = {name: [] for name in layers}
+    with torch.no_grad():
+        for start in range(0, len(r.prompts), batch_size):
+            chunk = r.prompts[start:start + batch_size]
+            cond = control.encode_prompt(chunk, control.device, 1, False)[0]
+            with capture(control, layers) as cache:
+                for i, t in enumerate(r.timesteps):
+                    control.unet(r.inputs[start:start + len(chunk), i].to(control.unet.dtype), t,
+                                 encoder_hidden_states=cond)
+            for name in layers:
+                a = cache[name]  # [steps, b, h*w, d]
+                side = int(round(a.shape[2] ** 0.5))
+                acts[name].append(a.permute(1, 0, 3, 2).reshape(len(chunk), len(r.timesteps), a.shape[3], side, side))
+    return SceneRun(r.prompts, r.images, r.predictions, {k: torch.cat(v) for k, v in acts.items()}, r.seeds,
+                    r.inputs, r.timesteps)

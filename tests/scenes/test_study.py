@@ -95,3 +95,26 @@ def test_an_image_generated_again_under_no_edit_is_the_same_and_an_edit_changes_
         edit_scene(pipe, s, 6, **kw)
     with pytest.raises(ValueError, match=r"no probes for \['layers.9.attn.out'\]"):
         edit_scene(pipe, s, 0, layers=["layers.9.attn.out"], **kw)
+
+
+def test_the_control_reads_the_trained_runs_own_inputs(monkeypatch):
+    """Teacher forcing: given the trained UNet itself, the control's record is the run's own (so the control
+    sees exactly the latents and prompts the trained UNet saw); with random weights it differs."""
+    import importlib
+
+    from interpwidgets.scenes import run
+
+    st = importlib.import_module("interpwidgets.scenes.study")  # (the package's `study` is the function)
+
+    pipe = models.sd_pipeline()
+    r = run(pipe, ["a red car", "a blue house", "a tree"], steps=3, size=16, batch_size=2)
+    assert r.inputs.shape == (3, 3, 4, 8, 8) and len(r.timesteps) == 3
+    random = st.control_run(pipe, r, seed=1, batch_size=2)  # (the test pipeline itself is seed 0)
+    assert set(random.activations) == set(r.activations)
+    for name, a in random.activations.items():
+        assert a.shape == r.activations[name].shape and not torch.allclose(a, r.activations[name], atol=1e-3)
+    monkeypatch.setattr(st, "random_unet", lambda p, seed=0: p)
+    same = st.control_run(pipe, r, batch_size=2)
+    for name, a in same.activations.items():
+        torch.testing.assert_close(a, r.activations[name], atol=1e-4, rtol=1e-4)
+    assert models.all_hooks(pipe.unet) == 0
