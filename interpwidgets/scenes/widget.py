@@ -131,6 +131,12 @@ class SceneTimeline(Widget):
                 "old_mask": encode(e.old_mask.astype(np.uint8)), "target": encode(e.target.astype(np.uint8)),
                 "after_mask": encode(e.after_mask.astype(np.uint8))}
 
+    def _snapshot_requests(self):
+        """An exported page carries the frames on screen and the latest edit."""
+        yield "frames", {"image": self.image, "layer": self.layer}
+        if self._edit is not None:
+            yield "edited", {"edits": self.edits}
+
     # ------------------------------------------------------------------ editing
     @traitlets.observe("dx", "dy", "push", "edit_steps")
     def _edit_again(self, change) -> None:
@@ -253,6 +259,14 @@ class SceneProbeView(ipywidgets.VBox):
         with self.heatmap.batch_update():
             for trace in self.heatmap.data[2:]:
                 trace.x, trace.y = [t.step], [y]
+
+    def save_html(self, path, title: str | None = None):
+        """The timeline and edit panel as one offline HTML page (the heatmap: ``view.heatmap.write_html``)."""
+        return self.timeline.save_html(path, title)
+
+    def save_png(self, path, width: int = 1000, height: int = 700):
+        """The timeline and edit panel as a PNG, rendered in headless Chromium."""
+        return self.timeline.save_png(path, width, height)
 
     # the timeline's choice, for ipywidgets.link and scripts
     layer = property(lambda self: self.timeline.layer, lambda self, v: setattr(self.timeline, "layer", v))

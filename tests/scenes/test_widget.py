@@ -82,3 +82,11 @@ def test_bad_settings_are_refused_with_what_is_valid(view):
         t.layer = "layers.7.attn.out"
     with pytest.raises(ValueError, match="no depth or saliency estimator"):
         SceneProbeView(models.sd_pipeline(), ["a car"], progress=False)
+
+
+def test_an_exported_page_carries_the_frames_on_screen_and_the_latest_edit(view):
+    t = view.timeline
+    snap = t._snapshot()
+    keys = [k for k in snap if k != "exported"]
+    assert f'frames{{"image":{t.image},"layer":"{t.layer}"}}' in keys
+    assert any(k.startswith("edited") for k in keys) == (t.edit is not None)

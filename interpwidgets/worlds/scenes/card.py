@@ -1,0 +1,196 @@
+"""The scenes world's model card: what the shipped checkpoint draws and what its activations hold, measured
+on fresh scenes and prompts (never the training ones), with fit / choose / test splits and 95% bootstrap
+intervals over images.
+
+``python -m interpwidgets.worlds.scenes.card`` writes ``checkpoint/model_card.json``; ``--quick`` measures
+a small version (for a look at a checkpoint in training; not a card).
+
+1. **The estimator** (the labeller, our MiDaS and TRACER) on rendered scenes and on the VAE's reconstructions
+   of them: disparity RMSE, mask Dice, the salient object's attributes.
+2. **What the pipeline draws** from the prompts of fresh scenes: prompt agreement (the estimator's reading of
+   the generated image's colour, shape, column and distance against the prompt's; chance beside it), and a
+   Fréchet distance between the estimator's pooled features of generated and rendered images, with its
+   floors (rendered against other rendered scenes; the VAE's reconstructions) and a ceiling (a random-init
+   UNet's images).
+3. **The probes**: every layer x step, on generated images labelled by the estimator, split fit / choose /
+   test; the layer and step chosen on the choose split; test Dice and RMSE with intervals, against the
+   random-init control (:func:`interpwidgets.scenes.study.control_run`, teacher-forced), and the chosen
+   layer's test score at every step.
+4. **The edit**: on the test images, the object moved towards the image's centre (or away from it, for one
+   in the middle) through the mask probes at the decoder's layers in the first steps; the estimator's mask of
+   the new image compared with the moved mask and with the old one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import CHECKPOINT, estimate, estimators, load
+from .data import COLORS, COLUMNS, DISTANCES, SHAPES, dataset
+
+__all__ = ["CARD", "SEEDS", "frechet", "estimator_metrics", "generation_metrics", "probe_metrics", "edit_metrics",
+           "card"]
+
+CARD = CHECKPOINT / "model_card.json"
+SEEDS = {"estimator": 12345, "prompts": 54321, "reference": 777, "split": 0, "control": 1}
+STEPS, GUIDANCE = 15, 7.5  # the paper's sampler settings (LMS, 15 steps, guidance 7.5)
+CHANCE = {"color": 1 / len(COLORS), "shape": 1 / len(SHAPES), "column": 1 / len(COLUMNS),
+          "distance": 1 / len(DISTANCES)}
+
+
+def _interval(values, n_boot: int = 2000) -> dict:
+    from ...iti.evaluation import bootstrap
+
+    mean, lo, hi = bootstrap(np.asarray(values, dtype=float), n_boot)
+    return {"mean": round(float(mean), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4)}
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """The Fréchet distance between Gaussians fitted to two feature sets ([n, d] each), as FID computes it."""
+    from scipy import linalg
+
+    mu = a.mean(0) - b.mean(0)
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(ca @ cb)
+    return float(mu @ mu + np.trace(ca + cb - 2 * np.real(root)))
+
+
+def _rmse(a, b) -> np.ndarray:
+    return np.sqrt(((np.asarray(a, float) - np.asarray(b, float)) ** 2).mean((1, 2)))
+
+
+def _reconstruct(pipe, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Images through the VAE and back (its mean latent), in [0, 1]."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            x = torch.from_numpy(images[i:i + batch].astype(np.float32) / 255).permute(0, 3, 1, 2) * 2 - 1
+            z = pipe.vae.encode(x.to(pipe.vae.dtype)).latent_dist.mean
+            y = pipe.vae.decode(z).sample.float().clamp(-1, 1)
+            out.append(((y + 1) / 2).permute(0, 2, 3, 1).numpy())
+    return np.concatenate(out)
+
+
+def estimator_metrics(pipe, estimator, n: int = 500) -> dict:
+    """The labeller on ``n`` fresh rendered scenes and on the VAE's reconstructions of them."""
+    d = dataset(n, seed=SEEDS["estimator"])
+    out = {"scenes": n, "vae_pixel_rmse": _interval(_rmse(_reconstruct(pipe, d["images"]).reshape(n, -1, 3),
+                                                          (d["images"] / 255).reshape(n, -1, 3)))}
+    from ...scenes.method import dice
+
+    for name, images in (("rendered", d["images"]), ("vae_reconstructed", _reconstruct(pipe, d["images"]))):
+        e = estimate(estimator, images)
+        out[name] = {"disparity_rmse": _interval(_rmse(e["disparity"], d["disparity"])),
+                     "mask_dice": _interval(dice(e["mask"], d["mask"])),
+                     **{f"{k}_accuracy": _interval(e[k] == d[k]) for k in CHANCE}}
+    return out
+
+
+def generation_metrics(pipe, estimator, n: int = 200) -> dict:
+    """Prompt agreement and the Fréchet distance of ``n`` generated images (prompts of fresh scenes)."""
+    from ...scenes.method import run
+    from ...scenes.study import random_unet
+
+    d, ref = dataset(n, seed=SEEDS["prompts"]), dataset(n, seed=SEEDS["reference"])
+    generated = run(pipe, d["prompts"], steps=STEPS, guidance=GUIDANCE, seed=SEEDS["prompts"]).images
+    e = estimate(estimator, generated)
+    feats = {"rendered": estimate(estimator, ref["images"])["features"],
+             "rendered_same_prompts": estimate(estimator, d["images"])["features"],
+             "vae_reconstructed": estimate(estimator, _reconstruct(pipe, d["images"]))["features"],
+             "generated": e["features"]}
+    noise = run(random_unet(pipe, SEEDS["control"]), d["prompts"], steps=STEPS, guidance=GUIDANCE,
+                seed=SEEDS["prompts"]).images
+    feats["random_unet"] = estimate(estimator, noise)["features"]
+    base = feats["rendered"]
+    return {"images": n, "steps": STEPS, "guidance": GUIDANCE,
+            "prompt_agreement": {k: _interval(e[k] == d[k]) for k in CHANCE},
+            "chance": {k: round(v, 4) for k, v in CHANCE.items()},
+            "all_four_agree": _interval(np.all([e[k] == d[k] for k in CHANCE], axis=0)),
+            "frechet_to_rendered": {k: round(frechet(v, base), 3) for k, v in feats.items() if k != "rendered"},
+            "frechet_note": "estimator's pooled features (128-d) against other rendered scenes: the rendered "
+                            "scenes of the same prompts and the VAE's reconstructions are the floors, a "
+                            "random-init UNet's images the ceiling"}
+
+
+def probe_metrics(pipe, estimator, n: int = 120) -> tuple[dict, object]:
+    """The probe grid of the trained UNet and of the random-init control, on ``n`` generated images."""
+    from ...scenes.method import probe_grid
+    from ...scenes.study import control_run, study
+
+    d = dataset(n, seed=SEEDS["prompts"] + 1)
+    s = study(pipe, d["prompts"], **estimators(estimator), steps=STEPS, guidance=GUIDANCE, seed=SEEDS["prompts"] + 1,
+              split_seed=SEEDS["split"])
+    control = probe_grid(control_run(pipe, s.run, SEEDS["control"]), s.depth, s.mask, s.split)
+    out = {"images": {k: int(len(v)) for k, v in s.split.items()}}
+    for name, grid in (("trained", s.grid), ("random_init", control)):
+        summary = grid.summary()
+        layer, _ = grid.best("dice")
+        i = grid.layers.index(layer)
+        summary["chosen_layer_test_by_step"] = {
+            "dice": np.round(grid.test["dice"][:, i].mean(0), 4).tolist(),
+            "rmse": np.round(grid.test["rmse"][:, grid.layers.index(grid.best("rmse")[0])].mean(0), 4).tolist()}
+        out[name] = summary
+    gap = {}
+    for metric, sign in (("dice", 1), ("rmse", -1)):  # per test image, trained minus control, each at its choice
+        a = s.grid.test[metric][:, s.grid.layers.index(s.grid.best(metric)[0]), s.grid.best(metric)[1]]
+        b = control.test[metric][:, control.layers.index(control.best(metric)[0]), control.best(metric)[1]]
+        gap[metric] = _interval(sign * (a - b))
+    out["trained_better_by"] = gap
+    return out, s
+
+
+def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24) -> dict:
+    """The translation edit on up to ``max_images`` test images of the study ``s``."""
+    from ...scenes.study import edit_scene
+
+    rows = []
+    for index in s.split["test"][:max_images]:
+        xs = np.nonzero(s.mask[index].any(0))[0]
+        if not len(xs):
+            continue
+        centre = xs.mean()
+        dx = shift if centre < s.mask.shape[2] / 2 - 4 else -shift  # towards the middle, or out of it
+        e = edit_scene(pipe, s, int(index), dx=dx, **estimators(estimator))
+        rows.append({"image": int(index), "dx": dx, **{k: round(v, 4) for k, v in e.scores.items()}})
+    new, old = np.array([r["dice_target"] for r in rows]), np.array([r["dice_old"] for r in rows])
+    return {"images": len(rows), "shift_px": shift, "steps_edited": 5, "dice_with_moved_mask": _interval(new),
+            "dice_with_old_mask": _interval(old), "share_closer_to_moved": _interval(new > old), "rows": rows}
+
+
+def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
+    """Every measurement of the module's docstring on the checkpoint at ``path``."""
+    pipe, estimator = load(path)
+    state = json.loads((Path(path) / "training_state.json").read_text())
+    sizes = dict(n=100, gen=48, probes=40, edits=6) if quick else dict(n=500, gen=200, probes=120, edits=24)
+    probes, s = probe_metrics(pipe, estimator, sizes["probes"])
+    return {"world": "interpwidgets.worlds.scenes", "quick": quick,
+            "training": {"steps": state["steps"], "cpu_seconds": {k: round(v) for k, v in state["seconds"].items()},
+                         "device": "CPU (2 cores)", "recipe": state["recipe"]},
+            "estimator": estimator_metrics(pipe, estimator, sizes["n"]),
+            "generation": generation_metrics(pipe, estimator, sizes["gen"]),
+            "probes": probes, "edit": edit_metrics(pipe, estimator, s, max_images=sizes["edits"])}
+
+
+def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+    p.add_argument("--out", type=Path, default=None, help=f"default: {CARD.name} in the checkpoint folder")
+    p.add_argument("--quick", action="store_true", help="a small version, printed, not written as the card")
+    args = p.parse_args()
+    result = card(args.checkpoint, args.quick)
+    text = json.dumps(result, indent=1)
+    if args.quick and args.out is None:
+        print(text)
+        return
+    (args.out or args.checkpoint / CARD.name).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
