@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -81,3 +83,15 @@ def move_slider(page, selector: str, value: float) -> None:
     """What a person's drag ends with: the value, an input event, then change on release."""
     page.locator(selector).evaluate("""(el, v) => { el.value = v; el.dispatchEvent(new Event('input'));
                                                     el.dispatchEvent(new Event('change')); }""", value)
+
+
+@contextmanager
+def jupyterlab(root: Path, notebooks: dict[str, list[str]]) -> Iterator[dict]:
+    """A JupyterLab server over ``root`` with ``notebooks`` written there: ``{"root", "url_of": name -> URL}``."""
+    write_notebooks(root, notebooks)
+    server, base, token = serve(root, ["jupyterlab", "--LabApp.expose_app_in_browser=True"])
+    try:
+        yield {"root": root, "url_of": lambda name: f"{base}/lab/tree/{name}.ipynb?token={token}&reset"}
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from lab import kernel_state, move_slider, run_in_kernel, run_notebook, serve, write_notebooks
+from lab import jupyterlab, kernel_state, move_slider, run_in_kernel, run_notebook, serve, write_notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -142,14 +142,9 @@ view""",
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab")
-    write_notebooks(root, {"view": NOTEBOOK, "attention_view": ATTENTION_VIEW, "probe_dashboard": PROBE_DASHBOARD,
-                            "iti_view": ITI_VIEW})
-    server, base, token = serve(root, ["jupyterlab", "--LabApp.expose_app_in_browser=True"])
-    yield {"url": f"{base}/lab/tree/view.ipynb?token={token}&reset", "root": root,
-           "url_of": lambda name: f"{base}/lab/tree/{name}.ipynb?token={token}&reset"}
-    server.terminate()
-    server.wait(timeout=20)
+    with jupyterlab(tmp_path_factory.mktemp("lab"), {"view": NOTEBOOK, "attention_view": ATTENTION_VIEW,
+                                                     "probe_dashboard": PROBE_DASHBOARD, "iti_view": ITI_VIEW}) as lab:
+        yield {**lab, "url": lab["url_of"]("view")}
 
 
 @pytest.fixture(scope="module")

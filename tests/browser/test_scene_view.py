@@ -4,7 +4,7 @@ views, and dragging the object's mask or moving the depth push generates the ima
 views with the measured change."""
 
 import pytest
-from lab import kernel_state, move_slider, run_notebook, serve, write_notebooks
+from lab import jupyterlab, kernel_state, move_slider, run_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +31,8 @@ view""",
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab-scenes")
-    write_notebooks(root, {"scene_view": SCENE_VIEW})
-    server, base, token = serve(root, ["jupyterlab", "--LabApp.expose_app_in_browser=True"])
-    yield {"url": f"{base}/lab/tree/scene_view.ipynb?token={token}&reset", "root": root}
-    server.terminate()
-    server.wait(timeout=20)
+    with jupyterlab(tmp_path_factory.mktemp("lab-scenes"), {"scene_view": SCENE_VIEW}) as lab:
+        yield {**lab, "url": lab["url_of"]("scene_view")}
 
 
 def _click_heatmap(page, view: int, row: int, col: int, rows: int, cols: int) -> None:
