@@ -109,7 +109,21 @@ def test_training_runs_resumes_and_restarts_from_the_fp16_checkpoint(tmp_path):
     saved = json.loads((out / "training_state.json").read_text())
     (out / "training_state.json").write_text(json.dumps({**saved, "recipe": old}))
     (work / "state.pt").unlink()  # a new session: only the committed fp16 checkpoint is left
-    state = train(work, out, 5, recipe=small, log_every=1)
+    from transformers import CLIPTokenizer
+
+    import interpwidgets.worlds.scenes.train as training
+
+    def vocab():
+        return CLIPTokenizer.from_pretrained(out / "pipeline" / "tokenizer").get_vocab()
+
+    before = vocab()
+    built = training.build_tokenizer
+    training.build_tokenizer = None  # the text encoder's tokenizer is the checkpoint's, never built again
+    try:
+        state = train(work, out, 5, recipe=small, log_every=1)
+    finally:
+        training.build_tokenizer = built
+    assert vocab() == before
     assert state["steps"] == {"vae": 3, "estimator": 2, "unet": 5} and state["warm_restart_at"] == 4
     assert json.loads((out / "training_state.json").read_text())["steps"]["unet"] == 5
     pipe = StableDiffusionPipeline.from_pretrained(out / "pipeline")

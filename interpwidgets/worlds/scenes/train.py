@@ -68,13 +68,27 @@ def _images(d: dict, idx) -> torch.Tensor:
     return torch.from_numpy(d["images"][idx]).permute(0, 3, 1, 2).float() / 255
 
 
+def _tokenizer(work: Path, out: Path):
+    """The run's tokenizer: the checkpoint's own when there is one (the text encoder learned its ids; BPE
+    training breaks ties in no fixed order, so a tokenizer built again may number the words otherwise),
+    else a new one."""
+    from transformers import CLIPTokenizer
+
+    from .models import MAX_TOKENS
+
+    saved = out / "pipeline" / "tokenizer"
+    if (saved / "tokenizer_config.json").exists():
+        return CLIPTokenizer.from_pretrained(saved, model_max_length=MAX_TOKENS)
+    return build_tokenizer(work / "tokenizer")
+
+
 class _Run:
     """The networks, their optimizers and the progress record; saved and restored as one."""
 
     def __init__(self, work: Path, out: Path, recipe: dict):
         self.work, self.out, self.recipe = work, out, recipe
         torch.manual_seed(recipe["seed"])
-        self.tokenizer = build_tokenizer(work / "tokenizer")
+        self.tokenizer = _tokenizer(work, out)
         self.vae, self.text, self.unet = build_vae(), build_text_encoder(self.tokenizer), build_unet()
         self.estimator = Estimator()
         self.ema = {"unet": build_unet(), "text": build_text_encoder(self.tokenizer)}
