@@ -73,6 +73,8 @@ class SceneRun:
     seeds: list[int] = field(default_factory=list)
     inputs: torch.Tensor | None = field(default=None, repr=False)
     timesteps: list[float] = field(default_factory=list)
+    guidance: float = 7.5
+    size: int | None = None
 
     @property
     def steps(self) -> int:
@@ -84,8 +86,16 @@ class _Recording:
     reads (the scaled latents, one copy: with guidance both halves are the same) at which timestep."""
 
     def __init__(self, inner, batch: int):
+        import inspect
+
         # (no attribute may shadow the scheduler's own: `timesteps` is read through this proxy)
         self._inner, self._batch, self.predicted, self.inputs, self.read_at = inner, batch, [], [], []
+        # the pipeline reads step()'s signature to pass eta and the generator (ancestral samplers need it)
+        def step(*args, **kwargs):
+            return self._step(*args, **kwargs)
+
+        step.__signature__ = inspect.signature(inner.step)
+        self.step = step
 
     def scale_model_input(self, sample, timestep=None):
         out = self._inner.scale_model_input(sample, timestep)
@@ -93,11 +103,23 @@ class _Recording:
         self.read_at.append(float(timestep))
         return out
 
-    def step(self, *args, **kwargs):
+    def _step(self, model_output, timestep, sample, *args, **kwargs):
         kwargs["return_dict"] = True
-        out = self._inner.step(*args, **kwargs)
-        self.predicted.append(out.pred_original_sample.detach().clone())
+        out = self._inner.step(model_output, timestep, sample, *args, **kwargs)
+        x0 = getattr(out, "pred_original_sample", None)
+        self.predicted.append((x0 if x0 is not None else self._x0(model_output, timestep, sample)).detach().clone())
         return out
+
+    def _x0(self, eps, timestep, sample):
+        """The clean latents implied by an epsilon prediction (for schedulers that do not report them:
+        PNDM, DPM-Solver): (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)."""
+        config = self._inner.config
+        if getattr(config, "prediction_type", "epsilon") != "epsilon" or not hasattr(self._inner, "alphas_cumprod"):
+            raise ValueError(f"{type(self._inner).__name__} reports no prediction of the clean image and predicts "
+                             f"{getattr(config, 'prediction_type', '?')!r}: use an epsilon-predicting scheduler, "
+                             f"or one that reports pred_original_sample (LMS, Euler, DDIM, DDPM)")
+        a = self._inner.alphas_cumprod.to(sample.device)[int(timestep)].to(sample.dtype)
+        return (sample - (1 - a).sqrt() * eps) / a.sqrt()
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
@@ -155,18 +177,19 @@ def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | No
             finally:
                 pipe.scheduler = recorder._inner
         images.append(_decode(pipe, out.images))
-        stacked = torch.stack(recorder.predicted, 1)  # [b, steps, c, h, w]
-        preds.append(_decode(pipe, stacked.flatten(0, 1)).reshape(len(chunk), steps, size, size, 3))
+        stacked = torch.stack(recorder.predicted, 1)  # [b, calls, c, h, w]: a step per UNet call (PNDM makes
+        calls = stacked.shape[1]  # more calls than steps: its warm-up), as the capture counts them
+        preds.append(_decode(pipe, stacked.flatten(0, 1)).reshape(len(chunk), calls, size, size, 3))
         inputs.append(torch.stack(recorder.inputs, 1))
         cfg = guidance > 1
         for name in layers:
             a = cache[name]  # [steps, (2 x) b, h*w, d]
             a = a[:, len(chunk):] if cfg else a
             side = int(math.isqrt(a.shape[2]))
-            acts[name].append(a.permute(1, 0, 3, 2).reshape(len(chunk), steps, a.shape[3], side, side))
+            acts[name].append(a.permute(1, 0, 3, 2).reshape(len(chunk), calls, a.shape[3], side, side))
     return SceneRun(prompts, np.concatenate(images), np.concatenate(preds),
                     {k: torch.cat(v) for k, v in acts.items()}, list(range(seed, seed + len(prompts))),
-                    torch.cat(inputs), recorder.read_at)
+                    torch.cat(inputs), recorder.read_at, guidance, size)
 
 
 @dataclass
@@ -279,11 +302,12 @@ class ProbeEdit:
             raise ValueError(f"the edit holds targets for {b} images, the UNet runs a batch of {out.shape[0]}")
         cond = out[-b:]  # with guidance, the conditional half comes second
         side = int(math.isqrt(cond.shape[1]))
-        w = self.probes.weight[ctx.call][None].to(out.dtype)
-        bias = self.probes.bias[ctx.call].reshape(1).to(out.dtype)
-        a = cond.detach().transpose(1, 2).reshape(b, -1, side, side).clone().requires_grad_(True)
+        w = self.probes.weight[ctx.call][None].to(out.device, torch.float32)
+        bias = self.probes.bias[ctx.call].reshape(1).to(out.device, torch.float32)
+        # optimised in float32 whatever the model's dtype (Adam's steps underflow in fp16), cast back after
+        a = cond.detach().float().transpose(1, 2).reshape(b, -1, side, side).clone().requires_grad_(True)
         opt = torch.optim.Adam([a], lr=self.lr)
-        target = self.target.to(out.dtype)[:, None]
+        target = self.target.to(a.device)[:, None]
         with torch.enable_grad():
             for _ in range(self.iters):
                 z = apply_probes(a[:, None], w, bias, self.probes.size)
@@ -292,7 +316,7 @@ class ProbeEdit:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-        edited = a.detach().reshape(b, -1, side * side).transpose(1, 2)
+        edited = a.detach().reshape(b, -1, side * side).transpose(1, 2).to(out.dtype)
         return torch.cat([out[:-b], edited]) if out.shape[0] == 2 * b else edited
 
 

@@ -105,9 +105,10 @@ def study(pipe, prompts, *, depth: Estimator | None = None, saliency: Estimator 
 class SceneEdit:
     """One image generated again under an edit, beside the original: ``before`` / ``after`` images [H, W, 3];
     the object's ``old_mask``, the ``target`` mask it was moved to, and the estimator's ``after_mask``;
-    ``scores``: Dice of the edited image's mask with the target and with the old mask, the estimator's
-    disparity of the object before and after (the mean over its mask in each image), and the depth probe's
-    reading there at the last edited step, before and after."""
+    ``scores``: Dice of the edited image's mask with the target and with the old mask (and, the baseline,
+    of the unedited image's mask with the target), the estimator's disparity of the object before and after
+    (the mean over its mask in each image), and the depth probe's reading there at the first step after the
+    edited ones (the model's own response, not the edit itself), before and after."""
 
     before: np.ndarray
     after: np.ndarray
@@ -128,7 +129,7 @@ def _chain(*edits):
 
 def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, push: float = 0.0,
                layers: list[str] | None = None, steps=range(5), iters: int = 100, lr: float = 5e-3,
-               depth: Estimator | None = None, saliency: Estimator | None = None, guidance: float = 7.5,
+               depth: Estimator | None = None, saliency: Estimator | None = None, guidance: float | None = None,
                on_step: Callable[[int], None] | None = None) -> SceneEdit:
     """Generate image ``index`` of the study again with its salient object moved by (``dx``, ``dy``) pixels
     (:class:`~.method.ProbeEdit` on the mask probes: the activation optimised until the probe reads the moved
@@ -158,13 +159,15 @@ def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, push: fl
             parts.append(DepthPush(s.grid.probes["depth"][name], target[None], steps, push))
         if parts:
             edits[name] = _chain(*parts)
-    again = run(pipe, [r.prompts[index]], steps=r.steps, guidance=guidance, seed=r.seeds[index], edits=edits,
+    again = run(pipe, [r.prompts[index]], steps=r.steps, guidance=r.guidance if guidance is None else guidance,
+                size=r.size, seed=r.seeds[index], edits=edits,
                 on_step=on_step)
     d_after, m_after = label(again.images, depth=depth, saliency=saliency)
     probe = s.grid.probes["depth"][layers[-1]]
-    last = steps[-1] if steps else 0
+    # read at the first step after the edited ones: the model's own response, not the edit written in
+    last = min((steps[-1] + 1) if steps else 0, r.steps - 1)
 
-    def reading(acts, region) -> float:  # the depth probe's mean over the region, at the last edited step
+    def reading(acts, region) -> float:  # the depth probe's mean over the region, at that step
         import torch
 
         with torch.no_grad():
@@ -175,6 +178,7 @@ def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, push: fl
         return float(depth_map[region].mean()) if region.any() else float("nan")
 
     scores = {"dice_target": float(dice(m_after, target[None])[0]), "dice_old": float(dice(m_after, old[None])[0]),
+              "dice_target_unedited": float(dice(old[None], target[None])[0]),  # the baseline: no edit
               "disparity_before": over(s.depth[index], old), "disparity_after": over(d_after[0], m_after[0]),
               "probe_before": reading({k: v[index:index + 1] for k, v in r.activations.items()}, old),
               "probe_after": reading(again.activations, target.astype(bool))}
@@ -187,8 +191,10 @@ def random_unet(pipe, seed: int = 0):
     import torch
     from diffusers import UNet2DConditionModel
 
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel.from_config(pipe.unet.config).to(dtype=pipe.unet.dtype).eval()
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel.from_config(pipe.unet.config)
+    unet = unet.to(device=pipe.unet.device, dtype=pipe.unet.dtype).eval()
     return type(pipe)(**{**pipe.components, "unet": unet})
 
 

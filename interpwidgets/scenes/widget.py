@@ -140,8 +140,27 @@ class SceneTimeline(Widget):
     # ------------------------------------------------------------------ editing
     @traitlets.observe("dx", "dy", "push", "edit_steps")
     def _edit_again(self, change) -> None:
-        if hasattr(self, "_job"):  # not while the traits are first set
+        if hasattr(self, "_job") and not getattr(self, "_quiet", False):  # not while the traits are first set
             self.regenerate()
+
+    @traitlets.observe("image")
+    def _new_image(self, change) -> None:
+        """Another image: the edit under way stops, and the edit panel starts from no edit."""
+        if not hasattr(self, "_job"):
+            return
+        self._job.cancel()
+        self._quiet = True
+        try:
+            self.dx, self.dy, self.push = 0, 0, 0.0
+        finally:
+            self._quiet = False
+        self._edit, self.edit_scores = None, {}
+
+    @serves("cancel")
+    def cancel(self) -> dict:
+        """Stop the edit under way (it ends at its next denoising step); the view's stop button calls this."""
+        self._job.cancel()
+        return {}
 
     def regenerate(self) -> None:
         """Generate the current image again under the current edit, in the background (a newer call stops it)."""
@@ -207,6 +226,9 @@ class SceneProbeView(ipywidgets.VBox):
     def __init__(self, pipe, prompts=None, *, depth=None, saliency=None, study_: Study | None = None,
                  steps: int = 15, guidance: float = 7.5, seed: int = 0, epochs: int = 30, iters: int = 100,
                  edit_layers: list[str] | None = None, progress: bool = True, background: bool = True):
+        from .study import _require
+
+        _require(depth, saliency)  # the edits label what they generate: say so now, not in a background job
         if study_ is None:
             if prompts is None:
                 raise ValueError("give the prompts to generate from (or a finished study_=)")

@@ -120,6 +120,14 @@ function edit({ model, set, request, news }, signal) {
     onchange: (v) => set({ edit_steps: v }), shown: (v) => `first ${v}` });
   const status = h("div", { class: "iwsc-status" }), scores = h("div", { class: "iwsc-score" });
   const reset = h("button", { onclick: () => set({ dx: 0, dy: 0, push: 0 }) }, "reset");
+  const stop = h("button", { class: "iwsc-stop", onclick: () => request("cancel", {}, { signal }).catch((e) => news.fail(e)) },
+    "stop");
+  // the depth push regenerates as the slider moves (a newer value stops the generation under way)
+  let pending = null;
+  push.querySelector("input").addEventListener("input", (e) => {
+    clearTimeout(pending);
+    pending = setTimeout(() => set({ push: +e.target.value }), 250);
+  });
   let base = null, offset = [model.get("dx"), model.get("dy")], shown = -1;
   const paintSource = () => {
     if (!base) return;
@@ -148,7 +156,7 @@ function edit({ model, set, request, news }, signal) {
   });
   const showStatus = () => {
     status.replaceChildren(model.get("editing")
-      ? h("span", {}, "generating under the edit… ", h("progress", { max: 1, value: model.get("progress") }))
+      ? h("span", {}, "generating under the edit… ", h("progress", { max: 1, value: model.get("progress") }), stop)
       : h("span", {}, model.get("edits") ? "done" : "no edit yet: drag the mask or move the depth push"));
   };
   const showEdit = () => {

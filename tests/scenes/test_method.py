@@ -165,3 +165,23 @@ def test_the_probe_edit_makes_the_probe_read_the_new_mask_in_the_run():
         ProbeEdit(probes, new[:2, :8], steps=[0])
     with pytest.raises(ValueError, match="targets for 2 images"), intervene(pipe, {"layers.0.attn.out": edit}):
         run(pipe, prompts[:3], steps=2, size=16)
+
+
+@pytest.mark.parametrize("scheduler", ["PNDMScheduler", "EulerAncestralDiscreteScheduler"])
+def test_other_schedulers_record_their_predictions_and_honour_the_seed(scheduler):
+    """PNDM (Stable Diffusion 1.x's default) reports no prediction of the clean image: it is computed from
+    the noise prediction. An ancestral sampler draws noise at each step: from the image's own generator,
+    whatever the global random state."""
+    import diffusers
+
+    pipe = models.sd_pipeline()
+    pipe.scheduler = getattr(diffusers, scheduler).from_config(pipe.scheduler.config)
+    torch.manual_seed(1)
+    a = run(pipe, PROMPTS, steps=6, size=16, seed=5)
+    torch.manual_seed(2)
+    b = run(pipe, PROMPTS, steps=6, size=16, seed=5)
+    np.testing.assert_allclose(a.images, b.images, atol=1e-6)
+    calls = a.predictions.shape[1]  # a step per UNet call (PNDM's warm-up makes more)
+    assert calls >= 6 and a.activations["layers.0.attn.out"].shape[1] == calls == len(a.timesteps)
+    err = np.abs(a.predictions - a.images[:, None]).mean((0, 2, 3, 4))
+    assert err[-1] < err[0]

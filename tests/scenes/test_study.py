@@ -86,8 +86,8 @@ def test_an_image_generated_again_under_no_edit_is_the_same_and_an_edit_changes_
     moved = edit_scene(pipe, s, 3, dx=4, push=0.5, iters=5, **kw)
     assert np.abs(moved.after - moved.before).max() > 1e-3
     np.testing.assert_array_equal(moved.target[:, 4:], moved.old_mask[:, :-4])
-    assert set(moved.scores) == {"dice_target", "dice_old", "disparity_before", "disparity_after", "probe_before",
-                                 "probe_after"}
+    assert set(moved.scores) == {"dice_target", "dice_old", "dice_target_unedited", "disparity_before",
+                                 "disparity_after", "probe_before", "probe_after"}
     assert models.all_hooks(pipe.unet) == 0
     with pytest.raises(ValueError, match="no depth or saliency estimator"):
         edit_scene(pipe, s, 0, dx=2)

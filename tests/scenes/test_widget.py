@@ -90,3 +90,30 @@ def test_an_exported_page_carries_the_frames_on_screen_and_the_latest_edit(view)
     keys = [k for k in snap if k != "exported"]
     assert f'frames{{"image":{t.image},"layer":"{t.layer}"}}' in keys
     assert any(k.startswith("edited") for k in keys) == (t.edit is not None)
+
+
+def test_a_newer_change_stops_the_edit_under_way_and_another_image_starts_clean():
+    """In the background (as in a notebook): a second drag while the first edit runs stops the first, so
+    only the last setting's edit finishes; changing the image clears the edit panel."""
+    import time
+
+    from interpwidgets.scenes.widget import SceneTimeline
+
+    pipe = models.sd_pipeline()
+    s = SceneProbeView(pipe, [f"a red car {i}" for i in range(6)], depth=_brightness, saliency=_bright_mask,
+                       steps=3, epochs=1, iters=3, progress=False, background=False).study
+    t = SceneTimeline(pipe, s, depth=_brightness, saliency=_bright_mask, iters=3)
+    slow = pipe.unet.register_forward_pre_hook(lambda m, a: time.sleep(0.3))
+    try:
+        t.dx = 2
+        deadline = time.time() + 30
+        while not t.editing and time.time() < deadline:
+            time.sleep(0.01)
+        t.dx = 4  # while the first edit runs
+        t.wait(120)
+    finally:
+        slow.remove()
+    assert t.edits == 1 and t.edit_scores["dx"] == 4 and t.error == ""
+    t.image = 0 if t.image else 1
+    assert (t.dx, t.dy, t.push, t.edit_scores, t.edit) == (0, 0, 0.0, {}, None) and t.edits == 1
+    t.close()

@@ -158,8 +158,10 @@ def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24) -> di
         e = edit_scene(pipe, s, int(index), dx=dx, **estimators(estimator))
         rows.append({"image": int(index), "dx": dx, **{k: round(v, 4) for k, v in e.scores.items()}})
     new, old = np.array([r["dice_target"] for r in rows]), np.array([r["dice_old"] for r in rows])
+    base = np.array([r["dice_target_unedited"] for r in rows])
     return {"images": len(rows), "shift_px": shift, "steps_edited": 5, "dice_with_moved_mask": _interval(new),
-            "dice_with_old_mask": _interval(old), "share_closer_to_moved": _interval(new > old), "rows": rows}
+            "dice_with_old_mask": _interval(old), "unedited_dice_with_moved_mask": _interval(base),
+            "share_closer_to_moved": _interval(new > old), "rows": rows}
 
 
 def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
@@ -170,7 +172,7 @@ def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
     probes, s = probe_metrics(pipe, estimator, sizes["probes"])
     return {"world": "interpwidgets.worlds.scenes", "quick": quick,
             "training": {"steps": state["steps"], "cpu_seconds": {k: round(v) for k, v in state["seconds"].items()},
-                         "device": "CPU (2 cores)", "recipe": state["recipe"]},
+                         "device": state.get("device", "CPU (2 cores)"), "recipe": state["recipe"]},
             "estimator": estimator_metrics(pipe, estimator, sizes["n"]),
             "generation": generation_metrics(pipe, estimator, sizes["gen"]),
             "probes": probes, "edit": edit_metrics(pipe, estimator, s, max_images=sizes["edits"])}
