@@ -332,8 +332,9 @@ class DepthPush:
         if probes.kind != "depth":
             raise ValueError(f"DepthPush moves along a depth probe; these probes read {probes.kind!r}")
         r = torch.as_tensor(np.asarray(region)).float()
-        if r.ndim != 3:
-            raise ValueError(f"region must be [n, H, W] (the object's mask per image), got {tuple(r.shape)}")
+        if r.ndim != 3 or tuple(r.shape[1:]) != tuple(probes.size):
+            raise ValueError(f"region must be [n, {probes.size[0]}, {probes.size[1]}] (the object's mask per image, "
+                             f"at the probes' label size), got {tuple(r.shape)}")
         n_steps = probes.weight.shape[0]
         bad = [s for s in steps if not 0 <= s < n_steps]
         if bad:

@@ -71,6 +71,8 @@ def test_the_depth_push_raises_the_probes_reading_by_its_magnitude_on_the_object
         DepthPush(SpatialProbes("mask", probes.weight, probes.bias, (16, 16), {}, None, None), region, [0], 1.0)
     with pytest.raises(ValueError, match=r"steps \[3\] out of range"):
         DepthPush(probes, region, [3], 1.0)
+    with pytest.raises(ValueError, match=r"region must be \[n, 16, 16\] .* got \(2, 8, 8\)"):
+        DepthPush(probes, region[:, :8, :8], [0], 1.0)
 
 
 def test_an_image_generated_again_under_no_edit_is_the_same_and_an_edit_changes_it():
