@@ -269,6 +269,18 @@ def probe_grid(run: SceneRun, depth, mask, split: dict, *, epochs: int = 30, lr:
     return ProbeGrid(layers, run.steps, choose, test, probes, split)
 
 
+def _per_image_maps(probes, maps, steps, what: str, meaning: str) -> tuple[torch.Tensor, set]:
+    """An edit's per-image maps as a float tensor [n, H, W] at the probes' size, and its steps, checked."""
+    t = torch.as_tensor(np.asarray(maps)).float()
+    if t.ndim != 3 or tuple(t.shape[1:]) != tuple(probes.size):
+        raise ValueError(f"{what} must be [n, {probes.size[0]}, {probes.size[1]}] ({meaning}), got {tuple(t.shape)}")
+    n_steps = probes.weight.shape[0]
+    bad = [s for s in steps if not 0 <= s < n_steps]
+    if bad:
+        raise ValueError(f"steps {bad} out of range: the probes cover steps 0..{n_steps - 1}")
+    return t, set(steps)
+
+
 class ProbeEdit:
     """An edit for the engine's ``intervene``: at the chosen denoising steps, the self-attention output of
     one layer is optimised so that the layer's probe reads ``target`` (a mask: cross-entropy; a depth map:
@@ -280,15 +292,8 @@ class ProbeEdit:
     """
 
     def __init__(self, probes, target, steps, iters: int = 100, lr: float = 5e-3):
-        t = torch.as_tensor(np.asarray(target)).float()
-        if t.ndim != 3 or tuple(t.shape[1:]) != tuple(probes.size):
-            raise ValueError(f"target must be [n, {probes.size[0]}, {probes.size[1]}] (the probes' label size), "
-                             f"got {tuple(t.shape)}")
-        n_steps = probes.weight.shape[0]
-        bad = [s for s in steps if not 0 <= s < n_steps]
-        if bad:
-            raise ValueError(f"steps {bad} out of range: the probes cover steps 0..{n_steps - 1}")
-        self.probes, self.target, self.steps, self.iters, self.lr = probes, t, set(steps), iters, lr
+        t, steps = _per_image_maps(probes, target, steps, "target", "the probes' label size")
+        self.probes, self.target, self.steps, self.iters, self.lr = probes, t, steps, iters, lr
 
     def __call__(self, out: torch.Tensor, ctx) -> torch.Tensor:
         from torch.nn import functional as F
@@ -331,15 +336,9 @@ class DepthPush:
     def __init__(self, probes, region, steps, magnitude: float):
         if probes.kind != "depth":
             raise ValueError(f"DepthPush moves along a depth probe; these probes read {probes.kind!r}")
-        r = torch.as_tensor(np.asarray(region)).float()
-        if r.ndim != 3 or tuple(r.shape[1:]) != tuple(probes.size):
-            raise ValueError(f"region must be [n, {probes.size[0]}, {probes.size[1]}] (the object's mask per image, "
-                             f"at the probes' label size), got {tuple(r.shape)}")
-        n_steps = probes.weight.shape[0]
-        bad = [s for s in steps if not 0 <= s < n_steps]
-        if bad:
-            raise ValueError(f"steps {bad} out of range: the probes cover steps 0..{n_steps - 1}")
-        self.probes, self.region, self.steps, self.magnitude = probes, r, set(steps), float(magnitude)
+        r, steps = _per_image_maps(probes, region, steps, "region", "the object's mask per image, at the probes' "
+                                   "label size")
+        self.probes, self.region, self.steps, self.magnitude = probes, r, steps, float(magnitude)
 
     def __call__(self, out: torch.Tensor, ctx) -> torch.Tensor:
         from torch.nn import functional as F
