@@ -142,6 +142,12 @@ def _each_step(on_step, start: int, steps: int, batch_size: int):
     return callback
 
 
+def _as_grids(a: torch.Tensor) -> torch.Tensor:
+    """A captured self-attention output, [calls, b, h*w, d], as feature maps [b, calls, d, h, w]."""
+    side = int(math.isqrt(a.shape[2]))
+    return a.permute(1, 0, 3, 2).reshape(a.shape[1], a.shape[0], a.shape[3], side, side)
+
+
 def _decode(pipe, latents: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         x = pipe.vae.decode(latents.to(pipe.vae.dtype) / pipe.vae.config.scaling_factor).sample
@@ -184,9 +190,7 @@ def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | No
         cfg = guidance > 1
         for name in layers:
             a = cache[name]  # [steps, (2 x) b, h*w, d]
-            a = a[:, len(chunk):] if cfg else a
-            side = int(math.isqrt(a.shape[2]))
-            acts[name].append(a.permute(1, 0, 3, 2).reshape(len(chunk), calls, a.shape[3], side, side))
+            acts[name].append(_as_grids(a[:, len(chunk):] if cfg else a))
     return SceneRun(prompts, np.concatenate(images), np.concatenate(preds),
                     {k: torch.cat(v) for k, v in acts.items()}, list(range(seed, seed + len(prompts))),
                     torch.cat(inputs), recorder.read_at, guidance, size)

@@ -209,6 +209,7 @@ def control_run(pipe, r: SceneRun, seed: int = 0, batch_size: int = 16) -> Scene
     import torch
 
     from ..capture import capture
+    from .method import _as_grids
 
     control = random_unet(pipe, seed)
     layers = list(r.activations)
@@ -222,8 +223,6 @@ def control_run(pipe, r: SceneRun, seed: int = 0, batch_size: int = 16) -> Scene
                     control.unet(r.inputs[start:start + len(chunk), i].to(control.unet.dtype), t,
                                  encoder_hidden_states=cond)
             for name in layers:
-                a = cache[name]  # [steps, b, h*w, d]
-                side = int(round(a.shape[2] ** 0.5))
-                acts[name].append(a.permute(1, 0, 3, 2).reshape(len(chunk), len(r.timesteps), a.shape[3], side, side))
+                acts[name].append(_as_grids(cache[name]))
     return SceneRun(r.prompts, r.images, r.predictions, {k: torch.cat(v) for k, v in acts.items()}, r.seeds,
                     r.inputs, r.timesteps)

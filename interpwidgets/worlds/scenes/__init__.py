@@ -62,5 +62,15 @@ def estimators(estimator) -> dict:
     """``{"depth": fn, "saliency": fn}``: the estimator as the two label functions that
     :func:`interpwidgets.scenes.study.study` and :class:`interpwidgets.SceneProbeView` take (disparity and
     the salient object's mask of images [n, H, W, 3] in [0, 1])."""
-    return {"depth": lambda images: estimate(estimator, images)["disparity"],
-            "saliency": lambda images: estimate(estimator, images)["mask"]}
+    import threading
+
+    last: dict = {}
+    lock = threading.Lock()  # a widget's background edit and the notebook may label at once
+
+    def read(images, key):  # both functions are called on the same images in turn: estimate them once
+        with lock:
+            if last.get("images") is not images:
+                last.update(images=images, out=estimate(estimator, images))
+            return last["out"][key]
+
+    return {"depth": lambda images: read(images, "disparity"), "saliency": lambda images: read(images, "mask")}

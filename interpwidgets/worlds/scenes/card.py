@@ -78,12 +78,13 @@ def _reconstruct(pipe, images: np.ndarray, batch: int = 64) -> np.ndarray:
 
 def estimator_metrics(pipe, estimator, n: int = 500) -> dict:
     """The labeller on ``n`` fresh rendered scenes and on the VAE's reconstructions of them."""
-    d = dataset(n, seed=SEEDS["estimator"])
-    out = {"scenes": n, "vae_pixel_rmse": _interval(_rmse(_reconstruct(pipe, d["images"]).reshape(n, -1, 3),
-                                                          (d["images"] / 255).reshape(n, -1, 3)))}
     from ...scenes.method import dice
 
-    for name, images in (("rendered", d["images"]), ("vae_reconstructed", _reconstruct(pipe, d["images"]))):
+    d = dataset(n, seed=SEEDS["estimator"])
+    again = _reconstruct(pipe, d["images"])
+    rendered = (d["images"] / 255).reshape(n, -1, 3)
+    out = {"scenes": n, "vae_pixel_rmse": _interval(_rmse(again.reshape(n, -1, 3), rendered))}
+    for name, images in (("rendered", d["images"]), ("vae_reconstructed", again)):
         e = estimate(estimator, images)
         out[name] = {"disparity_rmse": _interval(_rmse(e["disparity"], d["disparity"])),
                      "mask_dice": _interval(dice(e["mask"], d["mask"])),
