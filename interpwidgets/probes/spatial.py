@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .metrics import dice, rmse
 
-__all__ = ["SpatialProbes", "fit_spatial_probes", "per_image_scores", "apply_probes"]
+__all__ = ["SpatialProbes", "fit_spatial_probes", "per_image_scores", "apply_probes", "object_dice"]
 
 
 @dataclass
@@ -25,6 +25,7 @@ class SpatialProbes:
 
     ``weight`` is ``[*batch, d]`` and ``bias`` ``[*batch]`` (zeros for ``kind="depth"``), acting on the raw
     features; ``metrics`` holds ``val_dice`` (mask) or ``val_rmse`` (depth) per site, and the train scores.
+    Dice is averaged over the images whose label mask holds an object (:func:`object_dice`).
     """
 
     kind: str
@@ -41,6 +42,14 @@ class SpatialProbes:
         flat = features.reshape(features.shape[0], -1, *features.shape[-3:])
         out = apply_probes(flat, self.weight.reshape(-1, self.weight.shape[-1]), self.bias.reshape(-1), self.size)
         return out.reshape(features.shape[0], *batch, *self.size)
+
+
+def object_dice(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Dice of binary masks along the last axis, NaN where ``target`` is empty: Dice is 1 when both masks are
+    empty, so an image without an object would reward a probe that reads nothing; such images are left out
+    of the means (``nanmean``)."""
+    target = target.expand_as(pred).bool()
+    return dice(pred, target).masked_fill(~target.any(-1), float("nan"))
 
 
 def apply_probes(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -146,7 +155,7 @@ def fit_spatial_probes(features, labels, *, kind: str, split: tuple, epochs: int
             t = y[rows].reshape(len(rows), 1, -1).expand(-1, P, -1)
             z = z.reshape(len(rows), P, -1)
             if kind == "mask":  # Dice per image, averaged over images
-                metrics[f"{part}_dice"] = dice(z > 0, t).mean(0)
+                metrics[f"{part}_dice"] = object_dice(z > 0, t).nanmean(0)
             else:  # RMSE per image, averaged over images
                 metrics[f"{part}_rmse"] = rmse(z, t).mean(0)
     return SpatialProbes(kind, weight.reshape(*batch, d), bias.reshape(batch), size,
@@ -154,12 +163,12 @@ def fit_spatial_probes(features, labels, *, kind: str, split: tuple, epochs: int
 
 
 def per_image_scores(probes: SpatialProbes, features: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
-    """Each image's Dice (mask) or RMSE (depth) per site, ``[n, *batch]``: what a bootstrap over images
-    resamples."""
+    """Each image's Dice (mask; NaN for an image without an object, :func:`object_dice`) or RMSE (depth) per
+    site, ``[n, *batch]``: what a bootstrap over images resamples."""
     with torch.no_grad():
         z = probes.predict(torch.as_tensor(features).float())
         n = z.shape[0]
         z = z.reshape(n, -1, z.shape[-2] * z.shape[-1])
         t = torch.as_tensor(labels).float().reshape(n, 1, -1).expand_as(z)
-        s = dice(z > 0, t) if probes.kind == "mask" else rmse(z, t)
+        s = object_dice(z > 0, t) if probes.kind == "mask" else rmse(z, t)
     return s.reshape(n, *probes.weight.shape[:-1]).numpy()

@@ -201,7 +201,8 @@ class ProbeGrid:
     """Depth and salient-object probes for every self-attention layer x denoising step.
 
     ``choose`` holds the mean score per [layer, step] on the choose split (what settings are chosen on),
-    ``test`` the per-image scores [test images, layer, step] (reported only); ``probes`` the fitted
+    ``test`` the per-image scores [test images, layer, step] (reported only; Dice is NaN for an image whose
+    label mask is empty, and such images are left out of every Dice mean); ``probes`` the fitted
     :class:`~interpwidgets.probes.spatial.SpatialProbes` per layer and kind (their batch axis: steps).
     """
 
@@ -228,11 +229,13 @@ class ProbeGrid:
         for metric in ("dice", "rmse"):
             layer, step = self.best(metric)
             per_image = self.test[metric][:, self.layers.index(layer), step]
+            per_image = per_image[~np.isnan(per_image)]  # Dice: the images without an object are out
             mean, lo, hi = bootstrap(per_image, n_boot, seed)
             out[metric] = {"choose": np.round(self.choose[metric], 4).tolist(),
-                           "test": np.round(self.test[metric].mean(0), 4).tolist(),
+                           "test": np.round(np.nanmean(self.test[metric], 0), 4).tolist(),
                            "chosen": {"layer": layer, "step": step, "test": round(float(mean), 4),
-                                      "test_lo": round(float(lo), 4), "test_hi": round(float(hi), 4)}}
+                                      "test_lo": round(float(lo), 4), "test_hi": round(float(hi), 4),
+                                      "test_images": int(len(per_image))}}
         return out
 
 

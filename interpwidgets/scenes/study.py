@@ -127,34 +127,47 @@ def _chain(*edits):
     return edit
 
 
-def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, push: float = 0.0,
-               layers: list[str] | None = None, steps=range(5), iters: int = 100, lr: float = 5e-3,
-               depth: Estimator | None = None, saliency: Estimator | None = None, guidance: float | None = None,
-               on_step: Callable[[int], None] | None = None) -> SceneEdit:
-    """Generate image ``index`` of the study again with its salient object moved by (``dx``, ``dy``) pixels
-    (:class:`~.method.ProbeEdit` on the mask probes: the activation optimised until the probe reads the moved
-    mask) and pushed nearer (``push > 0``) or farther along the depth probe (:class:`~.method.DepthPush`, at
-    the object's new place), at ``layers`` (default: the decoder's self-attention layers, as the paper
-    edits) and the early ``steps``; then label the new image with the estimators and score the change.
-    ``on_step`` goes to :func:`~.method.run` (progress; raising there stops the generation)."""
+def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, target_mask=None, target_depth=None,
+               push: float = 0.0, layers: list[str] | None = None, steps=range(5), iters: int = 100,
+               lr: float = 5e-3, depth: Estimator | None = None, saliency: Estimator | None = None,
+               guidance: float | None = None, on_step: Callable[[int], None] | None = None) -> SceneEdit:
+    """Generate image ``index`` of the study again with its salient object moved by (``dx``, ``dy``) pixels,
+    or to any ``target_mask`` ([H, W], the labels' size) (:class:`~.method.ProbeEdit` on the mask probes: the
+    activation optimised until the probe reads the target mask); and/or with the depth probes steered to a
+    ``target_depth`` map ([H, W], disparity: larger is nearer); and pushed nearer (``push > 0``) or farther
+    along the depth probe (:class:`~.method.DepthPush`, at the object's new place); at ``layers`` (default:
+    the decoder's self-attention layers, as the paper edits) and the early ``steps``. Then label the new
+    image with the estimators and score the change (with a ``target_depth``, also the RMSE of the new
+    image's disparity to it, and of the unedited image's). ``on_step`` goes to :func:`~.method.run`
+    (progress; raising there stops the generation)."""
     from .method import DepthPush, ProbeEdit, decoder_layers, dice, shifted
 
     _require(depth, saliency)
     r = s.run
     if not 0 <= index < len(r.prompts):
         raise ValueError(f"index {index} out of range: the study has images 0..{len(r.prompts) - 1}")
+    if target_mask is not None and (dx or dy):
+        raise ValueError("give either a shift (dx, dy) or a target_mask, not both")
+    size = tuple(s.mask.shape[1:])
+    for name, m in (("target_mask", target_mask), ("target_depth", target_depth)):
+        if m is not None and np.shape(m) != size:
+            raise ValueError(f"{name} must be {size[0]}x{size[1]} (the labels' size), got shape {np.shape(m)}")
     layers = layers or [name for name in decoder_layers(pipe) if name in s.grid.layers] or s.grid.layers
     unknown = [name for name in layers if name not in s.grid.layers]
     if unknown:
         raise ValueError(f"no probes for {unknown}: the study's layers are {s.grid.layers}")
     steps = list(steps)
     old = s.mask[index]
-    target = shifted(old, dx, dy)
+    moved = target_mask is not None or bool(dx or dy)
+    target = np.asarray(target_mask, dtype=bool) if target_mask is not None else shifted(old, dx, dy)
     edits = {}
     for name in layers:
         parts = []
-        if dx or dy:
+        if moved:
             parts.append(ProbeEdit(s.grid.probes["mask"][name], target[None], steps, iters=iters, lr=lr))
+        if target_depth is not None:
+            parts.append(ProbeEdit(s.grid.probes["depth"][name], np.asarray(target_depth, np.float32)[None], steps,
+                                   iters=iters, lr=lr))
         if push:
             parts.append(DepthPush(s.grid.probes["depth"][name], target[None], steps, push))
         if parts:
@@ -182,6 +195,10 @@ def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, push: fl
               "disparity_before": over(s.depth[index], old), "disparity_after": over(d_after[0], m_after[0]),
               "probe_before": reading({k: v[index:index + 1] for k, v in r.activations.items()}, old),
               "probe_after": reading(again.activations, target.astype(bool))}
+    if target_depth is not None:  # the estimator's disparity against the target map, edited and not
+        def to_target(d):
+            return float(np.sqrt(((d - target_depth) ** 2).mean()))
+        scores.update(depth_rmse_target=to_target(d_after[0]), depth_rmse_target_unedited=to_target(s.depth[index]))
     return SceneEdit(r.images[index], again.images[0], old, target.astype(bool), m_after[0], scores)
 
 

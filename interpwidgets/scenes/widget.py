@@ -26,6 +26,11 @@ from .study import SceneEdit, Study, edit_scene, study
 __all__ = ["SceneTimeline", "SceneProbeView"]
 
 
+def _finite_or_none(grid: np.ndarray) -> list:
+    """A [layers, steps] score grid as JSON: NaN (a Dice over a split without an object) as null."""
+    return [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in grid]
+
+
 def _uint8(images: np.ndarray) -> np.ndarray:
     return (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8)
 
@@ -69,7 +74,7 @@ class SceneTimeline(Widget):
         best = g.best("dice")
         super().__init__(prompts=list(s.run.prompts), layers=list(g.layers), steps=g.steps,
                          size=list(s.mask.shape[1:]), layer=best[0], step=best[1],
-                         quality={m: np.round(g.choose[m], 4).tolist() for m in ("dice", "rmse")},
+                         quality={m: _finite_or_none(g.choose[m]) for m in ("dice", "rmse")},
                          chosen={m: dict(zip(("layer", "step"), g.best(m), strict=True)) for m in ("dice", "rmse")},
                          edit_layers=layers, edit_steps=min(5, g.steps), image=int(s.split["test"][0]), **kwargs)
         self._job = Job(self, "edit", background=background, progress="progress")

@@ -54,3 +54,15 @@ def test_bad_input_names_what_was_wrong():
         fit_spatial_probes(x, mask[:5], kind="mask", split=(range(4), range(4, 5)))
     with pytest.raises(ValueError, match="features must be"):
         fit_spatial_probes(x[:, 0, 0, 0], mask, kind="mask", split=(range(6), range(6, 8)))
+
+
+def test_images_without_an_object_are_left_out_of_dice():
+    """Dice is 1 when both masks are empty, so a probe that reads nothing would score 1 on an image without
+    an object: such images are NaN per image and out of the validation mean."""
+    x, depth, mask = _world()
+    mask[40:44] = False  # four validation images without an object
+    m = fit_spatial_probes(x, mask, kind="mask", split=(range(36), range(36, 48)), epochs=5, batch_size=4)
+    per = per_image_scores(m, x[36:], mask[36:])
+    assert torch.isnan(torch.as_tensor(per[4:8])).all() and not torch.isnan(torch.as_tensor(per[:4])).any()
+    kept = torch.as_tensor(per)[[*range(4), *range(8, 12)]]
+    assert m.metrics["val_dice"].numpy() == pytest.approx(kept.mean(0).numpy(), abs=1e-5)

@@ -99,6 +99,32 @@ def test_an_image_generated_again_under_no_edit_is_the_same_and_an_edit_changes_
         edit_scene(pipe, s, 0, layers=["layers.9.attn.out"], **kw)
 
 
+def test_any_target_mask_or_depth_map_can_be_asked_for():
+    pipe = models.sd_pipeline()
+    s = study(pipe, [f"a red car {i}" for i in range(6)], depth=_brightness, saliency=_bright_mask, steps=2,
+              epochs=1, progress=False)
+    kw = dict(depth=_brightness, saliency=_bright_mask, steps=[0], iters=5)
+    before = s.run.images[2]
+    square = np.zeros((16, 16), bool)
+    square[2:8, 9:15] = True
+    to_square = edit_scene(pipe, s, 2, target_mask=square, **kw)
+    np.testing.assert_array_equal(to_square.target, square)
+    assert np.abs(to_square.after - before).max() > 1e-3
+    assert to_square.scores["dice_target_unedited"] == pytest.approx(
+        2 * (square & s.mask[2]).sum() / (square.sum() + s.mask[2].sum()))
+    far_left = np.tile(np.linspace(2.0, -2.0, 16, dtype=np.float32), (16, 1))  # near on the left
+    steered = edit_scene(pipe, s, 2, target_depth=far_left, **kw)
+    assert np.abs(steered.after - before).max() > 1e-3
+    assert steered.scores["depth_rmse_target_unedited"] == pytest.approx(
+        float(np.sqrt(((s.depth[2] - far_left) ** 2).mean())), rel=1e-5)
+    assert "depth_rmse_target" in steered.scores and "depth_rmse_target" not in to_square.scores
+    assert models.all_hooks(pipe.unet) == 0
+    with pytest.raises(ValueError, match="either a shift .* or a target_mask, not both"):
+        edit_scene(pipe, s, 2, dx=2, target_mask=square, **kw)
+    with pytest.raises(ValueError, match=r"target_depth must be 16x16 \(the labels' size\), got shape \(8, 8\)"):
+        edit_scene(pipe, s, 2, target_depth=far_left[:8, :8], **kw)
+
+
 def test_the_control_reads_the_trained_runs_own_inputs(monkeypatch):
     """Teacher forcing: given the trained UNet itself, the control's record is the run's own (so the control
     sees exactly the latents and prompts the trained UNet saw); with random weights it differs."""

@@ -44,8 +44,10 @@ CHANCE = {"color": 1 / len(COLORS), "shape": 1 / len(SHAPES), "column": 1 / len(
 def _interval(values, n_boot: int = 2000) -> dict:
     from ...iti.evaluation import bootstrap
 
-    mean, lo, hi = bootstrap(np.asarray(values, dtype=float), n_boot)
-    return {"mean": round(float(mean), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4)}
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]  # Dice of an image without an object (see object_dice)
+    mean, lo, hi = bootstrap(values, n_boot)
+    return {"mean": round(float(mean), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4), "n": len(values)}
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
@@ -133,7 +135,7 @@ def probe_metrics(pipe, estimator, n: int = 120) -> tuple[dict, object]:
         layer, _ = grid.best("dice")
         i = grid.layers.index(layer)
         summary["chosen_layer_test_by_step"] = {
-            "dice": np.round(grid.test["dice"][:, i].mean(0), 4).tolist(),
+            "dice": np.round(np.nanmean(grid.test["dice"][:, i], 0), 4).tolist(),
             "rmse": np.round(grid.test["rmse"][:, grid.layers.index(grid.best("rmse")[0])].mean(0), 4).tolist()}
         out[name] = summary
     gap = {}
