@@ -62,6 +62,8 @@ bench: $(VENV)/.bench browser
 	$(PY) benchmarks/bench_attention.py
 	$(PY) benchmarks/bench_attention_view.py
 	$(PY) benchmarks/bench_zoo.py
+	$(PY) benchmarks/bench_iti.py
+	$(PY) benchmarks/bench_scenes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache js/node_modules interpwidgets/static
