@@ -1,7 +1,7 @@
 """Regenerate the README's gallery (docs/images/*.png) from the shipped models, offline.
 
     .venv/bin/python docs/gallery.py              # every image (AttentionView's UMAP takes a few minutes)
-    .venv/bin/python docs/gallery.py iti probes   # some: patterns, view, probes, iti, dinov2, smollm2, smollm2_iti
+    .venv/bin/python docs/gallery.py iti probes   # some: patterns, view, probes, iti, dinov2, smollm2, smollm2_iti, scenes
 """
 
 from __future__ import annotations
@@ -135,8 +135,39 @@ def smollm2_iti() -> None:
     view.save_png(OUT / "smollm2_iti_view.png", width=980, height=420)
 
 
+def scenes() -> None:
+    """SceneProbeView on the scenes world: the heatmap (plotly's own offline HTML, shot in Chromium) and the
+    timeline with an edit made."""
+    from playwright.sync_api import sync_playwright
+
+    from interpwidgets import scenes as sc
+    from interpwidgets.widgets.export import CHROMIUM_ARGS, find_chromium
+    from interpwidgets.worlds import scenes as world
+
+    pipe, estimator = world.load()
+    pipe.set_progress_bar_config(disable=True)
+    est = world.estimators(estimator)
+    s = sc.study(pipe, world.dataset(48, seed=2024)["prompts"], **est, progress=False)  # as the notebook
+    view = iw.SceneProbeView(pipe, study_=s, background=False, **est)
+    page = OUT / "scenes_heatmap.html"
+    view.heatmap.write_html(page, include_plotlyjs=True)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
+            shot = browser.new_page(viewport={"width": 1000, "height": 420})
+            shot.goto(page.as_uri())
+            shot.locator(".main-svg").first.wait_for()
+            shot.screenshot(path=str(OUT / "scenes_heatmap.png"))
+            browser.close()
+    finally:
+        page.unlink()
+    view.step = 2  # early in denoising: the probes already read the layout
+    view.timeline.dx = 6 if s.mask[view.image].any(0).nonzero()[0].mean() < 12 else -6
+    view.save_png(OUT / "scenes_timeline.png", width=1000, height=700)
+
+
 PARTS = {"patterns": patterns, "view": attention_view, "probes": probes, "iti": iti_view, "dinov2": dinov2,
-         "smollm2": smollm2, "smollm2_iti": smollm2_iti}
+         "smollm2": smollm2, "smollm2_iti": smollm2_iti, "scenes": scenes}
 
 if __name__ == "__main__":
     torch.set_num_threads(2)

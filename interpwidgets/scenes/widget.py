@@ -211,7 +211,7 @@ class SceneProbeView(ipywidgets.VBox):
     ``SceneProbeView(pipe, prompts, depth=fn, saliency=fn)`` generates an image per prompt, labels the images
     with the two estimator functions (images [n, H, W, 3] in [0, 1] -> [n, H, W]; the scenes world's are
     ``interpwidgets.worlds.scenes.estimators(estimator)``), fits every layer x step's probes on a fit /
-    choose / test split of the images and shows them; or give a finished ``study=``. ``view.timeline`` is
+    choose / test split of the images and shows them; or give a finished ``study_=``. ``view.timeline`` is
     the timeline and edit panel, ``view.heatmap`` the plotly figure; ``layer``, ``step`` and ``image`` are
     the timeline's.
 

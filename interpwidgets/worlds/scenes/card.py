@@ -31,8 +31,8 @@ import numpy as np
 from . import CHECKPOINT, estimate, estimators, load
 from .data import COLORS, COLUMNS, DISTANCES, SHAPES, dataset
 
-__all__ = ["CARD", "SEEDS", "frechet", "estimator_metrics", "generation_metrics", "probe_metrics", "edit_metrics",
-           "card"]
+__all__ = ["CARD", "SEEDS", "STEPS", "GUIDANCE", "frechet", "estimator_metrics", "generation_metrics",
+           "probe_metrics", "edit_row", "edit_metrics", "card"]
 
 CARD = CHECKPOINT / "model_card.json"
 SEEDS = {"estimator": 12345, "prompts": 54321, "reference": 777, "split": 0, "control": 1}
@@ -114,6 +114,8 @@ def generation_metrics(pipe, estimator, n: int = 200) -> dict:
             "prompt_agreement": {k: _interval(e[k] == d[k]) for k in CHANCE},
             "chance": {k: round(v, 4) for k, v in CHANCE.items()},
             "all_four_agree": _interval(np.all([e[k] == d[k] for k in CHANCE], axis=0)),
+            # per image (image i from seed prompts + i, whatever the batch): what a test draws again
+            "agree_per_image": {k: (e[k] == d[k]).astype(int).tolist() for k in CHANCE},
             "frechet_to_rendered": {k: round(frechet(v, base), 3) for k, v in feats.items() if k != "rendered"},
             "frechet_note": "estimator's pooled features (128-d) against other rendered scenes: the rendered "
                             "scenes of the same prompts and the VAE's reconstructions are the floors, a "
@@ -147,19 +149,22 @@ def probe_metrics(pipe, estimator, n: int = 120) -> tuple[dict, object]:
     return out, s
 
 
-def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24) -> dict:
-    """The translation edit on up to ``max_images`` test images of the study ``s``."""
+def edit_row(pipe, estimator, s, index: int, shift: int = 6) -> dict:
+    """Image ``index`` of the study ``s`` generated again with its object moved ``shift`` pixels towards the
+    middle (or out of it, for one already there), and the edit's scores."""
     from ...scenes.study import edit_scene
 
-    rows = []
-    for index in s.split["test"][:max_images]:
-        xs = np.nonzero(s.mask[index].any(0))[0]
-        if not len(xs):
-            continue
-        centre = xs.mean()
-        dx = shift if centre < s.mask.shape[2] / 2 - 4 else -shift  # towards the middle, or out of it
-        e = edit_scene(pipe, s, int(index), dx=dx, **estimators(estimator))
-        rows.append({"image": int(index), "dx": dx, **{k: round(v, 4) for k, v in e.scores.items()}})
+    centre = np.nonzero(s.mask[index].any(0))[0].mean()
+    dx = shift if centre < s.mask.shape[2] / 2 - 4 else -shift
+    e = edit_scene(pipe, s, index, dx=dx, **estimators(estimator))
+    return {"image": index, "dx": dx, **{k: round(v, 4) for k, v in e.scores.items()}}
+
+
+def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24) -> dict:
+    """The translation edit (:func:`edit_row`) on up to ``max_images`` test images of the study ``s`` (those
+    with an object)."""
+    rows = [edit_row(pipe, estimator, s, int(index), shift) for index in s.split["test"][:max_images]
+            if s.mask[index].any()]
     new, old = np.array([r["dice_target"] for r in rows]), np.array([r["dice_old"] for r in rows])
     base = np.array([r["dice_target_unedited"] for r in rows])
     return {"images": len(rows), "shift_px": shift, "steps_edited": 5, "dice_with_moved_mask": _interval(new),
