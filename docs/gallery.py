@@ -1,7 +1,8 @@
 """Regenerate the README's gallery (docs/images/*.png) from the shipped models, offline.
 
     .venv/bin/python docs/gallery.py              # every image (AttentionView's UMAP takes a few minutes)
-    .venv/bin/python docs/gallery.py iti probes   # some: patterns, view, probes, iti, dinov2, smollm2, smollm2_iti, scenes
+    .venv/bin/python docs/gallery.py iti probes   # some of: patterns, view, probes, iti, dinov2, smollm2,
+                                                  # smollm2_iti, scenes
 """
 
 from __future__ import annotations
