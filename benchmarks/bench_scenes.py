@@ -6,7 +6,8 @@ fitting for every layer x step, and the edit.
    decoded prediction of the image), and the anchor: the paper's way, one ``register_forward_hook`` per
    ``attn1.to_out`` appending each output to a list (``ModuleHook`` in the paper's code), nothing decoded;
    and the decodes alone (every step's prediction of the batch through the VAE), so that the recording's own
-   cost shows apart from them. Interleaved rounds, medians; the peak resident memory of each in a fresh process, and the bytes recorded.
+   cost shows apart from them. Interleaved rounds, medians; the peak resident memory of each in a fresh
+   process, and the bytes recorded.
 2. ``probe_grid`` on ``PROBE_IMAGES`` generated images (7 layers x 15 steps, mask and depth: 210 probes),
    30 epochs as the paper, timed once.
 3. ``edit_scene`` on one image (the mask moved, 100 Adam iterations at 4 decoder layers in the first 5 steps)
