@@ -260,6 +260,12 @@ def probe_grid(run: SceneRun, depth, mask, split: dict, *, epochs: int = 30, lr:
     if missing:
         raise ValueError(f"split needs 'fit', 'choose' and 'test' image indices; missing {sorted(missing)}")
     split = {k: np.asarray(v, dtype=int) for k, v in split.items()}
+    has_object = mask.flatten(1).any(1).numpy()
+    empty = [k for k in ("fit", "choose", "test") if not has_object[split[k]].any()]
+    if empty:  # Dice counts only images with an object (object_dice): there would be nothing to fit or score
+        raise ValueError(f"the saliency labels hold an object in {int(has_object.sum())} of {n} images and in no "
+                         f"image of the {' or '.join(empty)} split: the salient-object probes need objects "
+                         "(check the saliency estimator: a mask, or probabilities above 0.5 on the object)")
     layers = list(run.activations)
     choose = {"dice": np.zeros((len(layers), run.steps)), "rmse": np.zeros((len(layers), run.steps))}
     test = {"dice": np.zeros((len(split["test"]), len(layers), run.steps)),

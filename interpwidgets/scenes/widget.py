@@ -17,18 +17,13 @@ import numpy as np
 import torch
 import traitlets
 
-from ..transport import encode
+from ..probes.spatial import object_dice
+from ..transport import encode, json_grid
 from ..widgets import Widget, serves
 from ..widgets.jobs import Job
-from .method import dice
 from .study import SceneEdit, Study, edit_scene, study
 
 __all__ = ["SceneTimeline", "SceneProbeView"]
-
-
-def _finite_or_none(grid: np.ndarray) -> list:
-    """A [layers, steps] score grid as JSON: NaN (a Dice over a split without an object) as null."""
-    return [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in grid]
 
 
 def _uint8(images: np.ndarray) -> np.ndarray:
@@ -74,7 +69,7 @@ class SceneTimeline(Widget):
         best = g.best("dice")
         super().__init__(prompts=list(s.run.prompts), layers=list(g.layers), steps=g.steps,
                          size=list(s.mask.shape[1:]), layer=best[0], step=best[1],
-                         quality={m: _finite_or_none(g.choose[m]) for m in ("dice", "rmse")},
+                         quality={m: json_grid(g.choose[m]) for m in ("dice", "rmse")},
                          chosen={m: dict(zip(("layer", "step"), g.best(m), strict=True)) for m in ("dice", "rmse")},
                          edit_layers=layers, edit_steps=min(5, g.steps), image=int(s.split["test"][0]), **kwargs)
         self._job = Job(self, "edit", background=background, progress="progress")
@@ -109,6 +104,8 @@ class SceneTimeline(Widget):
         """Every step of one image at one layer: the decoded prediction, the probes' depth and mask (as a
         probability) and their scores against the labels, and the labels themselves."""
         s = self._study
+        if not 0 <= image < len(self.prompts):
+            raise ValueError(f"image must be between 0 and {len(self.prompts) - 1}, got {image}")
         if layer not in s.grid.probes["mask"]:
             raise ValueError(f"no probes for layer {layer!r}; the layers are {s.grid.layers}")
         acts = s.run.activations[layer][image:image + 1].float()  # [1, steps, d, h, w]
@@ -123,7 +120,9 @@ class SceneTimeline(Widget):
                 "depth": encode(depth.astype(np.float16)), "mask": encode(mask.astype(np.float16)),
                 "label_depth": encode(label_depth.astype(np.float16)),
                 "label_mask": encode(label_mask.astype(np.uint8)),
-                "dice": dice(mask > 0.5, np.broadcast_to(label_mask, mask.shape)).round(4).tolist(),
+                # NaN (shown as n/a) for an image without an object, as the probes' scores leave it out
+                "dice": json_grid(object_dice(torch.from_numpy(mask > 0.5).flatten(1),
+                                              torch.from_numpy(label_mask).flatten()[None])),
                 "rmse": rmse.round(4).tolist()}
 
     @serves("edited")
@@ -159,7 +158,8 @@ class SceneTimeline(Widget):
             self.dx, self.dy, self.push = 0, 0, 0.0
         finally:
             self._quiet = False
-        self._edit, self.edit_scores = None, {}
+        with self._lock:  # an edit of the old image that finished meanwhile is not kept (see regenerate)
+            self._edit, self.edit_scores = None, {}
 
     @serves("cancel")
     def cancel(self) -> dict:
@@ -178,19 +178,21 @@ class SceneTimeline(Widget):
                 run.check()
                 run.progress(done / total)
 
-            with self._lock:
-                run.check()
-                self.editing = True
-                try:
-                    e = edit_scene(self._pipe, self._study, settings["image"], dx=settings["dx"], dy=settings["dy"],
-                                   push=settings["push"], layers=settings["layers"], steps=range(settings["steps"]),
-                                   iters=self._iters, on_step=step, **self._estimators)
-                finally:
-                    self.editing = False
             run.check()
-            self._edit = e
-            self.edit_scores = {**{k: round(v, 4) for k, v in e.scores.items()}, **settings}
-            self.edits += 1
+            self.editing = True
+            try:
+                e = edit_scene(self._pipe, self._study, settings["image"], dx=settings["dx"], dy=settings["dy"],
+                               push=settings["push"], layers=settings["layers"], steps=range(settings["steps"]),
+                               iters=self._iters, on_step=step, **self._estimators)
+            finally:
+                self.editing = False
+            with self._lock:  # kept only if its image is still the one shown (_new_image clears under it)
+                run.check()
+                if settings["image"] != self.image:
+                    return
+                self._edit = e
+                self.edit_scores = {**{k: json_grid(v) for k, v in e.scores.items()}, **settings}
+                self.edits += 1
 
         self._job.start(work)
 

@@ -157,13 +157,16 @@ function edit({ model, set, request, news }, signal) {
   const showStatus = () => {
     status.replaceChildren(model.get("editing")
       ? h("span", {}, "generating under the edit… ", h("progress", { max: 1, value: model.get("progress") }), stop)
-      : h("span", {}, model.get("edits") ? "done" : "no edit yet: drag the mask or move the depth push"));
+      : h("span", {}, model.get("edit_scores").image === model.get("image") ? "done"
+        : "no edit yet: drag the mask or move the depth push"));
   };
   const showEdit = () => {
     const n = model.get("edits"), s = model.get("edit_scores");
-    if (!n || n === shown) return;
+    // no edit of the image shown yet (another image clears the scores; until then they are the old image's)
+    if (!n || n === shown || s.image !== model.get("image")) return;
     shown = n;
     request("edited", { edits: n }, { signal }).then((got) => {
+      if (got.edits !== model.get("edits")) return; // a newer edit has landed: its own request paints it
       const mask = (k) => decode(got[k]).data;
       paintRGB(before, decode(got.before).data, W, H, { outlines: [[mask("old_mask"), [255, 255, 255]]] });
       paintRGB(after, decode(got.after).data, W, H, { outlines: [[mask("target"), [230, 85, 13]], [mask("after_mask"), [255, 255, 255]]] });
@@ -186,7 +189,7 @@ function edit({ model, set, request, news }, signal) {
       if (names.has("push")) push.set(model.get("push"));
       if (names.has("edit_steps")) steps.set(model.get("edit_steps"));
       if (touches(names, ["dx", "dy"])) { offset = [model.get("dx"), model.get("dy")]; paintSource(); }
-      if (touches(names, ["editing", "progress", "edits"])) showStatus();
+      if (touches(names, ["editing", "progress", "edits", "edit_scores"])) showStatus();
       if (names.has("edits")) showEdit();
       return true;
     },

@@ -79,6 +79,14 @@ def test_scene_view_round_trips(lab, browser):
     s = state(lambda s: s["push"] == 1.5 and s["edits"] == 2 and not s["editing"], 240)
     assert s["edit_scores"]["push"] == 1.5
     page.locator(".iwsc").nth(0).locator(".iwsc-edit[data-painted='2']").wait_for(timeout=60000)
+    # another image, from view 2: both edit panels start clean, and the old image's edit is not asked for
+    # (it is gone: asking would put an error on screen)
+    other = (s["image"] + 1) % 6
+    page.locator(".iwsc").nth(1).locator("select.iwsc-image").select_option(str(other))
+    state(lambda s: s["image"] == other and s["edit_scores"] == {} and s["dx"] == 0)
+    for i in (0, 1):
+        page.locator(".iwsc").nth(i).locator(".iwsc-edit", has_text="no edit yet").wait_for(timeout=30000)
+    page.wait_for_timeout(1000)  # an error reply, had there been a request, lands well within this
     assert page.locator(".iw-banner:not([hidden])").count() == 0
     page.screenshot(path=str(lab["root"] / "scene_view.png"), full_page=True)
     page.close()

@@ -119,6 +119,10 @@ def test_probe_grid_chooses_on_the_choose_split_and_reports_the_test_split():
         probe_grid(run_, depth, mask, {"fit": range(10), "choose": range(10, 20)})
     with pytest.raises(ValueError, match="must both be \\[30, H, W\\]"):
         probe_grid(run_, depth[:5], mask, split)
+    no_object = np.array(mask, copy=True)
+    no_object[10:20] = False
+    with pytest.raises(ValueError, match=r"hold an object in 20 of 30 images and in no image of the choose split"):
+        probe_grid(run_, depth, no_object, split)
 
 
 def _square(n, top, left, side=6, size=16):

@@ -82,6 +82,28 @@ def test_bad_settings_are_refused_with_what_is_valid(view):
         t.layer = "layers.7.attn.out"
     with pytest.raises(ValueError, match="no depth or saliency estimator"):
         SceneProbeView(models.sd_pipeline(), ["a car"], progress=False)
+    bad, _ = t._respond("frames", {"image": 9, "layer": t.layer})
+    assert "image must be between 0 and 5, got 9" in bad["error"]
+
+
+def test_an_edit_score_that_is_not_a_number_reaches_the_view_as_null(view, monkeypatch):
+    """The estimator may find no object after an edit (its disparity there is NaN): JSON has no NaN."""
+    import json
+
+    from interpwidgets.scenes import widget
+
+    real = widget.edit_scene
+
+    def no_object_after(*args, **kwargs):
+        e = real(*args, **kwargs)
+        e.scores["disparity_after"] = float("nan")
+        return e
+
+    monkeypatch.setattr(widget, "edit_scene", no_object_after)
+    t = view.timeline
+    t.dy = 2 if t.dy != 2 else 1
+    assert t.edit_scores["disparity_after"] is None
+    json.dumps(t.edit_scores, allow_nan=False)
 
 
 def test_an_exported_page_carries_the_frames_on_screen_and_the_latest_edit(view):
