@@ -163,7 +163,7 @@ def scenes() -> None:
     finally:
         page.unlink()
     view.step = 2  # early in denoising: the probes already read the layout
-    view.timeline.dx = 6 if s.mask[view.image].any(0).nonzero()[0].mean() < 12 else -6
+    view.timeline.dx = sc.towards_middle(s.mask[view.image])
     view.save_png(OUT / "scenes_timeline.png", width=1000, height=700)
 
 

@@ -12,8 +12,18 @@ from .method import (
            self_attention_layers,
            shifted,
 )
-from .study import SceneEdit, Study, control_run, edit_scene, label, random_unet, split_images, study
+from .study import (
+           SceneEdit,
+           Study,
+           control_run,
+           edit_scene,
+           label,
+           random_unet,
+           split_images,
+           study,
+           towards_middle,
+)
 
 __all__ = ["SceneRun", "ProbeGrid", "ProbeEdit", "DepthPush", "run", "probe_grid", "self_attention_layers",
            "decoder_layers", "shifted", "dice", "Study", "study", "label", "split_images", "SceneEdit", "edit_scene",
-           "control_run", "random_unet"]
+           "towards_middle", "control_run", "random_unet"]

@@ -223,6 +223,7 @@ class ProbeGrid:
         """JSON-ready: both heatmaps (choose and test means), and for each metric the setting chosen on the
         choose split with its test score and 95% interval over test images."""
         from ..iti.evaluation import bootstrap
+        from ..transport import json_grid
 
         out = {"layers": self.layers, "steps": self.steps,
                "images": {k: int(len(v)) for k, v in self.split.items()}}
@@ -231,8 +232,8 @@ class ProbeGrid:
             per_image = self.test[metric][:, self.layers.index(layer), step]
             per_image = per_image[~np.isnan(per_image)]  # Dice: the images without an object are out
             mean, lo, hi = bootstrap(per_image, n_boot, seed)
-            out[metric] = {"choose": np.round(self.choose[metric], 4).tolist(),
-                           "test": np.round(np.nanmean(self.test[metric], 0), 4).tolist(),
+            out[metric] = {"choose": json_grid(self.choose[metric]),  # NaN (no object in a split) as null
+                           "test": json_grid(np.nanmean(self.test[metric], 0)),
                            "chosen": {"layer": layer, "step": step, "test": round(float(mean), 4),
                                       "test_lo": round(float(lo), 4), "test_hi": round(float(hi), 4),
                                       "test_images": int(len(per_image))}}
@@ -369,14 +370,15 @@ class DepthPush:
         return torch.cat([out[:-b], out[-b:] + delta]) if out.shape[0] == 2 * b else out + delta
 
 
-def dice(a, b) -> np.ndarray:
-    """Dice overlap per image of two stacks of masks [n, H, W] (1 where both are empty)."""
-    from ..probes.metrics import dice as flat_dice
+def dice(pred, label) -> np.ndarray:
+    """Dice overlap per image of two stacks of masks [n, H, W]; NaN where ``label`` is empty
+    (:func:`~interpwidgets.probes.spatial.object_dice`: the probes' scores leave such images out too)."""
+    from ..probes.spatial import object_dice
 
     def flat(m):
         return torch.from_numpy(np.array(m, dtype=bool)).flatten(-2)  # (a copy: broadcast views are read-only)
 
-    return flat_dice(flat(a), flat(b)).numpy()
+    return object_dice(flat(pred), flat(label)).numpy()
 
 
 def shifted(mask, dx: int = 0, dy: int = 0) -> np.ndarray:

@@ -30,8 +30,8 @@ import numpy as np
 
 from .method import ProbeGrid, SceneRun, probe_grid, run
 
-__all__ = ["Study", "study", "label", "split_images", "SceneEdit", "edit_scene", "random_unet", "control_run",
-           "ESTIMATORS_HELP"]
+__all__ = ["Study", "study", "label", "split_images", "SceneEdit", "edit_scene", "towards_middle", "random_unet",
+           "control_run", "ESTIMATORS_HELP"]
 
 Estimator = Callable[[np.ndarray], np.ndarray]
 
@@ -130,7 +130,7 @@ def _chain(*edits):
 def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, target_mask=None, target_depth=None,
                push: float = 0.0, layers: list[str] | None = None, steps=range(5), iters: int = 100,
                lr: float = 5e-3, depth: Estimator | None = None, saliency: Estimator | None = None,
-               guidance: float | None = None, on_step: Callable[[int], None] | None = None) -> SceneEdit:
+               on_step: Callable[[int], None] | None = None) -> SceneEdit:
     """Generate image ``index`` of the study again with its salient object moved by (``dx``, ``dy``) pixels,
     or to any ``target_mask`` ([H, W], the labels' size) (:class:`~.method.ProbeEdit` on the mask probes: the
     activation optimised until the probe reads the target mask); and/or with the depth probes steered to a
@@ -138,8 +138,9 @@ def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, target_m
     along the depth probe (:class:`~.method.DepthPush`, at the object's new place); at ``layers`` (default:
     the decoder's self-attention layers, as the paper edits) and the early ``steps``. Then label the new
     image with the estimators and score the change (with a ``target_depth``, also the RMSE of the new
-    image's disparity to it, and of the unedited image's). ``on_step`` goes to :func:`~.method.run`
-    (progress; raising there stops the generation)."""
+    image's disparity to it, and of the unedited image's). The image is generated as the study generated
+    it (steps, guidance, size, seed). ``on_step`` goes to :func:`~.method.run` (progress; raising there
+    stops the generation)."""
     from .method import DepthPush, ProbeEdit, decoder_layers, dice, shifted
 
     _require(depth, saliency)
@@ -172,17 +173,20 @@ def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, target_m
             parts.append(DepthPush(s.grid.probes["depth"][name], target[None], steps, push))
         if parts:
             edits[name] = _chain(*parts)
-    again = run(pipe, [r.prompts[index]], steps=r.steps, guidance=r.guidance if guidance is None else guidance,
+    again = run(pipe, [r.prompts[index]], steps=r.steps, guidance=r.guidance,
                 size=r.size, seed=r.seeds[index], edits=edits,
                 on_step=on_step)
     d_after, m_after = label(again.images, depth=depth, saliency=saliency)
     probe = s.grid.probes["depth"][layers[-1]]
-    # read at the first step after the edited ones: the model's own response, not the edit written in
-    last = min((steps[-1] + 1) if steps else 0, r.steps - 1)
+    # read at the first step after the edited ones: the model's own response, not the edit written in (none
+    # when every step is edited: NaN)
+    last = max(steps) + 1 if steps else 0
 
     def reading(acts, region) -> float:  # the depth probe's mean over the region, at that step
         import torch
 
+        if last >= r.steps:
+            return float("nan")
         with torch.no_grad():
             z = probe.predict(acts[layers[-1]][:, last:last + 1].float())[0, 0].numpy()
         return float(z[region].mean()) if region.any() else float("nan")
@@ -201,6 +205,15 @@ def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, target_m
         scores.update(depth_rmse_target=to_target(d_after[0]), depth_rmse_target_unedited=to_target(s.depth[index]))
     return SceneEdit(r.images[index], again.images[0], old, target.astype(bool), m_after[0], scores)
 
+
+def towards_middle(mask, shift: int = 6) -> int:
+    """The translation the model card and the notebook ask of an object (mask [H, W]): ``shift`` pixels to
+    the right when its centre is left of the middle by more than 4 pixels, else ``shift`` to the left
+    (towards the middle, or out of it for an object already there)."""
+    cols = np.nonzero(np.asarray(mask).any(0))[0]
+    if not len(cols):
+        raise ValueError("the mask is empty: there is no object to move")
+    return shift if cols.mean() < np.shape(mask)[1] / 2 - 4 else -shift
 
 
 def random_unet(pipe, seed: int = 0):

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 import traitlets
 
-from ..probes.spatial import object_dice
 from ..transport import encode, json_grid
 from ..widgets import Widget, serves
 from ..widgets.jobs import Job
+from .method import dice
 from .study import SceneEdit, Study, edit_scene, study
 
 __all__ = ["SceneTimeline", "SceneProbeView"]
@@ -121,8 +121,7 @@ class SceneTimeline(Widget):
                 "label_depth": encode(label_depth.astype(np.float16)),
                 "label_mask": encode(label_mask.astype(np.uint8)),
                 # NaN (shown as n/a) for an image without an object, as the probes' scores leave it out
-                "dice": json_grid(object_dice(torch.from_numpy(mask > 0.5).flatten(1),
-                                              torch.from_numpy(label_mask).flatten()[None])),
+                "dice": json_grid(dice(mask > 0.5, np.broadcast_to(label_mask, mask.shape))),
                 "rmse": rmse.round(4).tolist()}
 
     @serves("edited")

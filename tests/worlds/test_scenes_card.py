@@ -2,7 +2,8 @@
 the same seeds (the estimator in full, the probes of the trained UNet and of the control in full, the first
 images generated and edited), compared with the card, and the paper's claims are checked on the new
 measurement: the probes beat the random-init control, their quality is high early in denoising and
-plateaus before the last step, and the edit moves the object."""
+plateaus before the last step, and the edit moves the object. (The Fréchet distance is not measured again:
+it needs the card's 200 images and more; its numbers are the card's.)"""
 
 from __future__ import annotations
 
@@ -66,9 +67,6 @@ def test_generated_images_agree_with_their_prompts_as_the_card_says(world):
         now = (e[k] == prompts[k][:GENERATED]).astype(int)
         assert (now == np.array(per_image[:GENERATED])).mean() >= 0.95, k  # a reading near a boundary may flip
         assert now.mean() > g["chance"][k] + 0.2, k
-        assert g["prompt_agreement"][k]["lo"] > g["chance"][k], k
-    f = g["frechet_to_rendered"]
-    assert f["vae_reconstructed"] < f["generated"] < f["random_unet"]
 
 
 def test_the_probes_are_re_measured_and_beat_the_random_init_control(world, probes_now):
@@ -76,9 +74,11 @@ def test_the_probes_are_re_measured_and_beat_the_random_init_control(world, prob
     now, _ = probes_now
     for model in ("trained", "random_init"):
         for metric in ("dice", "rmse"):
+            for split in ("choose", "test"):  # every layer x step (a near tie may move the chosen cell)
+                np.testing.assert_allclose(np.array(now[model][metric][split], float),
+                                           np.array(card["probes"][model][metric][split], float), atol=0.01)
             was, got = card["probes"][model][metric]["chosen"], now[model][metric]["chosen"]
-            assert (got["layer"], got["step"]) == (was["layer"], was["step"]), (model, metric)
-            assert got["test"] == pytest.approx(was["test"], abs=0.01), (model, metric)
+            assert got["test"] == pytest.approx(was["test"], abs=0.02), (model, metric)
     # the paired difference per test image, each model at its own choice: the whole interval above zero
     assert now["trained_better_by"]["dice"]["lo"] > 0
     assert now["trained_better_by"]["rmse"]["lo"] > 0
@@ -86,24 +86,28 @@ def test_the_probes_are_re_measured_and_beat_the_random_init_control(world, prob
 
 def test_probe_quality_is_high_early_and_plateaus_before_the_last_step(probes_now):
     """At the layer chosen on the choose split, the test score by step: by step 3 of 15 (a fifth of the
-    denoising) within 15% of its best, and its best reached (within 0.02) by step 10, two thirds in."""
+    denoising) within 15% of its best and better than the control's at that step, and its best reached
+    (within 0.02) by step 10, two thirds in."""
     now, _ = probes_now
-    by_step = now["trained"]["chosen_layer_test_by_step"]
+    by_step, control = now["trained"]["chosen_layer_test_by_step"], now["random_init"]["chosen_layer_test_by_step"]
     dice, rmse = np.array(by_step["dice"]), np.array(by_step["rmse"])
     assert dice[3] >= 0.85 * dice.max() and dice[:11].max() >= dice.max() - 0.02
     assert rmse[3] <= rmse.min() / 0.85 and rmse[:11].min() <= rmse.min() + 0.02
+    assert dice[3] > control["dice"][3] and rmse[3] < control["rmse"][3]
 
 
 def test_the_edit_moves_the_object_as_the_card_says(world, probes_now):
-    """The card's first edits made again give its scores; and on the card's images the edited object
-    overlaps its moved mask more than its old place on most images, and more than the unedited object did."""
+    """The card's first edits made again give its scores, and on most of them the edited object overlaps
+    its moved mask more than its old place; on all the card's images, more than the unedited object did."""
     pipe, estimator, card = world
     _, s = probes_now
     e = card["edit"]
+    closer = 0
     for row in e["rows"][:EDITED]:
         now = sc.edit_row(pipe, estimator, s, row["image"], e["shift_px"])
         assert now["dx"] == row["dx"]
         for k in ("dice_target", "dice_old"):
             assert now[k] == pytest.approx(row[k], abs=0.05), (row["image"], k)
-    assert e["share_closer_to_moved"]["mean"] > 0.5
+        closer += now["dice_target"] > now["dice_old"]
+    assert closer > EDITED / 2 and e["share_closer_to_moved"]["mean"] > 0.5
     assert e["dice_with_moved_mask"]["mean"] > e["unedited_dice_with_moved_mask"]["mean"]

@@ -37,6 +37,7 @@ __all__ = ["CARD", "SEEDS", "STEPS", "GUIDANCE", "frechet", "estimator_metrics",
 CARD = CHECKPOINT / "model_card.json"
 SEEDS = {"estimator": 12345, "prompts": 54321, "reference": 777, "split": 0, "control": 1}
 STEPS, GUIDANCE = 15, 7.5  # the paper's sampler settings (LMS, 15 steps, guidance 7.5)
+EDIT_STEPS = range(5)  # the edit's denoising steps: the first five (of 15), where the layout is set
 CHANCE = {"color": 1 / len(COLORS), "shape": 1 / len(SHAPES), "column": 1 / len(COLUMNS),
           "distance": 1 / len(DISTANCES)}
 
@@ -126,6 +127,7 @@ def probe_metrics(pipe, estimator, n: int = 120) -> tuple[dict, object]:
     """The probe grid of the trained UNet and of the random-init control, on ``n`` generated images."""
     from ...scenes.method import probe_grid
     from ...scenes.study import control_run, study
+    from ...transport import json_grid
 
     d = dataset(n, seed=SEEDS["prompts"] + 1)
     s = study(pipe, d["prompts"], **estimators(estimator), steps=STEPS, guidance=GUIDANCE, seed=SEEDS["prompts"] + 1,
@@ -137,8 +139,8 @@ def probe_metrics(pipe, estimator, n: int = 120) -> tuple[dict, object]:
         layer, _ = grid.best("dice")
         i = grid.layers.index(layer)
         summary["chosen_layer_test_by_step"] = {
-            "dice": np.round(np.nanmean(grid.test["dice"][:, i], 0), 4).tolist(),
-            "rmse": np.round(grid.test["rmse"][:, grid.layers.index(grid.best("rmse")[0])].mean(0), 4).tolist()}
+            "dice": json_grid(np.nanmean(grid.test["dice"][:, i], 0)),
+            "rmse": json_grid(grid.test["rmse"][:, grid.layers.index(grid.best("rmse")[0])].mean(0))}
         out[name] = summary
     gap = {}
     for metric, sign in (("dice", 1), ("rmse", -1)):  # per test image, trained minus control, each at its choice
@@ -151,13 +153,15 @@ def probe_metrics(pipe, estimator, n: int = 120) -> tuple[dict, object]:
 
 def edit_row(pipe, estimator, s, index: int, shift: int = 6) -> dict:
     """Image ``index`` of the study ``s`` generated again with its object moved ``shift`` pixels towards the
-    middle (or out of it, for one already there), and the edit's scores."""
-    from ...scenes.study import edit_scene
+    middle (or out of it, for one already there: :func:`~interpwidgets.scenes.study.towards_middle`), and the
+    edit's scores."""
+    from ...scenes.study import edit_scene, towards_middle
 
-    centre = np.nonzero(s.mask[index].any(0))[0].mean()
-    dx = shift if centre < s.mask.shape[2] / 2 - 4 else -shift
-    e = edit_scene(pipe, s, index, dx=dx, **estimators(estimator))
-    return {"image": index, "dx": dx, **{k: round(v, 4) for k, v in e.scores.items()}}
+    dx = towards_middle(s.mask[index], shift)
+    e = edit_scene(pipe, s, index, dx=dx, steps=EDIT_STEPS, **estimators(estimator))
+    from ...transport import json_grid
+
+    return {"image": index, "dx": dx, **{k: json_grid(v) for k, v in e.scores.items()}}
 
 
 def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24) -> dict:
@@ -167,9 +171,10 @@ def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24) -> di
             if s.mask[index].any()]
     new, old = np.array([r["dice_target"] for r in rows]), np.array([r["dice_old"] for r in rows])
     base = np.array([r["dice_target_unedited"] for r in rows])
-    return {"images": len(rows), "shift_px": shift, "steps_edited": 5, "dice_with_moved_mask": _interval(new),
-            "dice_with_old_mask": _interval(old), "unedited_dice_with_moved_mask": _interval(base),
-            "share_closer_to_moved": _interval(new > old), "rows": rows}
+    return {"images": len(rows), "shift_px": shift, "steps_edited": len(EDIT_STEPS),
+            "dice_with_moved_mask": _interval(new), "dice_with_old_mask": _interval(old),
+            "unedited_dice_with_moved_mask": _interval(base), "share_closer_to_moved": _interval(new > old),
+            "rows": rows}
 
 
 def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
@@ -195,7 +200,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a small version, printed, not written as the card")
     args = p.parse_args()
     result = card(args.checkpoint, args.quick)
-    text = json.dumps(result, indent=1)
+    text = json.dumps(result, indent=1, allow_nan=False)  # (JSON has no NaN: scores without a value are null)
     if args.quick and args.out is None:
         print(text)
         return
