@@ -31,7 +31,17 @@ from ..capture import capture, intervene, sites
 __all__ = ["SceneRun", "ProbeGrid", "ProbeEdit", "DepthPush", "self_attention_layers", "decoder_layers", "run",
            "probe_grid", "shifted", "dice"]
 
-_SCHEDULER_LOCK = threading.Lock()  # run() swaps the pipeline's scheduler for a recording one
+_LOCKS_LOCK = threading.Lock()
+
+
+def _scheduler_lock(pipe) -> threading.Lock:
+    """The pipeline's own lock around :func:`run`, which swaps its scheduler for a recording one (two runs on
+    one pipeline take turns; runs on two pipelines do not wait for each other). A plain ``pipe(...)`` called
+    on another thread meanwhile would step the recording scheduler: call ``run`` there too."""
+    with _LOCKS_LOCK:
+        if "_iw_scheduler_lock" not in pipe.__dict__:
+            pipe.__dict__["_iw_scheduler_lock"] = threading.Lock()
+        return pipe.__dict__["_iw_scheduler_lock"]
 
 
 def self_attention_layers(pipe) -> list[str]:
@@ -171,7 +181,7 @@ def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | No
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start:start + batch_size]
         gens = [torch.Generator().manual_seed(seed + start + i) for i in range(len(chunk))]
-        with _SCHEDULER_LOCK:
+        with _scheduler_lock(pipe):
             recorder = _Recording(pipe.scheduler, len(chunk))
             pipe.scheduler = recorder
             try:

@@ -36,6 +36,23 @@ def test_image_i_comes_from_seed_plus_i_whatever_the_batch():
         torch.testing.assert_close(one.activations[name], two.activations[name], atol=1e-4, rtol=1e-4)
 
 
+def test_runs_on_one_pipeline_from_several_threads_record_what_each_would_alone():
+    """run() swaps the pipeline's scheduler for a recording one: runs from two threads take turns, so each
+    records its own predictions, and the pipeline's scheduler is its own again after."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pipe = models.sd_pipeline()
+    scheduler = pipe.scheduler
+    alone = {seed: run(pipe, PROMPTS, steps=3, size=16, seed=seed) for seed in (1, 2)}
+    with ThreadPoolExecutor(2) as pool:
+        together = dict(zip((1, 2), pool.map(lambda seed: run(pipe, PROMPTS, steps=3, size=16, seed=seed), (1, 2)),
+                            strict=True))
+    for seed in (1, 2):
+        np.testing.assert_allclose(together[seed].predictions, alone[seed].predictions, atol=1e-5)
+        np.testing.assert_allclose(together[seed].images, alone[seed].images, atol=1e-5)
+    assert pipe.scheduler is scheduler and models.all_hooks(pipe.unet) == 0
+
+
 def test_activations_are_the_conditional_pass():
     """At the first step both passes see the same latents, so the conditional half of a guided run equals
     an unguided run's (which has only the conditional pass), and differs from the unconditional half."""
