@@ -102,11 +102,14 @@ def test_training_runs_resumes_and_restarts_from_the_fp16_checkpoint(tmp_path):
     work, out = tmp_path / "work", tmp_path / "out"
     state = train(work, out, 2, recipe=small, log_every=1)
     assert state["steps"] == {"vae": 3, "estimator": 2, "unet": 2} and state["scaling_factor"] > 0
+    cpu = "CPU (2 torch threads)"
+    assert state["trained_on"] == {"vae": {cpu: 3}, "estimator": {cpu: 2}, "unet": {cpu: 2}}  # the card's record
     state = train(work, out, 4, recipe=small, log_every=1)  # resumes: only two more UNet steps
     assert state["steps"]["unet"] == 4 and len(state["losses"]["unet"]) == 4
     old = {k: v for k, v in json.loads((out / "training_state.json").read_text())["recipe"].items()
            if k != "ema_warmup"}  # a run saved before the warm-up existed resumes under it
     saved = json.loads((out / "training_state.json").read_text())
+    del saved["trained_on"]  # nor the count of steps per device: those steps were on 2 CPU threads
     (out / "training_state.json").write_text(json.dumps({**saved, "recipe": old}))
     (work / "state.pt").unlink()  # a new session: only the committed fp16 checkpoint is left
     from transformers import CLIPTokenizer
@@ -125,6 +128,7 @@ def test_training_runs_resumes_and_restarts_from_the_fp16_checkpoint(tmp_path):
         training.build_tokenizer = built
     assert vocab() == before
     assert state["steps"] == {"vae": 3, "estimator": 2, "unet": 5} and state["warm_restart_at"] == 4
+    assert state["trained_on"]["unet"] == {cpu: 5}
     assert json.loads((out / "training_state.json").read_text())["steps"]["unet"] == 5
     pipe = StableDiffusionPipeline.from_pretrained(out / "pipeline")
     assert pipe.vae.config.scaling_factor == pytest.approx(state["scaling_factor"])

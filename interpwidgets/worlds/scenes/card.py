@@ -184,8 +184,8 @@ def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
     sizes = dict(n=100, gen=48, probes=40, edits=6) if quick else dict(n=500, gen=200, probes=120, edits=24)
     probes, s = probe_metrics(pipe, estimator, sizes["probes"])
     return {"world": "interpwidgets.worlds.scenes", "quick": quick,
-            "training": {"steps": state["steps"], "cpu_seconds": {k: round(v) for k, v in state["seconds"].items()},
-                         "device": state.get("device", "CPU (2 cores)"), "recipe": state["recipe"]},
+            "training": {"steps": state["steps"], "seconds": {k: round(v) for k, v in state["seconds"].items()},
+                         "trained_on": state["trained_on"], "recipe": state["recipe"]},
             "estimator": estimator_metrics(pipe, estimator, sizes["n"]),
             "generation": generation_metrics(pipe, estimator, sizes["gen"]),
             "probes": probes, "edit": edit_metrics(pipe, estimator, s, max_images=sizes["edits"])}

@@ -10,6 +10,9 @@ Three phases, each resumed where it stopped:
    given their prompts (epsilon prediction on Stable Diffusion's schedule; the prompt dropped one time in ten,
    for classifier-free guidance); an exponential moving average of the weights is what ships.
 
+``--device cuda`` trains on a GPU where a session has one; ``training_state.json`` counts each phase's steps
+per device (``trained_on``), and the model card says where the weights were trained.
+
 The full training state (fp32 weights, optimizers, the averages) goes to ``--work`` every few minutes; the
 shippable fp16 pipeline and estimator, with ``training_state.json``, go to ``--out`` at the same time. A
 later run resumes from ``--work`` if it is there, else from ``--out`` (fp16 weights, fresh optimizers and a
@@ -82,11 +85,19 @@ def _tokenizer(work: Path, out: Path):
     return build_tokenizer(work / "tokenizer")
 
 
+def device_label(device: torch.device, threads: int) -> str:
+    """How the model card names where steps ran: the GPU's name, or the CPU and its torch threads."""
+    if device.type == "cuda":
+        return f"GPU ({torch.cuda.get_device_name(device)})"
+    return f"CPU ({threads} torch threads)"
+
+
 class _Run:
     """The networks, their optimizers and the progress record; saved and restored as one."""
 
-    def __init__(self, work: Path, out: Path, recipe: dict):
-        self.work, self.out, self.recipe = work, out, recipe
+    def __init__(self, work: Path, out: Path, recipe: dict, device: torch.device | None = None):
+        device = device or torch.device("cpu")
+        self.work, self.out, self.recipe, self.device = work, out, recipe, device
         torch.manual_seed(recipe["seed"])
         self.tokenizer = _tokenizer(work, out)
         self.vae, self.text, self.unet = build_vae(), build_text_encoder(self.tokenizer), build_unet()
@@ -103,11 +114,21 @@ class _Run:
                       "seconds": {"vae": 0.0, "estimator": 0.0, "unet": 0.0}, "scaling_factor": None,
                       "warm_restart_at": 0, "losses": {"vae": [], "estimator": [], "unet": []}}
         self._restore()
+        # runs saved before the count existed were trained on 2 CPU threads (the sessions' machines)
+        self.state.setdefault("trained_on", {k: {"CPU (2 torch threads)": v} if v else {}
+                                             for k, v in self.state["steps"].items()})
+        for model in (self.vae, self.text, self.unet, self.estimator, *self.ema.values()):
+            model.to(device)
+        for opt in self.opt.values():  # optimizer moments restored on the CPU follow their parameters
+            for st in opt.state.values():
+                for k, v in st.items():
+                    if torch.is_tensor(v) and v.dim():
+                        st[k] = v.to(device)
 
     def _restore(self) -> None:
         full = self.work / "state.pt"
         if full.exists():
-            s = torch.load(full, weights_only=False)
+            s = torch.load(full, weights_only=False, map_location="cpu")
             if not _same_recipe(s["state"]["recipe"], self.recipe):
                 raise ValueError(f"{full} holds a run of another recipe; give another --work or delete it")
             for name in ("vae", "text", "unet", "estimator"):
@@ -162,7 +183,7 @@ class _Run:
 
 
 def _vae_step(run: _Run, d: dict, rng: np.random.Generator) -> torch.Tensor:
-    x = _images(d, rng.integers(0, len(d["images"]), run.recipe["batch"])) * 2 - 1
+    x = _images(d, rng.integers(0, len(d["images"]), run.recipe["batch"])).to(run.device) * 2 - 1
     post = run.vae.encode(x).latent_dist
     err = run.vae.decode(post.sample()).sample - x
     return err.abs().mean() + (err ** 2).mean() + run.recipe["kl_weight"] * post.kl().mean()
@@ -170,16 +191,19 @@ def _vae_step(run: _Run, d: dict, rng: np.random.Generator) -> torch.Tensor:
 
 def _estimator_step(run: _Run, d: dict, rng: np.random.Generator) -> torch.Tensor:
     idx = rng.integers(0, len(d["images"]), run.recipe["batch"])
-    x = _images(d, idx)
+    x = _images(d, idx).to(run.device)
     with torch.no_grad():  # half the batch through the VAE: generated images come out of its decoder
         half = len(x) // 2
         x[:half] = (run.vae.decode(run.vae.encode(x[:half] * 2 - 1).latent_dist.mode()).sample.clamp(-1, 1) + 1) / 2
     out = run.estimator(x)
     f = nn.functional
-    loss = f.smooth_l1_loss(out["disparity"], torch.from_numpy(d["disparity"][idx]), beta=0.1) * 10 \
-        + f.binary_cross_entropy_with_logits(out["mask"], torch.from_numpy(d["mask"][idx]).float())
+    def label(k):
+        return torch.from_numpy(d[k][idx]).to(run.device)
+
+    loss = f.smooth_l1_loss(out["disparity"], label("disparity"), beta=0.1) * 10 \
+        + f.binary_cross_entropy_with_logits(out["mask"], label("mask").float())
     for k in ATTRIBUTES:
-        loss = loss + 0.2 * f.cross_entropy(out[k], torch.from_numpy(d[k][idx]))
+        loss = loss + 0.2 * f.cross_entropy(out[k], label(k))
     return loss
 
 
@@ -192,9 +216,9 @@ def _latents(run: _Run, d: dict, work: Path) -> dict:
     means, stds = [], []
     with torch.no_grad():
         for i in range(0, len(d["images"]), 256):
-            post = run.vae.encode(_images(d, slice(i, i + 256)) * 2 - 1).latent_dist
-            means.append(post.mean)
-            stds.append(post.std)
+            post = run.vae.encode(_images(d, slice(i, i + 256)).to(run.device) * 2 - 1).latent_dist
+            means.append(post.mean.cpu())
+            stds.append(post.std.cpu())
     lat = {"mean": torch.cat(means), "std": torch.cat(stds)}
     torch.save(lat, file)
     return lat
@@ -207,28 +231,30 @@ def _unet_step(run: _Run, lat: dict, ids: torch.Tensor, rng: np.random.Generator
     tokens = ids[idx].clone()
     drop = torch.from_numpy(rng.random(len(idx)) < run.recipe["drop_prompt"])
     tokens[drop] = ids[-1]
+    z, tokens = z.to(run.device), tokens.to(run.device)
     cond = run.text(tokens).last_hidden_state
     noise = torch.randn_like(z)
-    t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(z),))
+    t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(z),)).to(run.device)
     pred = run.unet(noise_sched.add_noise(z, noise, t), t, cond).sample
     return nn.functional.mse_loss(pred, noise)
 
 
 def train(work: Path, out: Path, unet_steps: int, recipe: dict | None = None, save_every: float = 300.0,
-          threads: int = 2, log_every: int = 50) -> dict:
-    """Run (or resume) the three phases until the UNet has taken ``unet_steps`` steps; returns the state.
-    SIGTERM saves and stops."""
+          threads: int = 2, log_every: int = 50, device: str = "cpu") -> dict:
+    """Run (or resume) the three phases until the UNet has taken ``unet_steps`` steps on ``device``; returns
+    the state. SIGTERM saves and stops."""
     with _stop_on_sigterm() as stop:
-        return _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop)
+        return _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop, torch.device(device))
 
 
-def _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop) -> dict:
+def _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop, device) -> dict:
     from diffusers import DDPMScheduler
 
     torch.set_num_threads(threads)
     recipe = {**RECIPE, **(recipe or {})}
     work.mkdir(parents=True, exist_ok=True)
-    run = _Run(work, out, recipe)
+    run = _Run(work, out, recipe, device)
+    where = device_label(device, threads)
     d = _data(work, recipe)
     rng = np.random.default_rng(recipe["seed"] + sum(run.state["steps"].values()))
     last_save = time.time()
@@ -278,6 +304,7 @@ def _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop) 
                             e.lerp_(p, 1 - decay)
             losses.append(loss.item())
             run.state["steps"][phase] += 1
+            run.state["trained_on"][phase][where] = run.state["trained_on"][phase].get(where, 0) + 1
             run.state["seconds"][phase] += time.time() - start
             if run.state["steps"][phase] % log_every == 0:
                 run.state["losses"][phase].append([run.state["steps"][phase], float(np.mean(losses))])
@@ -317,9 +344,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--work", type=Path, default=cache_dir("worlds", "scenes", "work"))
     p.add_argument("--unet-steps", type=int, default=20000)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda where the session has a GPU")
     p.add_argument("--save-every", type=float, default=300.0, help="seconds between checkpoints")
     args = p.parse_args(argv)
-    train(args.work, args.out, args.unet_steps, threads=args.threads, save_every=args.save_every)
+    train(args.work, args.out, args.unet_steps, threads=args.threads, save_every=args.save_every, device=args.device)
 
 
 if __name__ == "__main__":
