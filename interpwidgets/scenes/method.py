@@ -229,6 +229,22 @@ class ProbeGrid:
         flat = int(np.nanargmax(grid) if metric == "dice" else np.nanargmin(grid))
         return self.layers[flat // self.steps], flat % self.steps
 
+    def table(self, metric: str = "dice", split: str = "choose") -> str:
+        """The layers x steps grid of one metric as a text table (the choose split's means, or the test
+        split's), the chosen cell starred; what the heatmap shows, for a log or a paper's appendix."""
+        if metric not in ("dice", "rmse") or split not in ("choose", "test"):
+            raise ValueError(f"metric must be 'dice' or 'rmse' and split 'choose' or 'test', got {metric!r}, {split!r}")
+        grid = self.choose[metric] if split == "choose" else np.nanmean(self.test[metric], 0)
+        best = self.best(metric)
+        width = max(len(name) for name in self.layers)
+        lines = [f"{metric} ({split} split) by layer x step; * the cell chosen on the choose split",
+                 " " * width + "".join(f"{t:>8d}" for t in range(self.steps))]
+        for i, name in enumerate(self.layers):
+            cells = [("   n/a " if np.isnan(v) else f"{v:7.3f}") + ("*" if (name, t) == best else " ")
+                     for t, v in enumerate(grid[i])]
+            lines.append(name.ljust(width) + "".join(cells))
+        return "\n".join(lines)
+
     def summary(self, n_boot: int = 2000, seed: int = 0) -> dict:
         """JSON-ready: both heatmaps (choose and test means), and for each metric the setting chosen on the
         choose split with its test score and 95% interval over test images."""

@@ -132,6 +132,11 @@ def test_probe_grid_chooses_on_the_choose_split_and_reports_the_test_split():
     assert s["dice"]["chosen"]["test"] == pytest.approx(test[0, 1], abs=1e-4)
     assert s["dice"]["chosen"]["test_lo"] <= s["dice"]["chosen"]["test"] <= s["dice"]["chosen"]["test_hi"]
     assert s["images"] == {"fit": 10, "choose": 10, "test": 10}
+    table = grid.table("dice").splitlines()  # the choose split's grid as text, the chosen cell starred
+    assert table[2].split()[0] == "a" and table[2].split()[2] == f"{grid.choose['dice'][0, 1]:.3f}*"
+    assert table[3].split()[0] == "b" and "*" not in table[3]
+    with pytest.raises(ValueError, match="metric must be 'dice' or 'rmse'"):
+        grid.table("iou")
     with pytest.raises(ValueError, match="missing \\['test'\\]"):
         probe_grid(run_, depth, mask, {"fit": range(10), "choose": range(10, 20)})
     with pytest.raises(ValueError, match="must both be \\[30, H, W\\]"):

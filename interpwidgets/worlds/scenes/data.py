@@ -6,7 +6,7 @@ three columns and at one of two distances) and up to two smaller distractors. Ob
 (turned about the vertical) and upright cylinders, lit by one sun with hard shadows. Every pixel's depth is
 known exactly (ray casting, no estimate), and so is which pixels show the salient object.
 
-``render(scene)`` casts the rays of one scene in numpy (about a millisecond at 32x32 with 2x2
+``render(scene)`` casts the rays of one scene in numpy (about 3 ms at 32x32 with 2x2
 supersampling); ``sample_scene(rng)`` draws a scene; ``dataset(n, seed)`` draws and renders many, with
 their prompts and layout attributes.
 
