@@ -311,7 +311,7 @@ def probe_grid(run: SceneRun, depth, mask, split: dict, *, epochs: int = 30, lr:
 
 def _per_image_maps(probes, maps, steps, what: str, meaning: str) -> tuple[torch.Tensor, set]:
     """An edit's per-image maps as a float tensor [n, H, W] at the probes' size, and its steps, checked."""
-    t = torch.as_tensor(np.asarray(maps)).float()
+    t = torch.from_numpy(np.array(maps, dtype=np.float32))  # a copy: the maps may be read-only views
     if t.ndim != 3 or tuple(t.shape[1:]) != tuple(probes.size):
         raise ValueError(f"{what} must be [n, {probes.size[0]}, {probes.size[1]}] ({meaning}), got {tuple(t.shape)}")
     n_steps = probes.weight.shape[0]

@@ -211,3 +211,25 @@ def test_other_schedulers_record_their_predictions_and_honour_the_seed(scheduler
     assert calls >= 6 and a.activations["layers.0.attn.out"].shape[1] == calls == len(a.timesteps)
     err = np.abs(a.predictions - a.images[:, None]).mean((0, 2, 3, 4))
     assert err[-1] < err[0]
+
+
+def test_the_probe_edit_steers_the_depth_probe_to_a_target_map():
+    """The Huber kind of ProbeEdit: at the edited steps the depth probe reads the target map (a ramp, near on
+    the left) far closer than the unedited run's activations did."""
+    from interpwidgets.probes.spatial import per_image_scores
+    from interpwidgets.scenes.method import ProbeEdit, probe_grid
+
+    pipe = models.sd_pipeline()
+    prompts = [f"a red car {i}" for i in range(8)]
+    base = run(pipe, prompts, steps=3, size=16)
+    mask = _square(8, 2, 1)
+    depth = np.broadcast_to(np.linspace(0, 1, 16, dtype=np.float32), (8, 16, 16)).copy()
+    grid = probe_grid(base, depth, mask, {"fit": range(4), "choose": range(4, 6), "test": range(6, 8)}, epochs=2,
+                      progress=False)
+    probes = grid.probes["depth"]["layers.0.attn.out"]
+    ramp = np.broadcast_to(np.linspace(2, -2, 16, dtype=np.float32), (2, 16, 16))
+    edited = run(pipe, prompts[:2], steps=3, size=16,
+                 edits={"layers.0.attn.out": ProbeEdit(probes, ramp, steps=[0, 1], iters=60, lr=0.05)})
+    after = per_image_scores(probes, edited.activations["layers.0.attn.out"], torch.as_tensor(ramp))  # RMSE
+    before = per_image_scores(probes, base.activations["layers.0.attn.out"][:2], torch.as_tensor(ramp))
+    assert (after[:, :2] < 0.3 * before[:, :2]).all()
