@@ -197,7 +197,7 @@ def run(pipe, prompts, *, steps: int = 15, guidance: float = 7.5, size: int | No
         calls = stacked.shape[1]  # more calls than steps: its warm-up), as the capture counts them
         preds.append(_decode(pipe, stacked.flatten(0, 1)).reshape(len(chunk), calls, size, size, 3))
         inputs.append(torch.stack(recorder.inputs, 1))
-        cfg = guidance > 1
+        cfg = guidance > 1 and getattr(pipe.unet.config, "time_cond_proj_dim", None) is None  # as diffusers decides
         for name in layers:
             a = cache[name]  # [steps, (2 x) b, h*w, d]
             acts[name].append(_as_grids(a[:, len(chunk):] if cfg else a))
