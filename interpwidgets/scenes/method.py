@@ -325,13 +325,13 @@ class ProbeEdit:
     """An edit for the engine's ``intervene``: at the chosen denoising steps, the self-attention output of
     one layer is optimised so that the layer's probe reads ``target`` (a mask: cross-entropy; a depth map:
     Huber), and the result is swapped into the denoising. Done online, step by step, so each step optimises
-    the activation the edited run actually has (the paper optimises with Adam 5e-3 for ~100 steps).
+    the activation the edited run actually has (the paper's code: Adam, 5e-3, 128 iterations).
 
     ``probes`` are the layer's :class:`~interpwidgets.probes.spatial.SpatialProbes` (batch axis: steps);
     ``target`` is ``[n, H, W]`` for the n images of the run. Only the conditional pass is edited.
     """
 
-    def __init__(self, probes, target, steps, iters: int = 100, lr: float = 5e-3):
+    def __init__(self, probes, target, steps, iters: int = 128, lr: float = 5e-3):
         t, steps = _per_image_maps(probes, target, steps, "target", "the probes' label size")
         self.probes, self.target, self.steps, self.iters, self.lr = probes, t, steps, iters, lr
 

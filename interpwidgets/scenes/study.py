@@ -128,7 +128,7 @@ def _chain(*edits):
 
 
 def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, target_mask=None, target_depth=None,
-               push: float = 0.0, layers: list[str] | None = None, steps=range(5), iters: int = 100,
+               push: float = 0.0, layers: list[str] | None = None, steps=range(5), iters: int = 128,
                lr: float = 5e-3, depth: Estimator | None = None, saliency: Estimator | None = None,
                on_step: Callable[[int], None] | None = None) -> SceneEdit:
     """Generate image ``index`` of the study again with its salient object moved by (``dx``, ``dy``) pixels,

@@ -58,7 +58,7 @@ class SceneTimeline(Widget):
     edits = traitlets.Int(0).tag(sync=True)  # finished edits: the view asks for the latest one's images
 
     def __init__(self, pipe, s: Study, *, depth, saliency, edit_layers: list[str] | None = None,
-                 iters: int = 100, background: bool = True, **kwargs):
+                 iters: int = 128, background: bool = True, **kwargs):
         from .method import decoder_layers
 
         self._pipe, self._study, self._estimators = pipe, s, {"depth": depth, "saliency": saliency}
@@ -230,7 +230,7 @@ class SceneProbeView(ipywidgets.VBox):
     """
 
     def __init__(self, pipe, prompts=None, *, depth=None, saliency=None, study_: Study | None = None,
-                 steps: int = 15, guidance: float = 7.5, seed: int = 0, epochs: int = 30, iters: int = 100,
+                 steps: int = 15, guidance: float = 7.5, seed: int = 0, epochs: int = 30, iters: int = 128,
                  edit_layers: list[str] | None = None, progress: bool = True, background: bool = True):
         from .study import _require
 

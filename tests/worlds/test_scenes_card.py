@@ -1,12 +1,12 @@
 """The scenes world's shipped checkpoint, re-measured: the model card's numbers are measured again now, from
 the same seeds (the estimator in full, the probes of the trained UNet and of the control in full, the first
-images generated and edited), compared with the card, and the paper's claims that the checkpoint shows are
-checked on the new measurement: the probes beat the random-init control, and their quality plateaus before
-the last step. Two claims it does not show yet (2050 of 20000 UNet steps; docs/scenes.md): quality high in
-the first steps (the mask probe's Dice climbs from 0.18 at step 0 to its best, 0.62, at step 9), and the
-edit moving the object (the edited object overlaps its old place more than the moved mask on most images):
-for those the test re-measures the card's numbers and asserts only them. (The Fréchet distance is not
-measured again: it needs the card's 200 images and more.)"""
+images generated and edited), compared with the card, and the paper's claims are checked on the new
+measurement: the pipeline draws what its prompt names; the probes beat the random-init control; their
+quality is high from the first step and plateaus before the last. The paper's edit claim (the edited
+object overlaps the moved mask more than its old place on most images) does not hold on this checkpoint
+(docs/scenes.md): the test re-measures the card's edits, checks that the edit changes the image, and does
+not assert the claim. (The Fréchet distance is not measured again: it needs the card's 200 images and
+more.)"""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from interpwidgets.worlds.scenes import card as sc
 
 pytestmark = pytest.mark.slow
 
-GENERATED, EDITED = 32, 4  # images of the card drawn again (of 200) and edits made again (of 22)
+GENERATED, EDITED, CHOSEN = 32, 4, 2  # images of the card drawn again (of 200); test edits made again (of
+# about 22); choose-split edits made again per setting, for two settings
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +57,8 @@ def test_the_estimator_is_re_measured(world):
 
 def test_generated_images_agree_with_their_prompts_as_the_card_says(world):
     """The card's first images drawn again from their seeds: the estimator reads the same attributes, image by
-    image; and the drawn objects have the prompt's colour, shape and distance more often than chance (not
-    yet its column: the card's 0.36 is at chance, 0.33; docs/scenes.md)."""
+    image; and the drawn objects have the prompt's colour, shape, column and distance far more often than
+    chance."""
     from interpwidgets.scenes import run
     from interpwidgets.worlds.scenes.data import dataset
 
@@ -70,8 +71,7 @@ def test_generated_images_agree_with_their_prompts_as_the_card_says(world):
     for k, per_image in g["agree_per_image"].items():
         now = (e[k] == prompts[k][:GENERATED]).astype(int)
         assert (now == np.array(per_image[:GENERATED])).mean() >= 0.95, k  # a reading near a boundary may flip
-        if k != "column":
-            assert now.mean() > g["chance"][k] + 0.1, k
+        assert now.mean() > g["chance"][k] + 0.3, k
 
 
 def test_the_probes_are_re_measured_and_beat_the_random_init_control(world, probes_now):
@@ -89,10 +89,11 @@ def test_the_probes_are_re_measured_and_beat_the_random_init_control(world, prob
     assert now["trained_better_by"]["rmse"]["lo"] > 0
 
 
-def test_probe_quality_by_step_is_the_cards_and_plateaus_before_the_last_step(world, probes_now):
-    """At the layer chosen on the choose split, the test score by step is the card's; its best is reached
-    (within 0.02) by step 10, two thirds in, and it beats the control's at every step, the first too. (The
-    paper's "already high in the first steps" is not asserted: here step 3 is at 65% of the best Dice.)"""
+def test_probe_quality_by_step_is_the_cards_high_early_and_plateaus_before_the_last_step(world, probes_now):
+    """At the layer chosen on the choose split, the test score by step is the card's; it is high from the
+    first step (step 0's Dice at least 70% of the best over steps and above the control's best step by 0.3;
+    step 0's RMSE below the control's best), its best is reached (within 0.02) by step 10, two thirds in, and
+    it beats the control's at every step."""
     _, _, card = world
     now, _ = probes_now
     by_step, control = now["trained"]["chosen_layer_test_by_step"], now["random_init"]["chosen_layer_test_by_step"]
@@ -102,16 +103,30 @@ def test_probe_quality_by_step_is_the_cards_and_plateaus_before_the_last_step(wo
     dice, rmse = np.array(by_step["dice"]), np.array(by_step["rmse"])
     assert dice[:11].max() >= dice.max() - 0.02 and rmse[:11].min() <= rmse.min() + 0.02
     assert (dice > np.array(control["dice"])).all() and (rmse < np.array(control["rmse"])).all()
+    assert dice[0] >= 0.7 * dice.max() and dice[0] > max(control["dice"]) + 0.3
+    assert rmse[0] < min(control["rmse"])
 
 
 def test_the_edits_are_the_cards(world, probes_now):
-    """The card's first edits made again give its scores: the object's Dice with the moved mask and with
-    its old place, and the estimator's disparity of it after."""
+    """The card's first test edits made again, at the setting it chose, give its scores: the object's Dice with
+    the moved mask and with its old place, and the estimator's disparity of it after; and so do the first
+    choose-split edits of the chosen setting and of another (what the choice was made on). The edit changes
+    the image (unedited, the object's Dice with its old place is 1: the same seed draws the same image)."""
     pipe, estimator, card = world
     _, s = probes_now
-    e = card["edit"]
-    for row in e["rows"][:EDITED]:
-        now = sc.edit_row(pipe, estimator, s, row["image"], e["shift_px"])
+    e, choice = card["edit"], card["edit_choice"]
+    assert (e["steps_edited"], e["layers_edited"]) == (choice["chosen"]["steps"], choice["chosen"]["layers"])
+    best = max(choice["settings"], key=lambda x: x["moved_minus_old"])
+    assert (best["steps"], best["layers"]) == (e["steps_edited"], e["layers_edited"])
+    redo = [(row, e["steps_edited"], e["layers_edited"]) for row in e["rows"][:EDITED]]
+    other = next(x for x in choice["settings"] if x is not best)
+    redo += [(row, x["steps"], x["layers"]) for x in (best, other) for row in x["rows"][:CHOSEN]]
+    old = []
+    for row, steps, layers in redo:
+        now = sc.edit_row(pipe, estimator, s, row["image"], e["shift_px"], steps, layers)
+        old.append(now["dice_old"])
         assert now["dx"] == row["dx"]
         for k in ("dice_target", "dice_old", "disparity_after"):
-            assert now[k] == pytest.approx(row[k], abs=0.05), (row["image"], k)
+            if k in row:
+                assert now[k] == pytest.approx(row[k], abs=0.05), (row["image"], steps, layers, k)
+    assert np.mean(old) < 0.97

@@ -16,9 +16,10 @@ a small version (for a look at a checkpoint in training; not a card).
    test; the layer and step chosen on the choose split; test Dice and RMSE with intervals, against the
    random-init control (:func:`interpwidgets.scenes.study.control_run`, teacher-forced), and the chosen
    layer's test score at every step.
-4. **The edit**: on the test images, the object moved towards the image's centre (or away from it, for one
-   in the middle) through the mask probes at the decoder's layers in the first steps; the estimator's mask of
-   the new image compared with the moved mask and with the old one.
+4. **The edit**: the object moved towards the image's centre (or away from it, for one in the middle)
+   through the mask probes in the first denoising steps; the estimator's mask of the new image compared with
+   the moved mask and with the old one. How many steps, and at which layers, is chosen on the choose split's
+   images; the test images' edits are reported.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from . import CHECKPOINT, estimate, estimators, load
 from .data import COLORS, COLUMNS, DISTANCES, SHAPES, dataset
 
 __all__ = ["CARD", "SEEDS", "STEPS", "GUIDANCE", "frechet", "estimator_metrics", "generation_metrics",
-           "probe_metrics", "edit_row", "edit_metrics", "card"]
+           "probe_metrics", "EDIT_SETTINGS", "edit_row", "edit_choice", "edit_metrics", "card"]
 
 CARD = CHECKPOINT / "model_card.json"
 SEEDS = {"estimator": 12345, "prompts": 54321, "reference": 777, "split": 0, "control": 1}
 STEPS, GUIDANCE = 15, 7.5  # the paper's sampler settings (LMS, 15 steps, guidance 7.5)
-EDIT_STEPS = range(5)  # the edit's denoising steps: the first five (of 15), where the layout is set
+# the edit's settings tried on the choose split: the first 3, 5 (the paper's code) or 8 of the 15 steps, at the
+# decoder's self-attention layers (the paper's code) or at all of them
+EDIT_SETTINGS = [(steps, layers) for steps in (3, 5, 8) for layers in ("decoder", "all")]
 CHANCE = {"color": 1 / len(COLORS), "shape": 1 / len(SHAPES), "column": 1 / len(COLUMNS),
           "distance": 1 / len(DISTANCES)}
 
@@ -151,44 +154,81 @@ def probe_metrics(pipe, estimator, n: int = 120) -> tuple[dict, object]:
     return out, s
 
 
-def edit_row(pipe, estimator, s, index: int, shift: int = 6) -> dict:
-    """Image ``index`` of the study ``s`` generated again with its object moved ``shift`` pixels towards the
-    middle (or out of it, for one already there: :func:`~interpwidgets.scenes.study.towards_middle`), and the
-    edit's scores."""
-    from ...scenes.study import edit_scene, towards_middle
+def _edit_layers(s, layers: str):
+    """The layers an edit setting names: ``"decoder"`` (the up blocks', as the paper's code edits) or
+    ``"all"`` (every self-attention layer the study probed)."""
+    if layers not in ("decoder", "all"):
+        raise ValueError(f"layers must be 'decoder' or 'all', got {layers!r}")
+    return None if layers == "decoder" else list(s.grid.layers)  # None: edit_scene's default, the decoder's
 
-    dx = towards_middle(s.mask[index], shift)
-    e = edit_scene(pipe, s, index, dx=dx, steps=EDIT_STEPS, **estimators(estimator))
+
+def edit_row(pipe, estimator, s, index: int, shift: int = 6, steps: int = 5, layers: str = "decoder") -> dict:
+    """Image ``index`` of the study ``s`` generated again with its object moved ``shift`` pixels towards the
+    middle (or out of it, for one already there: :func:`~interpwidgets.scenes.study.towards_middle`),
+    edited in the first ``steps`` denoising steps at ``layers`` (:func:`_edit_layers`), and the edit's
+    scores."""
+    from ...scenes.study import edit_scene, towards_middle
     from ...transport import json_grid
 
+    dx = towards_middle(s.mask[index], shift)
+    e = edit_scene(pipe, s, index, dx=dx, steps=range(steps), layers=_edit_layers(s, layers),
+                   **estimators(estimator))
     return {"image": index, "dx": dx, **{k: json_grid(v) for k, v in e.scores.items()}}
 
 
-def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24) -> dict:
+def _with_object(s, part: str, max_images: int) -> list[int]:
+    return [int(i) for i in s.split[part] if s.mask[i].any()][:max_images]
+
+
+def edit_choice(pipe, estimator, s, shift: int = 6, max_images: int = 16) -> dict:
+    """The edit's setting (how many early steps; the decoder's layers or all) chosen on the choose split:
+    each of :data:`EDIT_SETTINGS` moves the objects of up to ``max_images`` choose images, and the one whose
+    edited objects overlap the moved mask most beyond their old place (the mean of Dice with the moved mask
+    minus Dice with the old one) is chosen. The test images are never edited here."""
+    images = _with_object(s, "choose", max_images)
+    settings = []
+    for steps, layers in EDIT_SETTINGS:
+        rows = [edit_row(pipe, estimator, s, i, shift, steps, layers) for i in images]
+        new, old = np.array([r["dice_target"] for r in rows]), np.array([r["dice_old"] for r in rows])
+        settings.append({"steps": steps, "layers": layers, "moved_minus_old": round(float(np.mean(new - old)), 4),
+                         "dice_with_moved_mask": round(float(new.mean()), 4),
+                         "dice_with_old_mask": round(float(old.mean()), 4),
+                         "share_closer_to_moved": round(float(np.mean(new > old)), 4),
+                         "rows": [{k: r[k] for k in ("image", "dx", "dice_target", "dice_old")} for r in rows]})
+    best = max(settings, key=lambda x: x["moved_minus_old"])
+    return {"images": len(images), "criterion": "mean over choose images of (Dice with the moved mask - Dice "
+                                                "with the old place)",
+            "settings": settings, "chosen": {"steps": best["steps"], "layers": best["layers"]}}
+
+
+def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24, steps: int = 5,
+                 layers: str = "decoder") -> dict:
     """The translation edit (:func:`edit_row`) on up to ``max_images`` test images of the study ``s`` (those
-    with an object)."""
-    rows = [edit_row(pipe, estimator, s, int(index), shift) for index in s.split["test"][:max_images]
-            if s.mask[index].any()]
+    with an object), at one setting (chosen by :func:`edit_choice`)."""
+    rows = [edit_row(pipe, estimator, s, i, shift, steps, layers) for i in _with_object(s, "test", max_images)]
     new, old = np.array([r["dice_target"] for r in rows]), np.array([r["dice_old"] for r in rows])
     base = np.array([r["dice_target_unedited"] for r in rows])
-    return {"images": len(rows), "shift_px": shift, "steps_edited": len(EDIT_STEPS),
+    return {"images": len(rows), "shift_px": shift, "steps_edited": steps, "layers_edited": layers,
             "dice_with_moved_mask": _interval(new), "dice_with_old_mask": _interval(old),
             "unedited_dice_with_moved_mask": _interval(base), "share_closer_to_moved": _interval(new > old),
-            "rows": rows}
+            "moved_minus_old": _interval(new - old), "rows": rows}
 
 
 def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
     """Every measurement of the module's docstring on the checkpoint at ``path``."""
     pipe, estimator = load(path)
     state = json.loads((Path(path) / "training_state.json").read_text())
-    sizes = dict(n=100, gen=48, probes=40, edits=6) if quick else dict(n=500, gen=200, probes=120, edits=24)
+    sizes = (dict(n=100, gen=48, probes=40, choose=3, edits=6) if quick else
+             dict(n=500, gen=200, probes=120, choose=16, edits=24))
     probes, s = probe_metrics(pipe, estimator, sizes["probes"])
+    choice = edit_choice(pipe, estimator, s, max_images=sizes["choose"])
     return {"world": "interpwidgets.worlds.scenes", "quick": quick,
             "training": {"steps": state["steps"], "seconds": {k: round(v) for k, v in state["seconds"].items()},
                          "trained_on": state["trained_on"], "recipe": state["recipe"]},
             "estimator": estimator_metrics(pipe, estimator, sizes["n"]),
             "generation": generation_metrics(pipe, estimator, sizes["gen"]),
-            "probes": probes, "edit": edit_metrics(pipe, estimator, s, max_images=sizes["edits"])}
+            "probes": probes, "edit_choice": choice,
+            "edit": edit_metrics(pipe, estimator, s, max_images=sizes["edits"], **choice["chosen"])}
 
 
 def main() -> None:
