@@ -8,5 +8,4 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import torch  # noqa: E402
 
-# the machines have 2 cores: 2 torch threads in a serial run, 1 in each of pytest-xdist's 2 workers
-torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+torch.set_num_threads(2)

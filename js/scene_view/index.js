@@ -72,6 +72,7 @@ function frames({ model, request, news }, signal) {
   const score = h("div", { class: "iwsc-score" }, "loading…");
   const el = h("div", { class: "iwsc-frames" }, h("div", { class: "iwsc-row" }, ...Object.values(panels), scales(H * SCALE)),
     score);
+  el.dataset.drawn = "1"; // save_png waits for data-painted on every part marked data-drawn
   let data = null, key = null, ticket = 0;
   const draw = () => {
     if (!data) return;
@@ -165,6 +166,8 @@ function edit({ model, set, request, news }, signal) {
     // no edit of the image shown yet (another image clears the scores; until then they are the old image's)
     if (!n || n === shown || s.image !== model.get("image")) return;
     shown = n;
+    el.dataset.drawn = "1"; // an edit to show: save_png waits for it
+    delete el.dataset.painted;
     request("edited", { edits: n }, { signal }).then((got) => {
       if (got.edits !== model.get("edits")) return; // a newer edit has landed: its own request paints it
       const mask = (k) => decode(got[k]).data;
@@ -176,12 +179,12 @@ function edit({ model, set, request, news }, signal) {
       el.dataset.painted = String(n);
     }).catch((err) => news.fail(err, "edited"));
   };
-  showStatus();
-  showEdit();
   const el = h("div", { class: "iwsc-edit" }, h("h4", {}, "Edit: move the salient object or push it nearer / farther"),
     h("div", { class: "iwsc-bar" }, push, steps, reset, status),
     h("div", { class: "iwsc-row" }, panel("drag the object (white: where it is)", src), panel("before", before, "white: the object"),
       panel("after", after, "orange: the target; white: the object now")), scores);
+  showStatus();
+  showEdit();
   return {
     el,
     update(names) {

@@ -90,3 +90,26 @@ def test_scene_view_round_trips(lab, browser):
     assert page.locator(".iw-banner:not([hidden])").count() == 0
     page.screenshot(path=str(lab["root"] / "scene_view.png"), full_page=True)
     page.close()
+
+
+def test_save_png_waits_for_the_frames_and_the_edit(tmp_path):
+    """save_png of the timeline after an edit: the page is shot once the frames and the edit are painted (each
+    part marks data-drawn, then data-painted), not before and not never."""
+    import models
+    import numpy as np
+    from PIL import Image
+
+    from interpwidgets.scenes.widget import SceneProbeView
+
+    def bright(images):
+        b = images.mean(-1)
+        return b > np.median(b, axis=(1, 2), keepdims=True)
+
+    view = SceneProbeView(models.sd_pipeline(), [f"a red car {i}" for i in range(6)], depth=lambda x: x.mean(-1),
+                          saliency=bright, steps=3, epochs=1, iters=3, progress=False, background=False)
+    view.timeline.dx = 2  # an edit, generated at once (background=False)
+    assert view.timeline.edits == 1
+    png = view.timeline.save_png(tmp_path / "scenes.png", width=900, height=600)
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    tints = img[(np.ptp(img, -1) > 20)]  # coloured pixels: the painted images and maps, not grey text
+    assert len(np.unique(tints, axis=0)) > 100

@@ -19,7 +19,8 @@ a small version (for a look at a checkpoint in training; not a card).
 4. **The edit**: the object moved towards the image's centre (or away from it, for one in the middle)
    through the mask probes in the first denoising steps; the estimator's mask of the new image compared with
    the moved mask and with the old one. How many steps, and at which layers, is chosen on the choose split's
-   images; the test images' edits are reported.
+   images; the test images' edits are reported. The same again on images drawn from the empty prompt, which
+   names no place (:func:`unprompted_edit`): the prompt's place word fights the edit.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from . import CHECKPOINT, estimate, estimators, load
 from .data import COLORS, COLUMNS, DISTANCES, SHAPES, dataset
 
 __all__ = ["CARD", "SEEDS", "STEPS", "GUIDANCE", "frechet", "estimator_metrics", "generation_metrics",
-           "probe_metrics", "EDIT_SETTINGS", "edit_row", "edit_choice", "edit_metrics", "card"]
+           "probe_metrics", "EDIT_SETTINGS", "edit_row", "edit_choice", "edit_metrics", "unprompted_study",
+           "unprompted_edit", "card"]
 
 CARD = CHECKPOINT / "model_card.json"
-SEEDS = {"estimator": 12345, "prompts": 54321, "reference": 777, "split": 0, "control": 1}
+SEEDS = {"estimator": 12345, "prompts": 54321, "reference": 777, "split": 0, "control": 1, "unprompted": 4242}
 STEPS, GUIDANCE = 15, 7.5  # the paper's sampler settings (LMS, 15 steps, guidance 7.5)
 # the edit's settings tried on the choose split: the first 3, 5 (the paper's code) or 8 of the 15 steps, at the
 # decoder's self-attention layers (the paper's code) or at all of them
@@ -186,6 +188,8 @@ def edit_choice(pipe, estimator, s, shift: int = 6, max_images: int = 16) -> dic
     edited objects overlap the moved mask most beyond their old place (the mean of Dice with the moved mask
     minus Dice with the old one) is chosen. The test images are never edited here."""
     images = _with_object(s, "choose", max_images)
+    if not images:
+        raise ValueError("no choose image holds an object: there is nothing to move")
     settings = []
     for steps, layers in EDIT_SETTINGS:
         rows = [edit_row(pipe, estimator, s, i, shift, steps, layers) for i in images]
@@ -206,6 +210,8 @@ def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24, steps
     """The translation edit (:func:`edit_row`) on up to ``max_images`` test images of the study ``s`` (those
     with an object), at one setting (chosen by :func:`edit_choice`)."""
     rows = [edit_row(pipe, estimator, s, i, shift, steps, layers) for i in _with_object(s, "test", max_images)]
+    if not rows:
+        raise ValueError("no test image holds an object: there is nothing to move")
     new, old = np.array([r["dice_target"] for r in rows]), np.array([r["dice_old"] for r in rows])
     base = np.array([r["dice_target_unedited"] for r in rows])
     return {"images": len(rows), "shift_px": shift, "steps_edited": steps, "layers_edited": layers,
@@ -214,12 +220,33 @@ def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24, steps
             "moved_minus_old": _interval(new - old), "rows": rows}
 
 
+def unprompted_study(pipe, estimator, n: int = 80):
+    """A study of ``n`` images drawn from the empty prompt (the model was trained with a tenth of its prompts
+    dropped, so it draws a scene from it): a prompt that names no place, as Stable Diffusion's prompts in the
+    paper seldom do, for the edit."""
+    from ...scenes.study import study
+
+    return study(pipe, [""] * n, **estimators(estimator), steps=STEPS, guidance=GUIDANCE,
+                 seed=SEEDS["unprompted"], split_seed=SEEDS["split"], progress=False)
+
+
+def unprompted_edit(pipe, estimator, n: int = 80, choose: int = 10, edits: int = 24) -> tuple[dict, object]:
+    """The edit (:func:`edit_choice` on the choose split, then :func:`edit_metrics` on the test split) on the
+    images of :func:`unprompted_study`; (the result, the study)."""
+    s = unprompted_study(pipe, estimator, n)
+    choice = edit_choice(pipe, estimator, s, max_images=choose)
+    probes = s.grid.summary()
+    return {"prompt": "", "images": {k: int(len(v)) for k, v in s.split.items()},
+            "probes": {m: probes[m]["chosen"] for m in ("dice", "rmse")}, "edit_choice": choice,
+            "edit": edit_metrics(pipe, estimator, s, max_images=edits, **choice["chosen"])}, s
+
+
 def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
     """Every measurement of the module's docstring on the checkpoint at ``path``."""
     pipe, estimator = load(path)
     state = json.loads((Path(path) / "training_state.json").read_text())
-    sizes = (dict(n=100, gen=48, probes=40, choose=3, edits=6) if quick else
-             dict(n=500, gen=200, probes=120, choose=16, edits=24))
+    sizes = (dict(n=100, gen=48, probes=40, choose=3, edits=6, unprompted=40, unprompted_choose=3) if quick else
+             dict(n=500, gen=200, probes=120, choose=16, edits=24, unprompted=80, unprompted_choose=10))
     probes, s = probe_metrics(pipe, estimator, sizes["probes"])
     choice = edit_choice(pipe, estimator, s, max_images=sizes["choose"])
     return {"world": "interpwidgets.worlds.scenes", "quick": quick,
@@ -228,7 +255,9 @@ def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
             "estimator": estimator_metrics(pipe, estimator, sizes["n"]),
             "generation": generation_metrics(pipe, estimator, sizes["gen"]),
             "probes": probes, "edit_choice": choice,
-            "edit": edit_metrics(pipe, estimator, s, max_images=sizes["edits"], **choice["chosen"])}
+            "edit": edit_metrics(pipe, estimator, s, max_images=sizes["edits"], **choice["chosen"]),
+            "unprompted_edit": unprompted_edit(pipe, estimator, sizes["unprompted"], sizes["unprompted_choose"],
+                                               sizes["edits"])[0]}
 
 
 def main() -> None:
