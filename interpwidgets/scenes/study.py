@@ -128,15 +128,16 @@ def _chain(*edits):
 
 
 def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, target_mask=None, target_depth=None,
-               push: float = 0.0, layers: list[str] | None = None, steps=range(5), iters: int = 128,
+               push: float = 0.0, layers: list[str] | str | None = None, steps=range(5), iters: int = 128,
                lr: float = 5e-3, depth: Estimator | None = None, saliency: Estimator | None = None,
                on_step: Callable[[int], None] | None = None) -> SceneEdit:
     """Generate image ``index`` of the study again with its salient object moved by (``dx``, ``dy``) pixels,
     or to any ``target_mask`` ([H, W], the labels' size) (:class:`~.method.ProbeEdit` on the mask probes: the
     activation optimised until the probe reads the target mask); and/or with the depth probes steered to a
     ``target_depth`` map ([H, W], disparity: larger is nearer); and pushed nearer (``push > 0``) or farther
-    along the depth probe (:class:`~.method.DepthPush`, at the object's new place); at ``layers`` (default:
-    the decoder's self-attention layers, as the paper edits) and the early ``steps``. Then label the new
+    along the depth probe (:class:`~.method.DepthPush`, at the object's new place); at ``layers`` (names, or
+    ``"decoder"``, the default: the decoder's self-attention layers, as the paper edits; or ``"all"``: every
+    layer the study probed) and the early ``steps``. Then label the new
     image with the estimators and score the change (with a ``target_depth``, also the RMSE of the new
     image's disparity to it, and of the unedited image's). The image is generated as the study generated
     it (steps, guidance, size, seed). ``on_step`` goes to :func:`~.method.run` (progress; raising there
@@ -153,7 +154,12 @@ def edit_scene(pipe, s: Study, index: int, *, dx: int = 0, dy: int = 0, target_m
     for name, m in (("target_mask", target_mask), ("target_depth", target_depth)):
         if m is not None and np.shape(m) != size:
             raise ValueError(f"{name} must be {size[0]}x{size[1]} (the labels' size), got shape {np.shape(m)}")
-    layers = layers or [name for name in decoder_layers(pipe) if name in s.grid.layers] or s.grid.layers
+    if isinstance(layers, str) and layers not in ("decoder", "all"):
+        raise ValueError(f"layers must be layer names, 'decoder' or 'all', got {layers!r}")
+    if layers == "all":
+        layers = list(s.grid.layers)
+    elif layers in (None, "decoder"):
+        layers = [name for name in decoder_layers(pipe) if name in s.grid.layers] or s.grid.layers
     unknown = [name for name in layers if name not in s.grid.layers]
     if unknown:
         raise ValueError(f"no probes for {unknown}: the study's layers are {s.grid.layers}")

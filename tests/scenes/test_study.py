@@ -97,6 +97,11 @@ def test_an_image_generated_again_under_no_edit_is_the_same_and_an_edit_changes_
         edit_scene(pipe, s, 6, **kw)
     with pytest.raises(ValueError, match=r"no probes for \['layers.9.attn.out'\]"):
         edit_scene(pipe, s, 0, layers=["layers.9.attn.out"], **kw)
+    with pytest.raises(ValueError, match="layers must be layer names, 'decoder' or 'all', got 'every'"):
+        edit_scene(pipe, s, 0, layers="every", **kw)
+    # "all" edits every probed layer, more than the decoder's (the default, "decoder")
+    decoder, every = (edit_scene(pipe, s, 3, dx=4, iters=5, layers=name, **kw) for name in ("decoder", "all"))
+    assert np.abs(every.after - decoder.after).max() > 1e-3
 
 
 def test_any_target_mask_or_depth_map_can_be_asked_for():

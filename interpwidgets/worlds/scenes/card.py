@@ -20,7 +20,7 @@ a small version (for a look at a checkpoint in training; not a card).
    through the mask probes in the first denoising steps; the estimator's mask of the new image compared with
    the moved mask and with the old one. How many steps, and at which layers, is chosen on the choose split's
    images; the test images' edits are reported. The same again on images drawn from the empty prompt, which
-   names no place (:func:`unprompted_edit`): the prompt's place word fights the edit.
+   names no place (:func:`unprompted_edit`): with a prompt that names one, the edit does not move the object.
 """
 
 from __future__ import annotations
@@ -156,25 +156,16 @@ def probe_metrics(pipe, estimator, n: int = 120) -> tuple[dict, object]:
     return out, s
 
 
-def _edit_layers(s, layers: str):
-    """The layers an edit setting names: ``"decoder"`` (the up blocks', as the paper's code edits) or
-    ``"all"`` (every self-attention layer the study probed)."""
-    if layers not in ("decoder", "all"):
-        raise ValueError(f"layers must be 'decoder' or 'all', got {layers!r}")
-    return None if layers == "decoder" else list(s.grid.layers)  # None: edit_scene's default, the decoder's
-
-
 def edit_row(pipe, estimator, s, index: int, shift: int = 6, steps: int = 5, layers: str = "decoder") -> dict:
     """Image ``index`` of the study ``s`` generated again with its object moved ``shift`` pixels towards the
     middle (or out of it, for one already there: :func:`~interpwidgets.scenes.study.towards_middle`),
-    edited in the first ``steps`` denoising steps at ``layers`` (:func:`_edit_layers`), and the edit's
-    scores."""
+    edited in the first ``steps`` denoising steps at ``layers`` (``"decoder"`` or ``"all"``:
+    :func:`~interpwidgets.scenes.study.edit_scene`), and the edit's scores."""
     from ...scenes.study import edit_scene, towards_middle
     from ...transport import json_grid
 
     dx = towards_middle(s.mask[index], shift)
-    e = edit_scene(pipe, s, index, dx=dx, steps=range(steps), layers=_edit_layers(s, layers),
-                   **estimators(estimator))
+    e = edit_scene(pipe, s, index, dx=dx, steps=range(steps), layers=layers, **estimators(estimator))
     return {"image": index, "dx": dx, **{k: json_grid(v) for k, v in e.scores.items()}}
 
 
@@ -230,15 +221,15 @@ def unprompted_study(pipe, estimator, n: int = 80):
                  seed=SEEDS["unprompted"], split_seed=SEEDS["split"], progress=False)
 
 
-def unprompted_edit(pipe, estimator, n: int = 80, choose: int = 10, edits: int = 24) -> tuple[dict, object]:
+def unprompted_edit(pipe, estimator, n: int = 80, choose: int = 10, edits: int = 24) -> dict:
     """The edit (:func:`edit_choice` on the choose split, then :func:`edit_metrics` on the test split) on the
-    images of :func:`unprompted_study`; (the result, the study)."""
+    images of :func:`unprompted_study`."""
     s = unprompted_study(pipe, estimator, n)
     choice = edit_choice(pipe, estimator, s, max_images=choose)
     probes = s.grid.summary()
     return {"prompt": "", "images": {k: int(len(v)) for k, v in s.split.items()},
             "probes": {m: probes[m]["chosen"] for m in ("dice", "rmse")}, "edit_choice": choice,
-            "edit": edit_metrics(pipe, estimator, s, max_images=edits, **choice["chosen"])}, s
+            "edit": edit_metrics(pipe, estimator, s, max_images=edits, **choice["chosen"])}
 
 
 def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
@@ -257,7 +248,7 @@ def card(path: Path = CHECKPOINT, quick: bool = False) -> dict:
             "probes": probes, "edit_choice": choice,
             "edit": edit_metrics(pipe, estimator, s, max_images=sizes["edits"], **choice["chosen"]),
             "unprompted_edit": unprompted_edit(pipe, estimator, sizes["unprompted"], sizes["unprompted_choose"],
-                                               sizes["edits"])[0]}
+                                               sizes["edits"])}
 
 
 def main() -> None:
