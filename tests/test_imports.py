@@ -16,7 +16,7 @@ def test_engine_probes_and_methods_import_without_the_widget_stack():
     loaded = _modules_after("import interpwidgets as iw, interpwidgets.capture, interpwidgets.probes, "
                             "interpwidgets.iti, interpwidgets.iti.evaluation, interpwidgets.attention.method, "
                             "interpwidgets.worlds.truthful, interpwidgets.probes.spatial, interpwidgets.scenes, "
-                            "interpwidgets.worlds.scenes.train\n"
+                            "interpwidgets.worlds.scenes.train, interpwidgets.saliency, interpwidgets.stats\n"
                             "iw.capture, iw.fit_probes, iw.ITI, iw.collect")
     assert not loaded & set(WIDGET_STACK), loaded & set(WIDGET_STACK)
 

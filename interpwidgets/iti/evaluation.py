@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..stats import bootstrap, resample_weights
 from .method import DIRECTIONS, ITI
 from .metrics import edit_costs
 
@@ -35,33 +36,6 @@ __all__ = ["Sweep", "sweep", "choose", "bootstrap", "resample_weights", "truth_a
            "protocol", "probe_summary"]
 
 Judge = Callable[[ITI, float], np.ndarray]
-
-
-def resample_weights(n: int, groups=None, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
-    """``[n_boot, n]``: how often each question is drawn in each bootstrap replicate. With ``groups`` (e.g. a
-    question's creature) whole groups are drawn (a cluster bootstrap: a creature's questions are not
-    independent), each replicate as many groups as there are."""
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        idx = rng.integers(0, n, size=(n_boot, n))
-        return np.stack([np.bincount(i, minlength=n) for i in idx])
-    uniq, inverse = np.unique(np.asarray(groups), return_inverse=True)
-    if len(inverse) != n:
-        raise ValueError(f"{len(inverse)} group labels for {n} questions: give one per question")
-    idx = rng.integers(0, len(uniq), size=(n_boot, len(uniq)))
-    return np.stack([np.bincount(i, minlength=len(uniq)) for i in idx])[:, inverse]
-
-
-def bootstrap(correct, n_boot: int = 2000, seed: int = 0, level: float = 0.95, groups=None,
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The mean over the last axis (questions) of ``correct`` and its percentile interval, from ``n_boot``
-    resamples of the questions, or of their ``groups`` (the same resamples for every leading index, so curves
-    stay comparable)."""
-    c = np.asarray(correct, dtype=np.float64)
-    w = resample_weights(c.shape[-1], groups, n_boot, seed)
-    means = (c @ w.T) / w.sum(1)  # [..., n_boot]
-    tail = (1 - level) / 2 * 100
-    return c.mean(-1), np.percentile(means, tail, axis=-1), np.percentile(means, 100 - tail, axis=-1)
 
 
 @dataclass

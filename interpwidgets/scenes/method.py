@@ -248,7 +248,7 @@ class ProbeGrid:
     def summary(self, n_boot: int = 2000, seed: int = 0) -> dict:
         """JSON-ready: both heatmaps (choose and test means), and for each metric the setting chosen on the
         choose split with its test score and 95% interval over test images."""
-        from ..iti.evaluation import bootstrap
+        from ..stats import bootstrap
         from ..transport import json_grid
 
         out = {"layers": self.layers, "steps": self.steps,

@@ -75,7 +75,8 @@ class Preprocess:
         return f"Preprocess(resize={self.resize}, crop={self.crop}, mean={self.mean.flatten().tolist()}, " \
                f"std={self.std.flatten().tolist()})"
 
-    def one(self, image, index: int = 0) -> torch.Tensor:
+    def _resized(self, image, index: int) -> torch.Tensor:
+        """``[3, h, w]`` floats in [0, 1]: resized and cropped, not yet normalised."""
         x = torch.from_numpy(to_rgb(image, index)).permute(2, 0, 1).float()[None] / 255
         h, w = x.shape[-2:]
         if self.crop is None:
@@ -88,7 +89,15 @@ class Preprocess:
         if self.crop is not None:
             top, left = (x.shape[1] - self.crop) // 2, (x.shape[2] - self.crop) // 2
             x = x[:, top:top + self.crop, left:left + self.crop]
-        return (x - self.mean) / self.std
+        return x
+
+    def one(self, image, index: int = 0) -> torch.Tensor:
+        return (self._resized(image, index) - self.mean) / self.std
+
+    def picture(self, image, index: int = 0) -> np.ndarray:
+        """The picture the model is shown, as ``[h, w, 3]`` uint8: resized and cropped, not normalised
+        (what saliency maps are drawn on and what the PIC metric blurs)."""
+        return np.round(self._resized(image, index).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 
     def __call__(self, images=None, return_tensors: str | None = "pt") -> dict[str, torch.Tensor]:
         if images is None:

@@ -48,7 +48,7 @@ CHANCE = {"color": 1 / len(COLORS), "shape": 1 / len(SHAPES), "column": 1 / len(
 
 
 def _interval(values, n_boot: int = 2000) -> dict:
-    from ...iti.evaluation import bootstrap
+    from ...stats import bootstrap
 
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]  # Dice of an image without an object (see object_dice)

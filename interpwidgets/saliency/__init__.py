@@ -1,0 +1,23 @@
+"""Saliency (Kapishnikov et al. 2019, "XRAI"): pixel attributions (gradient, SmoothGrad, integrated
+gradients, Blur IG), XRAI regions, and Performance Information Curves, for any PyTorch image classifier.
+
+>>> from interpwidgets.saliency import Classifier, integrated_gradients, xrai, pic
+"""
+
+from .attribution import (
+    BASELINES,
+    Attribution,
+    baseline_pictures,
+    blur_ig,
+    integrated_gradients,
+    smoothgrad,
+    vanilla_gradient,
+)
+from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier
+from .pic import THRESHOLDS, PicCurve, PicResult, blurred, pic, random_maps, random_mask, webp_size
+from .xrai import XraiResult, segments, xrai, xrai_regions
+
+__all__ = ["Attribution", "BASELINES", "Classifier", "IMAGENET_MEAN", "IMAGENET_STD", "PicCurve", "PicResult",
+           "THRESHOLDS", "XraiResult", "baseline_pictures", "blur_ig", "blurred", "integrated_gradients", "pic",
+           "random_mask", "random_maps", "segments", "smoothgrad", "vanilla_gradient", "webp_size", "xrai",
+           "xrai_regions"]
