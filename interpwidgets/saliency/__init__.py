@@ -1,5 +1,6 @@
 """Saliency (Kapishnikov et al. 2019, "XRAI"): pixel attributions (gradient, SmoothGrad, integrated
-gradients, Blur IG), XRAI regions, and Performance Information Curves, for any PyTorch image classifier.
+gradients, Blur IG), XRAI regions, Performance Information Curves and sanity checks, for any PyTorch image
+classifier; integrated gradients per token for text models.
 
 >>> from interpwidgets.saliency import Classifier, integrated_gradients, xrai, pic
 """
@@ -15,9 +16,12 @@ from .attribution import (
 )
 from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier
 from .pic import THRESHOLDS, PicCurve, PicResult, blurred, pic, random_maps, random_mask, webp_size
+from .sanity import Randomization, cascading_randomization, compare_maps, compare_models, edges
+from .tokens import TokenAttribution, token_attributions
 from .xrai import XraiResult, segments, xrai, xrai_regions
 
 __all__ = ["Attribution", "BASELINES", "Classifier", "IMAGENET_MEAN", "IMAGENET_STD", "PicCurve", "PicResult",
            "THRESHOLDS", "XraiResult", "baseline_pictures", "blur_ig", "blurred", "integrated_gradients", "pic",
            "random_mask", "random_maps", "segments", "smoothgrad", "vanilla_gradient", "webp_size", "xrai",
-           "xrai_regions"]
+           "xrai_regions", "Randomization", "cascading_randomization", "compare_maps", "compare_models", "edges",
+           "TokenAttribution", "token_attributions"]

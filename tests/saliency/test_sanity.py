@@ -1,0 +1,31 @@
+"""Sanity checks: maps of a real explanation decorrelate as the layers are randomized; an edge detector,
+which ignores the model, is flagged; the caller's model is left as it was."""
+
+import numpy as np
+import torch
+
+from interpwidgets.saliency import integrated_gradients, vanilla_gradient
+from interpwidgets.saliency.sanity import FLAG, cascading_randomization, compare_models, edges
+
+
+def grad(clf, pictures, targets):
+    return vanilla_gradient(clf, pictures, targets, progress=False).maps()
+
+
+def test_gradient_maps_decorrelate_and_edges_are_flagged(clf, pictures):
+    before = [p.detach().clone() for p in clf.model.parameters()]
+    r = cascading_randomization(clf, pictures, grad, progress=False)
+    assert r.stages == ["trained", "6", "2", "0"]
+    np.testing.assert_allclose(r.spearman[0], 1.0)
+    assert r.spearman[-1].mean() < FLAG and not r.flagged
+    assert r.ssim[-1].mean() < r.ssim[0].mean()
+    assert all(torch.equal(a, b) for a, b in zip(before, clf.model.parameters(), strict=True))
+    control = cascading_randomization(clf, pictures, edges, progress=False)
+    assert control.flagged and np.allclose(control.spearman, 1.0)
+
+
+def test_compare_models(clf, pictures):
+    ig = lambda c, p, t: integrated_gradients(c, p, t, steps=4, progress=False).maps()  # noqa: E731
+    rho, ssim = compare_models(clf, clf, pictures, ig)
+    np.testing.assert_allclose(rho, 1.0)
+    np.testing.assert_allclose(ssim, 1.0)
