@@ -165,12 +165,11 @@ def test_degenerate_inputs_give_numbers_not_nan():
 
 
 def test_bad_inputs_are_named():
-    from transformers import FalconConfig, FalconForCausalLM
+    from transformers import BloomConfig, BloomForCausalLM
 
-    falcon = FalconForCausalLM(FalconConfig(num_hidden_layers=1, hidden_size=32, num_attention_heads=4,
-                                            vocab_size=50))
+    bloom = BloomForCausalLM(BloomConfig(n_layer=1, hidden_size=32, n_head=4, vocab_size=50))  # own attention
     with pytest.raises(ValueError, match="cannot read separate queries and keys.*supports GPT-2, Llama"):
-        collect_qk(falcon, [torch.arange(5)])
+        collect_qk(bloom, [torch.arange(5)])
     with pytest.raises(TypeError, match="vision transformer: it reads images, not text"):
         collect_qk(models.vit(), ["a sentence"])
     with pytest.raises(TypeError, match="reads text; got images"):
