@@ -31,7 +31,8 @@ ZOO = {
     "distilbert": (T.DistilBertConfig, T.DistilBertModel, dict(n_layers=2, dim=32, hidden_dim=64, n_heads=4),
                    ("eager", "sdpa"), True),
     "clip_text": (T.CLIPTextConfig, T.CLIPTextModel, {}, ("eager", "sdpa"), True),
-    "falcon": (T.FalconConfig, T.FalconForCausalLM, {}, ("eager", "sdpa"), True),  # own attention code in earlier 5.x; the registry by 5.25
+    # Falcon had its own attention code in earlier 5.x releases; by 5.25 it uses the registry
+    "falcon": (T.FalconConfig, T.FalconForCausalLM, {}, ("eager", "sdpa"), True),
     "bloom (own attention)": (T.BloomConfig, T.BloomForCausalLM, dict(n_layer=2, n_head=4), ("eager",), False),
 }
 
