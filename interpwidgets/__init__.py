@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 _WIDGETS = {"AttentionPatterns": "attention.patterns", "AttentionView": "attention.widget", "ITIView": "iti.widget",
-            "ProbeDashboard": "probes.widget", "SceneProbeView": "scenes.widget"}
+            "ProbeDashboard": "probes.widget", "SaliencyView": "saliency.widget", "SceneProbeView": "scenes.widget"}
 
 
 def __getattr__(name: str):

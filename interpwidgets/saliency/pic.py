@@ -45,6 +45,13 @@ def random_mask(height: int, width: int, fraction: float = 0.01, seed: int | np.
     return mask.reshape(height, width)
 
 
+def start_masks(n: int, size: int, fraction: float = 0.01, seed: int = 0) -> np.ndarray:
+    """The random start pixels of ``n`` pictures ``[n, size, size]``, as :func:`pic` draws them from ``seed``
+    (give them to a view that blurs as the metric does)."""
+    rng = np.random.default_rng(seed)
+    return np.stack([random_mask(size, size, fraction, rng) for _ in range(n)])
+
+
 def random_maps(n: int, size: int, seed: int = 0) -> np.ndarray:
     """Uniform random saliency maps ``[n, size, size]``: the chance level a method must beat."""
     return np.random.default_rng(seed).random((n, size, size))
@@ -228,8 +235,7 @@ def pic(clf: Classifier, pictures: np.ndarray, maps: dict[str, np.ndarray], targ
         raise ValueError(f"thresholds {thresholds}: give increasing fractions between 0 and 1")
     targets = clf.targets(pictures, target)
     if masks is None:
-        rng = np.random.default_rng(seed)
-        masks = np.stack([random_mask(size, size, fraction, rng) for _ in range(n)])
+        masks = start_masks(n, size, fraction, seed)
     masks = np.asarray(masks, bool)
     if masks.shape != (n, size, size):
         raise ValueError(f"masks {masks.shape}: give one [{size}, {size}] start mask per picture")

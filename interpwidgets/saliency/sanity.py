@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 
 from .classifier import Classifier
 
-__all__ = ["Randomization", "cascading_randomization", "compare_models", "compare_maps", "randomizable_layers",
-           "edges", "FLAG"]
+__all__ = ["dummy_check", "Randomization", "cascading_randomization", "compare_models", "compare_maps",
+           "randomizable_layers", "edges", "FLAG"]
 
 MapFn = Callable[[Classifier, np.ndarray, np.ndarray], np.ndarray]  # (clf, pictures, targets) -> [n, S, S]
 FLAG = 0.5  # a method whose maps keep a rank correlation above this with every layer randomized is flagged
@@ -143,3 +143,52 @@ def edges(clf: Classifier, pictures: np.ndarray, targets: np.ndarray) -> np.ndar
     show maps that look like it can pass for explanations)."""
     grey = np.asarray(pictures, np.float64).mean(-1)
     return np.hypot(ndimage.sobel(grey, axis=1), ndimage.sobel(grey, axis=2))
+
+
+class _Blindfold(torch.nn.Module):
+    """The model reading its input with ``hidden`` pixels set to 0 (in the model's units): it cannot see them."""
+
+    def __init__(self, model: torch.nn.Module, hidden: np.ndarray):
+        super().__init__()
+        self.model = model
+        self.register_buffer("keep", torch.as_tensor(~hidden, dtype=torch.float32)[None, None])
+
+    def forward(self, x):
+        return self.model(x * self.keep.to(x.dtype))
+
+
+def dummy_check(clf: Classifier, pictures: np.ndarray, method: MapFn, target=None, *,
+                hidden: np.ndarray | None = None) -> np.ndarray:
+    """Our reading of the XRAI paper's axiom-style check, through the *dummy* axiom of integrated gradients
+    (Sundararajan et al. 2017: an input the function does not depend on gets no attribution). The model is
+    wrapped so that it cannot see the ``hidden`` pixels (``[S, S]`` bool; default the left half), and
+    ``method``'s maps are computed on the wrapped model. Returns, per picture, the share of the map's total
+    ``|value|`` that falls on the hidden pixels: 0 for IG and the gradient, about the hidden area for a map
+    that ignores the model (:func:`edges`). The targets are the wrapped model's predictions unless given.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from interpwidgets.saliency import Classifier, integrated_gradients
+    >>> from interpwidgets.zoo import Preprocess
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <...>
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    >>> clf = Classifier(net.eval(), Preprocess(16, 16, (0.5,) * 3, (0.5,) * 3))
+    >>> pics = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    >>> ig = lambda c, p, t: integrated_gradients(c, p, t, progress=False).maps()
+    >>> dummy_check(clf, pics, ig).round(6).tolist(), bool(dummy_check(clf, pics, edges).min() > 0.2)
+    ([0.0, 0.0], True)
+    """
+    size = clf.size
+    if hidden is None:
+        hidden = np.zeros((size, size), bool)
+        hidden[:, : size // 2] = True
+    hidden = np.asarray(hidden, bool)
+    if hidden.shape != (size, size) or not hidden.any() or hidden.all():
+        raise ValueError(f"hidden {hidden.shape}: give a [{size}, {size}] bool mask that hides some pixels, not all")
+    blind = Classifier(_Blindfold(clf.model, hidden).to(clf.device), clf.preprocess, classes=clf.classes,
+                       output=clf.output)
+    pictures = np.asarray(pictures)
+    maps = np.abs(np.asarray(method(blind, pictures, blind.targets(pictures, target)), np.float64))
+    return maps[:, hidden].sum(1) / np.maximum(maps.reshape(len(maps), -1).sum(1), 1e-30)

@@ -15,6 +15,10 @@ function table(stops) {
   return lut;
 }
 export const blues = table(BLUES);
+// inferno (matplotlib's, sampled at 7 points): saliency maps; red-white-blue: signed attributions
+export const inferno = table([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21],
+  [252, 255, 164]]);
+export const redBlue = table([[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]]);
 
 export function cssColour(value, vmax = 1, lut = blues) {
   if (!Number.isFinite(value)) return `rgb(${NAN_RGB})`;

@@ -2,7 +2,7 @@
 // shaded by its weight on the Blues scale. The weight is in each token's tooltip too, and the focus has
 // an outline, so nothing is said by colour alone.
 import { h } from "./dom.js";
-import { cssColour } from "./heatmap.js";
+import { cssColour, redBlue } from "./heatmap.js";
 
 export const TOKENS_CSS = `
 .iw-tokens { line-height: 1.9; }
@@ -12,17 +12,21 @@ export const TOKENS_CSS = `
 `;
 
 /** A strip of `tokens`: `focus` (an index) outlined; `weights` (one per token) shaded from 0 to their
- * maximum, `what` naming them in the tooltips. */
-export function tokenStrip(tokens, { focus = -1, weights = null, what = "weight" } = {}) {
+ * maximum, `what` naming them in the tooltips. `signed` weights go from blue (negative) through white to
+ * red (positive), over +-`top` (default: their largest magnitude). */
+export function tokenStrip(tokens, { focus = -1, weights = null, what = "weight", signed = false, top = null } = {}) {
   const strip = h("div", { class: "iw-tokens" });
-  let top = 1e-9;
-  if (weights) for (const w of weights) top = Math.max(top, w);
+  if (weights && top === null) {
+    top = 1e-9;
+    for (const w of weights) top = Math.max(top, signed ? Math.abs(w) : w);
+  }
   tokens.forEach((t, i) => {
     const span = h("span", {}, t);
     if (i === focus) span.classList.add("focus");
     if (weights) {
-      span.style.background = cssColour(weights[i], top);
-      if (weights[i] / top > 0.6) span.classList.add("dark");
+      const share = weights[i] / top;
+      span.style.background = signed ? cssColour((share + 1) / 2, 1, redBlue) : cssColour(weights[i], top);
+      if (signed ? Math.abs(share) > 0.7 : share > 0.6) span.classList.add("dark");
       span.title = `${t}: ${what} ${weights[i].toFixed(3)}`;
     }
     strip.append(span);

@@ -22,10 +22,7 @@ short warm-up: what survives a session's end is what was committed).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -34,6 +31,7 @@ import torch
 from torch import nn
 
 from ...cache_dir import cache_dir
+from ..training import device_label, stop_on_sigterm
 from .data import dataset
 from .models import ATTRIBUTES, Estimator, assemble, build_text_encoder, build_tokenizer, build_unet, build_vae
 
@@ -83,13 +81,6 @@ def _tokenizer(work: Path, out: Path):
     if (saved / "tokenizer_config.json").exists():
         return CLIPTokenizer.from_pretrained(saved, model_max_length=MAX_TOKENS)
     return build_tokenizer(work / "tokenizer")
-
-
-def device_label(device: torch.device, threads: int) -> str:
-    """How the model card names where steps ran: the GPU's name, or the CPU and its torch threads."""
-    if device.type == "cuda":
-        return f"GPU ({torch.cuda.get_device_name(device)})"
-    return f"CPU ({threads} torch threads)"
 
 
 class _Run:
@@ -243,7 +234,7 @@ def train(work: Path, out: Path, unet_steps: int, recipe: dict | None = None, sa
           threads: int = 2, log_every: int = 50, device: str = "cpu") -> dict:
     """Run (or resume) the three phases until the UNet has taken ``unet_steps`` steps on ``device``; returns
     the state. SIGTERM saves and stops."""
-    with _stop_on_sigterm() as stop:
+    with stop_on_sigterm() as stop:
         return _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop, torch.device(device))
 
 
@@ -320,21 +311,6 @@ def _train(work, out, unet_steps, recipe, save_every, threads, log_every, stop, 
         run.save()
         last_save = time.time()
     return run.state
-
-
-@contextlib.contextmanager
-def _stop_on_sigterm():
-    """An event set by SIGTERM (``kill PID``) while the loop runs, so that it saves before it stops; the
-    previous handler comes back after. Only the main thread can install one; elsewhere it is never set."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> None:
