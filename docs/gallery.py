@@ -2,7 +2,7 @@
 
     .venv/bin/python docs/gallery.py              # every image (AttentionView's UMAP takes a few minutes)
     .venv/bin/python docs/gallery.py iti probes   # some of: patterns, view, probes, iti, dinov2, smollm2,
-                                                  # smollm2_iti, scenes
+                                                  # smollm2_iti, scenes, saliency
 """
 
 from __future__ import annotations
@@ -136,13 +136,30 @@ def smollm2_iti() -> None:
     view.save_png(OUT / "smollm2_iti_view.png", width=980, height=420)
 
 
+def _plotly_png(figure, png: Path, width: int, height: int) -> None:
+    """A plotly figure shot in Chromium from its own offline HTML."""
+    from playwright.sync_api import sync_playwright
+
+    from interpwidgets.widgets.export import CHROMIUM_ARGS, find_chromium
+
+    page = png.with_suffix(".html")
+    figure.write_html(page, include_plotlyjs=True)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
+            shot = browser.new_page(viewport={"width": width, "height": height})
+            shot.goto(page.as_uri())
+            shot.locator(".main-svg").first.wait_for()
+            shot.screenshot(path=str(png))
+            browser.close()
+    finally:
+        page.unlink()
+
+
 def scenes() -> None:
     """SceneProbeView on the scenes world: the heatmap (plotly's own offline HTML, shot in Chromium) and the
     timeline with an edit made."""
-    from playwright.sync_api import sync_playwright
-
     from interpwidgets import scenes as sc
-    from interpwidgets.widgets.export import CHROMIUM_ARGS, find_chromium
     from interpwidgets.worlds import scenes as world
 
     pipe, estimator = world.load()
@@ -150,25 +167,38 @@ def scenes() -> None:
     est = world.estimators(estimator)
     s = sc.study(pipe, world.dataset(48, seed=2024)["prompts"], **est, progress=False)  # as the notebook
     view = iw.SceneProbeView(pipe, study_=s, background=False, **est)
-    page = OUT / "scenes_heatmap.html"
-    view.heatmap.write_html(page, include_plotlyjs=True)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
-            shot = browser.new_page(viewport={"width": 1000, "height": 420})
-            shot.goto(page.as_uri())
-            shot.locator(".main-svg").first.wait_for()
-            shot.screenshot(path=str(OUT / "scenes_heatmap.png"))
-            browser.close()
-    finally:
-        page.unlink()
+    _plotly_png(view.heatmap, OUT / "scenes_heatmap.png", 1000, 420)
     view.step = 2  # early in denoising: the probes already read the layout
     view.timeline.dx = sc.towards_middle(s.mask[view.image])
     view.save_png(OUT / "scenes_timeline.png", width=1000, height=700)
 
 
+def saliency() -> None:
+    """SaliencyView on the shapes world (the maps with XRAI revealing 10%, the gallery with its median table,
+    the sanity check, the PIC figure) and on EfficientNet-Lite0 with three photographs."""
+    from interpwidgets.datasets import sample_images
+    from interpwidgets.saliency import Classifier
+    from interpwidgets.worlds import shapes
+
+    d = shapes.dataset(12, "test")
+    view = iw.SaliencyView(shapes.load(), d["images"], d["labels"], methods=("IG", "XRAI", "gradient", "random"),
+                           background=False)
+    view.index, view.method, view.reveal = 2, "XRAI", 0.1
+    view.panel.run_sanity("IG", images=4)
+    view.panel.save_png(OUT / "saliency_shapes.png", width=1100, height=1250)
+    _plotly_png(view.figure, OUT / "saliency_pic.png", 920, 450)
+    view.panel.layout_mode = "gallery"
+    view.panel.save_png(OUT / "saliency_gallery.png", width=1100, height=900)
+    photos = sample_images()
+    real = iw.SaliencyView(Classifier.efficientnet_lite0(), [photos[k] for k in ("coffee", "chelsea", "rocket")],
+                           methods=("IG", "XRAI"), background=False)
+    real.index, real.method, real.reveal = 1, "XRAI", 0.15
+    real.panel.save_png(OUT / "saliency_efficientnet.png", width=1100, height=720)
+
+
 PARTS = {"patterns": patterns, "view": attention_view, "probes": probes, "iti": iti_view, "dinov2": dinov2,
-         "smollm2": smollm2, "smollm2_iti": smollm2_iti, "scenes": scenes}
+         "smollm2": smollm2, "smollm2_iti": smollm2_iti, "scenes": scenes,
+         "saliency": saliency}
 
 if __name__ == "__main__":
     torch.set_num_threads(2)

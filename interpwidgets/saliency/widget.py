@@ -70,8 +70,8 @@ class SaliencyPanel(Widget):
 
     def __init__(self, clf: Classifier | None, pictures: np.ndarray | None = None, targets: np.ndarray | None = None,
                  methods: Sequence[str] = ("IG", "XRAI"), *, steps: int = 32, baselines=("black", "white"),
-                 pic_seed: int = 0, background: bool = True, **kwargs):
-        self._clf, self._steps, self._baselines = clf, steps, baselines
+                 pic_seed: int = 0, min_score: float = 0.8, background: bool = True, **kwargs):
+        self._clf, self._steps, self._baselines, self._min_score = clf, steps, baselines, min_score
         self._maps: Maps | None = None
         self._sanity = None
         self._pic: PicResult | None = None
@@ -134,12 +134,13 @@ class SaliencyPanel(Widget):
                              if a.gap is not None}
                 self.ready = True
                 self.stage = "PIC"
-                result = pic(clf, pictures, maps.maps, targets, masks=self._starts, progress=False,
+                result = pic(clf, pictures, maps.maps, targets, masks=self._starts, min_score=self._min_score,
+                             progress=False,
                              on_progress=lambda f: (run.check(), run.progress(0.7 + 0.3 * f)))
                 with self._lock:
                     self._pic = result
                 self.pic = {"table": result.table(), "skipped": {k: len(v) for k, v in result.skipped.items()},
-                            "images": len(pictures)}
+                            "images": len(pictures), "min_score": self._min_score}
             finally:
                 self.computing, self.stage = False, ""
 
@@ -254,9 +255,16 @@ class SaliencyPanel(Widget):
         return {"method": r.method, "maps": encode(_scaled(r.maps))}
 
     def _snapshot_requests(self):
+        """An exported page carries what is on screen: the image, its reveal level, or the gallery, and the
+        sanity check's maps."""
         if self.mode == "image" and self._maps is not None:
-            yield "image", {"index": self.index}
-            yield "revealed", {"index": self.index, "method": self.method, "level": round(self.reveal * 1000)}
+            if self.layout_mode == "gallery":
+                yield "gallery", {"method": self.method}
+            else:
+                yield "image", {"index": self.index}
+                yield "revealed", {"index": self.index, "method": self.method, "level": round(self.reveal * 1000)}
+        if self._sanity is not None:
+            yield "sanity_maps", {}
 
     # ------------------------------------------------------------------ for Python
     def curves(self, index: int | None = None) -> dict:
@@ -293,7 +301,8 @@ class SaliencyView(ipywidgets.VBox):
     ``classes=``; torchvision's ImageNet recipe by default); ``images`` any images (resized to the model's
     size, said); ``target`` the class explained (None: each image's predicted class; an int; one per image).
     Methods are among ``METHODS`` (IG with black and white baselines, XRAI on that IG, gradient,
-    SmoothGrad, Blur IG, random maps as the control).
+    SmoothGrad, Blur IG, random maps as the control). PIC leaves out images the model scores below
+    ``min_score`` (the paper's 0.8) and says how many.
 
     ``index``, ``method`` and ``reveal`` are traits (linkable with ``ipywidgets.link``); ``view.panel`` is the
     panel, ``view.figure`` the plotly PIC figure. :meth:`text` builds the text mode.
@@ -315,7 +324,7 @@ class SaliencyView(ipywidgets.VBox):
 
     def __init__(self, model, images=None, target=None, methods: Sequence[str] = ("IG", "XRAI", "gradient"), *,
                  preprocess=None, classes=None, steps: int = 32, baselines=("black", "white"), pic_seed: int = 0,
-                 background: bool = True, panel: SaliencyPanel | None = None):
+                 min_score: float = 0.8, background: bool = True, panel: SaliencyPanel | None = None):
         if panel is None:
             clf = model if isinstance(model, Classifier) else Classifier(model, preprocess, classes=classes)
             if images is None:
@@ -325,7 +334,7 @@ class SaliencyView(ipywidgets.VBox):
             targets = clf.targets(pictures, target)  # a bad target fails here, before any work
             probs = clf.predict(pictures)
             panel = SaliencyPanel(clf, pictures, targets, methods, steps=steps, baselines=baselines,
-                                  pic_seed=pic_seed, background=background,
+                                  pic_seed=pic_seed, min_score=min_score, background=background,
                                   explained=[{"name": clf.classes[t], "score": round(float(probs[i, t]), 4)}
                                            for i, t in enumerate(targets)])
             panel.compute()
@@ -373,12 +382,13 @@ class SaliencyView(ipywidgets.VBox):
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
 
-        fig = go.FigureWidget(make_subplots(1, 2, horizontal_spacing=0.12, subplot_titles=(
-            "Softmax Information Curve (SIC)", "Accuracy Information Curve (AIC)")))
+        fig = go.FigureWidget(make_subplots(1, 2, horizontal_spacing=0.1, subplot_titles=(
+            "SIC (softmax information curve)", "AIC (accuracy information curve)")))
         for col, what in ((1, "normalised softmax of the class"), (2, "share of images classified right")):
             fig.update_xaxes(title_text="information shown (normalised WebP size)", range=[0, 1], row=1, col=col)
             fig.update_yaxes(title_text=what, range=[0, 1.02], row=1, col=col)
-        fig.update_layout(height=340, margin=dict(l=60, r=20, t=70, b=50), legend=dict(font=dict(size=11)),
+        fig.update_layout(height=440, width=900, margin=dict(l=60, r=20, t=70, b=40),
+                          legend=dict(font=dict(size=11), orientation="h", yanchor="top", y=-0.2, x=0),
                           title=dict(text="PIC: computing…", x=0.5, font=dict(size=13)))
         return fig
 

@@ -14,10 +14,11 @@ import { composeParts, touches } from "../lib/parts.js";
 import { TOKENS_CSS, tokenStrip } from "../lib/tokens.js";
 
 const CSS = `
-.iwsal { font: 13px/1.4 system-ui, sans-serif; color: #222; max-width: 1100px; }
+.iwsal { font: 13px/1.4 system-ui, sans-serif; color: #222; max-width: 1080px; }
 .iwsal-bar { display: flex; gap: 14px; align-items: center; flex-wrap: wrap; margin: 4px 0 10px; }
 .iwsal-bar label { display: flex; gap: 6px; align-items: center; }
 .iwsal-row { display: flex; gap: 10px; align-items: flex-start; flex-wrap: wrap; }
+.iwsal-single > .iwsal-row:first-child { flex-wrap: nowrap; }
 .iwsal-panel { margin: 0; } .iwsal-panel figcaption { font-size: 12px; color: #333; font-weight: 600; margin-bottom: 2px; }
 .iwsal-cap { font-size: 11px; color: #555; min-height: 1.4em; max-width: 240px; }
 .iwsal-reveal { border-top: 1px solid #ddd; margin-top: 8px; padding-top: 8px; }
@@ -36,11 +37,11 @@ const CSS = `
 .iwsal-status progress { width: 140px; }
 .iwsal-text { margin: 6px 0 12px; } .iwsal-text h4 { margin: 0 0 2px; font-size: 12px; color: #444; }
 ` + BANNER_CSS + TOKENS_CSS;
-const SHOWN = 240; // screen pixels of a picture's side
+const WIDTH = 1060; // the row of the picture, its maps and the colour bar fits in this
 const pct = (v, d = 1) => `${(100 * v).toFixed(d)}%`;
 const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "n/a" : Number(v).toFixed(d));
 
-function canvas(size, label, shown = SHOWN) {
+function canvas(size, label, shown) {
   const c = h("canvas", { width: size, height: size, role: "img", "aria-label": label });
   c.style.width = c.style.height = `${shown}px`;
   c.style.imageRendering = size < shown ? "pixelated" : "auto";
@@ -72,7 +73,7 @@ function figure(title, c, caption = "") {
   return el;
 }
 
-const scaleBar = () => colourBar("saliency (÷ the map's 99th percentile)", { vmin: 0, vmax: 1, lut: inferno, height: SHOWN - 16,
+const scaleBar = (shown) => colourBar("saliency (÷ the map's 99th percentile)", { vmin: 0, vmax: 1, lut: inferno, height: shown - 16,
   ticks: [0, 0.25, 0.5, 0.75, 1] });
 
 function status({ model, request, news }, signal) {
@@ -115,15 +116,16 @@ function single({ model, set, request, news }, signal) {
     el.append(h("div", { class: "iwsal-cap" }, "computing the maps…"));
     return { el, update: (names) => !touches(names, ["ready", "layout_mode"]) };
   }
-  const pic = canvas(size, "the image"), maps = Object.fromEntries(methods.map((m) => [m, canvas(size, `${m} saliency map`)]));
+  const px = Math.min(240, Math.floor((WIDTH - 80) / (methods.length + 1)) - 12); // one row, however many methods
+  const pic = canvas(size, "the image", px), maps = Object.fromEntries(methods.map((m) => [m, canvas(size, `${m} saliency map`, px)]));
   const figs = Object.fromEntries(methods.map((m) => [m, figure(m, maps[m])]));
   const main = figure("image", pic);
-  const shown = canvas(size, "the revealed image"), top = h("table", { class: "iwsal-top" });
+  const shown = canvas(size, "the revealed image", 240), top = h("table", { class: "iwsal-top" });
   const level = slider("iwsal-level", "reveal the most salient", { min: 0, max: 100, step: 1, value: Math.round(model.get("reveal") * 100),
     onchange: (v) => set({ reveal: v / 100 }), shown: (v) => `${v}%` });
   const revealFig = figure("revealed", shown);
   const note = h("div", { class: "iwsal-cap" });
-  el.append(h("div", { class: "iwsal-row" }, main, ...Object.values(figs), scaleBar()),
+  el.append(h("div", { class: "iwsal-row" }, main, ...Object.values(figs), scaleBar(px)),
     h("div", { class: "iwsal-reveal" }, h("div", { class: "iwsal-bar" }, level, note),
       h("div", { class: "iwsal-row" }, revealFig, h("div", {}, h("div", { class: "iwsal-cap" }, "the model's top classes on the revealed image"), top))));
   let ticket = 0, drawnImage = -1;
@@ -184,7 +186,7 @@ function gallery({ model, set, request, news }, signal) {
       h("table", { class: "iwsal-table" }, h("tr", {}, ...["method", "SIC AUC", "AIC AUC", "images kept (SIC / AIC)"].map((t) => h("th", {}, t))),
         ...p.table.map((r) => h("tr", {}, h("td", {}, r.method), h("td", {}, ci(r, "sic")), h("td", {}, ci(r, "aic")),
           h("td", {}, `${r.sic_images} / ${r.aic_images}`)))),
-      h("div", { class: "iwsal-cap" }, "Images skipped (the model's score below 0.8, or a blurred start scored as high as the image): "
+      h("div", { class: "iwsal-cap" }, `Images skipped (the model's score below ${p.min_score}, or a blurred start scored as high as the image): `
         + `${p.skipped.sic} for SIC, ${p.skipped.aic} for AIC.`));
   };
   let tableEl = table();
@@ -221,9 +223,10 @@ function gallery({ model, set, request, news }, signal) {
 /** The cascading randomization: the button, the maps of the first image at each stage, the correlations. */
 function sanity({ model, request, news }, signal) {
   const el = h("div", { class: "iwsal-sanity" }), s = model.get("sanity");
-  const run = h("button", { class: "iwsal-sanity-run", disabled: !model.get("ready") || model.get("sanity_running"),
+  const run = h("button", { class: "iwsal-sanity-run",
     onclick: () => request("sanity_start", { method: model.get("method") }, { signal }).catch((e) => news.fail(e, "sanity")) },
   `run the sanity check on ${model.get("method")}`);
+  run.disabled = !model.get("ready") || model.get("sanity_running"); // (an attribute "false" would disable it)
   el.append(h("div", { class: "iwsal-bar" }, h("b", {}, "Sanity check: cascading model-parameter randomization (Adebayo et al. 2018)"), run));
   if (!s.stages) return { el, update: (names) => !touches(names, ["sanity", "ready", "sanity_running", "method"]) };
   const last = s.spearman[s.spearman.length - 1];

@@ -2,6 +2,7 @@
 which ignores the model, is flagged; the caller's model is left as it was."""
 
 import numpy as np
+import pytest
 import torch
 
 from interpwidgets.saliency import integrated_gradients, vanilla_gradient
@@ -29,3 +30,19 @@ def test_compare_models(clf, pictures):
     rho, ssim = compare_models(clf, clf, pictures, ig)
     np.testing.assert_allclose(rho, 1.0)
     np.testing.assert_allclose(ssim, 1.0)
+
+
+def test_the_dummy_check_finds_no_attribution_where_the_model_cannot_see(clf, pictures):
+    from interpwidgets.saliency import dummy_check
+
+    def ig(c, p, t):
+        return integrated_gradients(c, p, t, steps=8, progress=False).maps()
+
+    assert (dummy_check(clf, pictures, ig) < 1e-6).all() and (dummy_check(clf, pictures, grad) < 1e-6).all()
+    top = np.zeros((32, 32), bool)
+    top[:8] = True
+    assert (dummy_check(clf, pictures, grad, hidden=top) < 1e-6).all()
+    assert dummy_check(clf, pictures, edges).min() > 0.2  # a map that ignores the model gives the half its share
+    assert clf.predict(pictures).shape == (3, 3)  # the caller's classifier is not changed by the wrapping
+    with pytest.raises(ValueError, match="hides some pixels, not all"):
+        dummy_check(clf, pictures, grad, hidden=np.ones((32, 32), bool))

@@ -1,0 +1,61 @@
+"""SaliencyView without a browser: the maps it reveals, its bad inputs, and nothing lost on a bad request."""
+
+import numpy as np
+import pytest
+import traitlets
+
+from interpwidgets.saliency import saliency_maps
+from interpwidgets.saliency.widget import SaliencyView
+
+
+def test_reveal_shows_top_pixels_or_whole_xrai_regions(clf, pictures):
+    maps = saliency_maps(clf, pictures, np.array([0, 1, 2]), ["gradient", "XRAI", "random"], progress=False)
+    assert list(maps.maps) == ["gradient", "XRAI", "random"] and maps.maps["XRAI"].shape == (3, 32, 32)
+    g = maps.maps["gradient"][1]
+    shown = maps.reveal("gradient", 1, 0.25)
+    assert abs(shown.mean() - 0.25) < 0.01 and g[shown].min() >= g[~shown].max()  # the top quarter of the map
+    x = maps.reveal("XRAI", 1, 0.25)
+    ranks = maps.regions[1].ranks
+    assert x.mean() >= 0.25 and len(np.unique(ranks[x])) == ranks[x].max()  # whole regions, the first ones
+    assert all(x[ranks == r].all() or not x[ranks == r].any() for r in np.unique(ranks))
+    assert not maps.reveal("XRAI", 1, 0).any() and maps.reveal("XRAI", 1, 1).all()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        maps.reveal("gradient", 0, 1.5)
+    with pytest.raises(ValueError, match="give distinct names among"):
+        saliency_maps(clf, pictures, np.array([0, 1, 2]), ["IG", "GradCAM"], progress=False)
+
+
+def test_the_view_computes_reveals_and_keeps_its_work_on_bad_requests(clf, pictures):
+    view = SaliencyView(clf, pictures, methods=("IG", "random"), steps=8, min_score=0, background=False)
+    p = view.panel
+    assert p.ready and [r["method"] for r in p.pic["table"]] == ["IG", "random"] and len(p.gaps["IG"]) == 3
+    reply, buffers = p._respond("revealed", {"index": 2, "method": "IG", "level": 1000})
+    got = reply["result"]
+    assert got["fraction"] == 1.0 and buffers  # everything shown: the picture itself, sent as a buffer
+    assert np.frombuffer(buffers[0], np.uint8).reshape(32, 32, 3).tolist() == pictures[2].tolist()
+    view.index, view.method, view.reveal = 1, "random", 0.3  # the view's traits are the panel's
+    assert (p.index, p.method, p.reveal) == (1, "random", 0.3)
+    before = p.result
+    reply, _ = p._respond("revealed", {"index": 7, "method": "IG", "level": 10})
+    assert "images 0 to 2" in reply["error"] and "images 0 to 2" in p.error
+    assert p.result == before and p.ready  # the computed maps and curves are kept
+    for name, value in (("index", 3), ("method", "XRAI"), ("reveal", 1.5), ("layout_mode", "grid")):
+        with pytest.raises(traitlets.TraitError, match=name):
+            setattr(p, name, value)
+    curves = p.curves(1)
+    assert set(curves) == {"IG", "random"} and len(curves["IG"]["sic"]["median"]) == 101
+    assert len(view.figure.data) >= 2 and "AUC" in view.figure.data[0].name
+
+
+def test_bad_inputs_are_named(clf, pictures):
+    with pytest.raises(ValueError, match="give distinct names among"):
+        SaliencyView(clf, pictures, methods=("IG", "LIME"), background=False)
+    with pytest.raises(ValueError, match="out of range: the model has 3 classes"):
+        SaliencyView(clf, pictures, target=5, background=False)
+    with pytest.raises(ValueError, match="give the images"):
+        SaliencyView(clf, background=False)
+    with pytest.raises(ValueError, match="give a list of texts"):
+        SaliencyView.text(None, None, [])
+    view = SaliencyView(clf, pictures, methods=("gradient",), background=False)
+    with pytest.raises(ValueError, match="the sanity check runs one of \\['gradient'\\]"):
+        view.panel.run_sanity("IG")
