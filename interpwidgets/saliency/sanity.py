@@ -187,7 +187,7 @@ def dummy_check(clf: Classifier, pictures: np.ndarray, method: MapFn, target=Non
     hidden = np.asarray(hidden, bool)
     if hidden.shape != (size, size) or not hidden.any() or hidden.all():
         raise ValueError(f"hidden {hidden.shape}: give a [{size}, {size}] bool mask that hides some pixels, not all")
-    blind = Classifier(_Blindfold(clf.model, hidden).to(clf.device), clf.preprocess, classes=clf.classes,
+    blind = Classifier(_Blindfold(clf.model, hidden).to(clf.device).eval(), clf.preprocess, classes=clf.classes,
                        output=clf.output)
     pictures = np.asarray(pictures)
     maps = np.abs(np.asarray(method(blind, pictures, blind.targets(pictures, target)), np.float64))

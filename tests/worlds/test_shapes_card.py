@@ -1,7 +1,9 @@
-"""The shapes world's card, measured again on the shipped checkpoints, and what issue 13 asks of it: the
-model reads the shape, not the background; XRAI and IG put most of their top saliency on the object; PIC
-orders XRAI >= IG > random maps, with intervals; the maps decorrelate as layers are randomized, the edge
-control is flagged, and the dummy check finds no attribution where the model cannot see."""
+"""The shapes world's card, measured again on the shipped checkpoints, and what it shows of issue 13's
+asks: the model reads the shape, not the background; XRAI's and IG's top saliency falls on the object far
+above chance (but not *most* of it: about 0.38, see docs/saliency.md); PIC puts XRAI and IG far above random
+maps, with intervals (XRAI against IG: a tie here, not the paper's XRAI >= IG); the maps decorrelate as layers
+are randomized, the edge control is flagged, and the dummy check finds no attribution where the model cannot
+see."""
 
 from __future__ import annotations
 
@@ -54,16 +56,19 @@ def test_the_model_reads_the_shape_and_its_twin_memorised_noise(measured):
 
 def test_xrai_and_ig_find_the_object(measured):
     on = measured["on_object"]
-    assert on["XRAI"]["mean"] > 0.5 and on["IG"]["mean"] > 0.5
-    assert on["random"]["hi"] < on["IG"]["lo"]
+    for method in ("XRAI", "IG", "gradient"):
+        assert on[method]["lo"] > 3 * on["random"]["hi"], method  # far above chance (the object's share)
+    assert abs(on["random"]["mean"] - measured["object_area"]["mean"]) < 0.02  # random maps score the area
     assert measured["ig_steps"]["median_gap_on_choose"][str(measured["ig_steps"]["chosen"])] < 0.05
 
 
 def test_pic_orders_xrai_ig_then_random(measured):
     p = measured["pic"]
     for kind in ("sic", "aic"):
-        assert p[f"IG - random {kind}"]["lo"] > 0  # IG above random maps, interval clear of zero
-        assert p[f"XRAI - IG {kind}"]["mean"] >= 0  # XRAI at least IG (its interval is in the card)
+        for method in ("IG", "XRAI"):  # above random maps, the paired interval clear of zero
+            assert p[f"{method} - random {kind}"]["lo"] > 0.1, (method, kind)
+        # XRAI against IG: the interval holds zero (a tie); the paper's XRAI > IG is not reproduced here
+        assert p[f"XRAI - IG {kind}"]["lo"] < 0 < p[f"XRAI - IG {kind}"]["hi"], kind
 
 
 def test_the_sanity_checks_pass_and_the_control_is_flagged(measured):
