@@ -2,8 +2,8 @@
 
 :func:`saliency_maps` runs the named methods (``METHODS``) on pictures for their targets and returns a
 :class:`Maps`: one ``[n, S, S]`` map per method (higher = more salient), the attributions and XRAI's regions
-kept. XRAI is built on the IG of the same call when IG is asked for too (the two then differ only in how
-pixels are grouped: the same cost), else on its own IG with PAIR's default baselines.
+kept. XRAI is built on the IG of the same call (its steps and baselines; computed for XRAI when IG is not
+asked for), so that the two differ only in how pixels are grouped: the same cost.
 :meth:`Maps.reveal` gives the pixels shown at a level: a pixel map's top fraction, or XRAI's regions whole,
 in their order; :func:`revealed` draws them over the PIC metric's blurred start, with the model's top classes.
 """
@@ -93,9 +93,10 @@ def saliency_maps(clf: Classifier, pictures: np.ndarray, targets: np.ndarray, me
             continue
         out.attributions[name] = a
         out.maps[name] = a.maps().astype(np.float32)
-    if "XRAI" in methods:
-        out.regions = xrai(clf, pictures, targets, base=out.attributions.get("IG"), on_progress=report("XRAI"),
-                           **common)
+    if "XRAI" in methods:  # on this call's IG (the same steps and baselines), computed for it if not asked
+        base = out.attributions.get("IG") or integrated_gradients(
+            clf, pictures, targets, baselines=baselines, steps=steps, on_progress=report("XRAI"), **common)
+        out.regions = xrai(clf, pictures, targets, base=base, on_progress=report("XRAI"), **common)
         out.maps["XRAI"] = np.stack([r.attribution for r in out.regions]).astype(np.float32)
     out.maps = {m: out.maps[m] for m in methods}
     return out

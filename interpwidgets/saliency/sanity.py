@@ -82,10 +82,11 @@ class Randomization:
 
 
 def _reinit(module: torch.nn.Module, seed: int) -> None:
-    torch.manual_seed(seed)
-    for m in module.modules():
-        if hasattr(m, "reset_parameters"):
-            m.reset_parameters()
+    with torch.random.fork_rng(devices=[]):  # the user's global generator is left as it was
+        torch.manual_seed(seed)
+        for m in module.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
 
 
 def cascading_randomization(clf: Classifier, pictures: np.ndarray, method: MapFn, target=None, *,

@@ -66,6 +66,7 @@ class SaliencyPanel(Widget):
     pic = traitlets.Dict({}).tag(sync=True)  # {"table": rows per method, "skipped": {kind: n}, "images": n}
     sanity = traitlets.Dict({}).tag(sync=True)  # the latest randomization's summary, and its images
     sanity_running = traitlets.Bool(False).tag(sync=True)
+    sanity_progress = traitlets.Float(0.0).tag(sync=True)
     texts = traitlets.List([]).tag(sync=True)  # text mode: {"tokens", "values", "target", "score", "gap"}
 
     def __init__(self, clf: Classifier | None, pictures: np.ndarray | None = None, targets: np.ndarray | None = None,
@@ -83,7 +84,7 @@ class SaliencyPanel(Widget):
         self._starts = None if clf is None else start_masks(n, clf.size, seed=pic_seed)
         self._pic_seed = pic_seed
         self._job = Job(self, "saliency", background=background, progress="progress")
-        self._sanity_job = Job(self, "sanity check", background=background, progress="progress")
+        self._sanity_job = Job(self, "sanity check", background=background, progress="sanity_progress")
 
     # ------------------------------------------------------------------ checks
     @traitlets.validate("index")
@@ -166,6 +167,8 @@ class SaliencyPanel(Widget):
     def run_sanity(self, method: str | None = None, images: int = 2) -> None:
         """The cascading randomization test of ``method`` (default: the one shown) on the first ``images``
         images, in the background; the panel shows the maps as layers are randomized."""
+        if self.mode != "image":
+            raise ValueError("the sanity check randomizes an image classifier: this view is in text mode")
         method = method or self.method
         runs = [m for m in self.methods if m != "random"]  # random maps do not depend on the model at all
         if method not in runs:
@@ -220,7 +223,7 @@ class SaliencyPanel(Widget):
 
     @serves("image")
     def _image(self, index: int) -> dict:
-        """One picture and every method's map on the shared scale."""
+        """One picture and every method's map, each over its own 99th percentile (one colour scale)."""
         maps = self._ready()
         self._check_index(index)
         return {"index": index, "picture": encode(maps.pictures[index]),
@@ -301,7 +304,8 @@ class SaliencyView(ipywidgets.VBox):
     ``classes=``; torchvision's ImageNet recipe by default); ``images`` any images (resized to the model's
     size, said); ``target`` the class explained (None: each image's predicted class; an int; one per image).
     Methods are among ``METHODS`` (IG with black and white baselines, XRAI on that IG, gradient,
-    SmoothGrad, Blur IG, random maps as the control). PIC leaves out images the model scores below
+    SmoothGrad, Blur IG, random maps as the control). Each map is drawn on one colour scale over its own
+    99th percentile (the methods' units differ). PIC leaves out images the model scores below
     ``min_score`` (the paper's 0.8) and says how many.
 
     ``index``, ``method`` and ``reveal`` are traits (linkable with ``ipywidgets.link``); ``view.panel`` is the
@@ -322,6 +326,14 @@ class SaliencyView(ipywidgets.VBox):
     method = traitlets.Unicode("")
     reveal = traitlets.Float(0.1)
 
+    @traitlets.validate("index", "method", "reveal")
+    def _through_the_panel(self, proposal):
+        """The panel checks the value first: a bad one leaves the view and the panel as they were."""
+        panel = getattr(self, "panel", None)
+        if panel is not None:
+            setattr(panel, proposal["trait"].name, proposal["value"])
+        return proposal["value"]
+
     def __init__(self, model, images=None, target=None, methods: Sequence[str] = ("IG", "XRAI", "gradient"), *,
                  preprocess=None, classes=None, steps: int = 32, baselines=("black", "white"), pic_seed: int = 0,
                  min_score: float = 0.8, background: bool = True, panel: SaliencyPanel | None = None):
@@ -341,6 +353,7 @@ class SaliencyView(ipywidgets.VBox):
         self.panel = panel
         children = [panel]
         self.figure = None
+        self._drawing = threading.Lock()
         if panel.mode == "image":
             self.figure = self._figure()
             children.append(self.figure)
@@ -393,6 +406,10 @@ class SaliencyView(ipywidgets.VBox):
         return fig
 
     def _redraw(self, change=None) -> None:
+        with self._drawing:  # the PIC job's thread and the kernel's may both redraw
+            self._draw()
+
+    def _draw(self) -> None:
         curves = self.panel.curves(self.panel.index)
         fig = self.figure
         palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#7f7f7f"]

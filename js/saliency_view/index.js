@@ -82,7 +82,7 @@ function status({ model, request, news }, signal) {
     const busy = model.get("computing") || model.get("sanity_running");
     const stop = h("button", { class: "iwsal-stop", onclick: () => request("cancel", {}, { signal }).catch((e) => news.fail(e)) }, "stop");
     el.replaceChildren(...(busy ? [`computing ${model.get("sanity_running") ? "the sanity check" : model.get("stage")}… `,
-      h("progress", { max: 1, value: model.get("progress") }), stop] : [model.get("ready") ? "" : "not computed"]));
+      h("progress", { max: 1, value: model.get(model.get("sanity_running") ? "sanity_progress" : "progress") }), stop] : [model.get("ready") ? "" : "not computed"]));
   };
   show();
   return { el, update(names) { show(); return true; } };
@@ -281,7 +281,7 @@ function colourBarRow(top) {
 }
 
 const FOLLOWED = ["mode", "layout_mode", "n_images", "size", "methods", "method", "index", "reveal", "explained", "ready", "computing",
-  "progress", "stage", "gaps", "pic", "sanity", "sanity_running", "texts"];
+  "progress", "stage", "gaps", "pic", "sanity", "sanity_running", "sanity_progress", "texts"];
 
 function render(view) {
   const { body, set, request, news } = mount(view, "iwsal", CSS), ctx = { model: view.model, set, request, news };

@@ -20,26 +20,25 @@ def test_the_mask_is_where_the_picture_differs_from_its_background():
         image, background, mask = d["image"].astype(int), d["background"].astype(int), d["mask"]
         assert 0.02 < mask.mean() < 0.4
         assert (image[~mask] == background[~mask]).all()  # off the object: the background, untouched
-        colours = np.unique(image[mask], axis=0)
-        assert len(colours) == 1  # on it: one flat colour
-        assert np.abs(image[mask] - background[mask]).sum(-1).mean() > 40  # that stands out
+        assert (image[mask].std(0) < 1.3 * data.NOISE).all()  # on it: one colour under the sensor noise
+        assert np.abs(image[mask].mean(0) - background[mask].mean(0)).sum() > 40  # that stands out
 
 
 def test_each_class_is_its_shape():
     """Area over the disc through the farthest pixel: a circle fills it, a square 2/pi of it, a triangle
-    3 sqrt(3) / (4 pi); a cross is the one far from convex."""
+    3 sqrt(3) / (4 pi), a cross (bars 0.64 r wide) about 0.62; the cross is the one far from convex."""
     from skimage.measure import regionprops
 
-    fill = {"circle": (0.85, 1.05), "square": (0.55, 0.72), "triangle": (0.33, 0.5), "cross": (0.2, 0.5)}
+    fill = {"circle": (0.85, 1.05), "square": (0.55, 0.72), "triangle": (0.33, 0.5), "cross": (0.52, 0.68)}
     for seed in range(60):
         d = data.draw(seed)
         (region,) = regionprops(d["mask"].astype(int))
         ys, xs = np.nonzero(d["mask"])
-        far = np.hypot(ys + 0.5 - region.centroid[0] - 0.5, xs + 0.5 - region.centroid[1] - 0.5).max() + 0.5
+        far = np.hypot(ys - region.centroid[0], xs - region.centroid[1]).max() + 0.5
         name = data.CLASSES[d["label"]]
         lo, hi = fill[name]
         assert lo < region.area / (np.pi * far ** 2) < hi, (seed, name)
-        assert (region.solidity < 0.8) == (name == "cross"), (seed, name)
+        assert (region.solidity < 0.8) == (name == "cross"), (seed, name)  # (a cross's is about 0.7)
 
 
 def test_splits_are_disjoint_reproducible_and_named():
@@ -93,7 +92,8 @@ def test_training_stops_saves_and_resumes(tmp_path, monkeypatch):
     assert state["step"] == 6
     weights = torch.load(tmp_path / "work" / "state_shapes.pt", weights_only=False)["model"]
     for k, v in clf.model.state_dict().items():
-        torch.testing.assert_close(weights[k].half().float(), v)
+        if v.is_floating_point():  # (BatchNorm's batch counters are integers)
+            torch.testing.assert_close(weights[k].half().float(), v)
     with pytest.raises(ValueError, match="another recipe"):
         train.train(tmp_path / "out", tmp_path / "work", recipe={**recipe, "lr": 0.1})
     state = train.train(tmp_path / "twin", tmp_path / "work", shuffle_labels=True, recipe=recipe)

@@ -8,7 +8,7 @@ measured on the test split (never trained or chosen on), with 95% bootstrap inte
    accuracy on the images it memorised and on the test images.
 2. **The methods**, for each image's true class: IG (black and white baselines averaged, the XRAI paper's
    choice), XRAI built on that same IG (so the two differ only in how pixels are grouped: matched cost), the
-   plain gradient, and random maps. IG's step count is chosen on the choose split: the fewest of
+   plain gradient (on the object only), and random maps. IG's step count is chosen on the choose split: the fewest of
    ``STEP_CHOICES`` whose median completeness gap is under ``GAP_TOLERANCE``.
    - *On the object*: the share of a map's top ``k`` pixels on the object, ``k`` the object's area (1 is a
      map that finds the object exactly; random maps score the object's share of the image).
@@ -72,8 +72,8 @@ def choose_steps(clf, progress: bool = False) -> tuple[int, dict]:
     gaps = {}
     for steps in STEP_CHOICES:
         ig = integrated_gradients(clf, d["images"], d["labels"], baselines=BASELINES, steps=steps, progress=progress)
-        gaps[steps] = round(float(np.median(np.abs(ig.gap))), 4)
-    chosen = next((s for s in STEP_CHOICES if gaps[s] < GAP_TOLERANCE), STEP_CHOICES[-1])
+        gaps[str(steps)] = round(float(np.median(np.abs(ig.gap))), 4)  # (str keys: as the card's JSON has them)
+    chosen = next((s for s in STEP_CHOICES if gaps[str(s)] < GAP_TOLERANCE), STEP_CHOICES[-1])
     return chosen, gaps
 
 
