@@ -64,6 +64,7 @@ bench: $(VENV)/.bench browser
 	$(PY) benchmarks/bench_zoo.py
 	$(PY) benchmarks/bench_iti.py
 	$(PY) benchmarks/bench_scenes.py
+	$(PY) benchmarks/bench_saliency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache js/node_modules interpwidgets/static

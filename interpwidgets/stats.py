@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bootstrap", "resample_weights", "resample_indices"]
+__all__ = ["bootstrap", "interval", "resample_weights", "resample_indices"]
 
 
 def resample_weights(n: int, groups=None, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
@@ -39,3 +39,16 @@ def resample_indices(n: int, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
     lists, for statistics that are not means (a median curve, an AUC of it)."""
     w = resample_weights(n, None, n_boot, seed)
     return np.stack([np.repeat(np.arange(n), row) for row in w])
+
+
+def interval(values, n_boot: int = 2000) -> dict:
+    """A model card's entry: the mean of ``values`` (NaN left out: e.g. the Dice of an image without an
+    object) with its 95% bootstrap interval and the count, rounded to 4 decimals.
+
+    >>> interval([1, 0, 1, 1, float("nan")])["n"]
+    4
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    mean, lo, hi = bootstrap(v, n_boot)
+    return {"mean": round(float(mean), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4), "n": len(v)}

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...stats import interval
 from . import CHECKPOINT, estimate, estimators, load
 from .data import COLORS, COLUMNS, DISTANCES, SHAPES, dataset
 
@@ -45,15 +46,6 @@ STEPS, GUIDANCE = 15, 7.5  # the paper's sampler settings (LMS, 15 steps, guidan
 EDIT_SETTINGS = [(steps, layers) for steps in (3, 5, 8) for layers in ("decoder", "all")]
 CHANCE = {"color": 1 / len(COLORS), "shape": 1 / len(SHAPES), "column": 1 / len(COLUMNS),
           "distance": 1 / len(DISTANCES)}
-
-
-def _interval(values, n_boot: int = 2000) -> dict:
-    from ...stats import bootstrap
-
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]  # Dice of an image without an object (see object_dice)
-    mean, lo, hi = bootstrap(values, n_boot)
-    return {"mean": round(float(mean), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4), "n": len(values)}
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
@@ -91,12 +83,12 @@ def estimator_metrics(pipe, estimator, n: int = 500) -> dict:
     d = dataset(n, seed=SEEDS["estimator"])
     again = _reconstruct(pipe, d["images"])
     rendered = (d["images"] / 255).reshape(n, -1, 3)
-    out = {"scenes": n, "vae_pixel_rmse": _interval(_rmse(again.reshape(n, -1, 3), rendered))}
+    out = {"scenes": n, "vae_pixel_rmse": interval(_rmse(again.reshape(n, -1, 3), rendered))}
     for name, images in (("rendered", d["images"]), ("vae_reconstructed", again)):
         e = estimate(estimator, images)
-        out[name] = {"disparity_rmse": _interval(_rmse(e["disparity"], d["disparity"])),
-                     "mask_dice": _interval(dice(e["mask"], d["mask"])),
-                     **{f"{k}_accuracy": _interval(e[k] == d[k]) for k in CHANCE}}
+        out[name] = {"disparity_rmse": interval(_rmse(e["disparity"], d["disparity"])),
+                     "mask_dice": interval(dice(e["mask"], d["mask"])),
+                     **{f"{k}_accuracy": interval(e[k] == d[k]) for k in CHANCE}}
     return out
 
 
@@ -117,9 +109,9 @@ def generation_metrics(pipe, estimator, n: int = 200) -> dict:
     feats["random_unet"] = estimate(estimator, noise)["features"]
     base = feats["rendered"]
     return {"images": n, "steps": STEPS, "guidance": GUIDANCE,
-            "prompt_agreement": {k: _interval(e[k] == d[k]) for k in CHANCE},
+            "prompt_agreement": {k: interval(e[k] == d[k]) for k in CHANCE},
             "chance": {k: round(v, 4) for k, v in CHANCE.items()},
-            "all_four_agree": _interval(np.all([e[k] == d[k] for k in CHANCE], axis=0)),
+            "all_four_agree": interval(np.all([e[k] == d[k] for k in CHANCE], axis=0)),
             # per image (image i from seed prompts + i, whatever the batch): what a test draws again
             "agree_per_image": {k: (e[k] == d[k]).astype(int).tolist() for k in CHANCE},
             "frechet_to_rendered": {k: round(frechet(v, base), 3) for k, v in feats.items() if k != "rendered"},
@@ -151,7 +143,7 @@ def probe_metrics(pipe, estimator, n: int = 120) -> tuple[dict, object]:
     for metric, sign in (("dice", 1), ("rmse", -1)):  # per test image, trained minus control, each at its choice
         a = s.grid.test[metric][:, s.grid.layers.index(s.grid.best(metric)[0]), s.grid.best(metric)[1]]
         b = control.test[metric][:, control.layers.index(control.best(metric)[0]), control.best(metric)[1]]
-        gap[metric] = _interval(sign * (a - b))
+        gap[metric] = interval(sign * (a - b))
     out["trained_better_by"] = gap
     return out, s
 
@@ -206,9 +198,9 @@ def edit_metrics(pipe, estimator, s, shift: int = 6, max_images: int = 24, steps
     new, old = np.array([r["dice_target"] for r in rows]), np.array([r["dice_old"] for r in rows])
     base = np.array([r["dice_target_unedited"] for r in rows])
     return {"images": len(rows), "shift_px": shift, "steps_edited": steps, "layers_edited": layers,
-            "dice_with_moved_mask": _interval(new), "dice_with_old_mask": _interval(old),
-            "unedited_dice_with_moved_mask": _interval(base), "share_closer_to_moved": _interval(new > old),
-            "moved_minus_old": _interval(new - old), "rows": rows}
+            "dice_with_moved_mask": interval(new), "dice_with_old_mask": interval(old),
+            "unedited_dice_with_moved_mask": interval(base), "share_closer_to_moved": interval(new > old),
+            "moved_minus_old": interval(new - old), "rows": rows}
 
 
 def unprompted_study(pipe, estimator, n: int = 80):

@@ -36,7 +36,7 @@ from ...saliency import (
     xrai,
 )
 from ...saliency.sanity import FLAG
-from ...stats import bootstrap
+from ...stats import interval
 from . import CHECKPOINT, RANDOM_LABELS, load
 from .data import CLASSES, dataset
 from .train import RECIPE
@@ -48,11 +48,6 @@ COUNTS = {"accuracy": 1000, "saliency": 40, "choose": 30, "sanity": 8}  # images
 STEP_CHOICES = (8, 16, 32, 64)
 GAP_TOLERANCE = 0.05  # |sum of attributions - (score - baseline score)| / |score - baseline score|
 BASELINES = ("black", "white")
-
-
-def _interval(values) -> dict:
-    mean, lo, hi = bootstrap(np.asarray(values, float))
-    return {"mean": round(float(mean), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4), "n": len(values)}
 
 
 def on_object(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -83,10 +78,10 @@ def _classifier_metrics(clf, twin) -> dict:
     shortcut = clf.predict(d["backgrounds"]).argmax(-1) == d["labels"]
     memorised = dataset(RECIPE["random_images"], "fit")
     shuffled = np.random.default_rng(RECIPE["seed"] + 1).permutation(memorised["labels"])  # as train.py shuffles
-    return {"test_accuracy": _interval(right), "background_only_accuracy": _interval(shortcut),
+    return {"test_accuracy": interval(right), "background_only_accuracy": interval(shortcut),
             "chance": 1 / len(CLASSES),
-            "random_labels": {"memorised_accuracy": _interval(twin.predict(memorised["images"]).argmax(-1) == shuffled),
-                              "test_accuracy": _interval(twin.predict(d["images"]).argmax(-1) == d["labels"])}}
+            "random_labels": {"memorised_accuracy": interval(twin.predict(memorised["images"]).argmax(-1) == shuffled),
+                              "test_accuracy": interval(twin.predict(d["images"]).argmax(-1) == d["labels"])}}
 
 
 def measure(progress: bool = False) -> dict:
@@ -105,9 +100,9 @@ def measure(progress: bool = False) -> dict:
     gradient = vanilla_gradient(clf, pictures, labels, progress=progress).maps()
     share = {name: on_object(m, masks) for name, m in {**maps, "gradient": gradient}.items()}
     card["test_gap"] = {"median_abs": round(float(np.median(np.abs(ig.gap))), 4)}
-    card["on_object"] = {name: _interval(v) for name, v in share.items()}
-    card["on_object"]["XRAI - IG"] = _interval(share["XRAI"] - share["IG"])
-    card["object_area"] = _interval(masks.reshape(len(masks), -1).mean(1))
+    card["on_object"] = {name: interval(v) for name, v in share.items()}
+    card["on_object"]["XRAI - IG"] = interval(share["XRAI"] - share["IG"])
+    card["object_area"] = interval(masks.reshape(len(masks), -1).mean(1))
 
     result = pic(clf, pictures, maps, labels, progress=progress)
     card["pic"] = {"table": result.table(), "skipped": {k: len(v) for k, v in result.skipped.items()}}
@@ -128,9 +123,9 @@ def measure(progress: bool = False) -> dict:
               for name, fn in (("IG", ig_maps), ("gradient", grad_maps), ("edges", edges))}
     rho, ssim = compare_models(clf, twin, pictures[few], ig_maps, labels[few])
     card["sanity"] = {"flag_above": FLAG, "cascading": sanity,
-                      "random_labels_IG": {"spearman": _interval(rho), "ssim": _interval(ssim)},
+                      "random_labels_IG": {"spearman": interval(rho), "ssim": interval(ssim)},
                       "dummy_share_on_hidden_half": {
-                          name: _interval(dummy_check(clf, pictures[few], fn, labels[few]))
+                          name: interval(dummy_check(clf, pictures[few], fn, labels[few]))
                           for name, fn in (("IG", ig_maps), ("gradient", grad_maps), ("edges", edges))}}
     state = json.loads((CHECKPOINT / "training_state.json").read_text())
     twin_state = json.loads((RANDOM_LABELS / "training_state.json").read_text())
