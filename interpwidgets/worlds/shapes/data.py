@@ -102,7 +102,7 @@ def dataset(n: int, split: str = "fit", start: int = 0) -> dict[str, np.ndarray]
 
     >>> d = dataset(4, "test")
     >>> d["images"].shape, d["masks"].dtype, [CLASSES[i] for i in d["labels"]]
-    ((4, 64, 64, 3), dtype('bool'), ['square', 'cross', 'circle', 'square'])
+    ((4, 64, 64, 3), dtype('bool'), ['square', 'cross', 'circle', 'cross'])
     """
     if split not in SPLITS:
         raise ValueError(f"split={split!r}: choose one of {list(SPLITS)}")
