@@ -39,7 +39,7 @@ setup: $(VENV)/.test
 
 test: $(VENV)/.test browser
 	$(VENV)/bin/ruff check interpwidgets tests benchmarks
-	$(PY) -m pytest -q --durations=30 -n 2 --dist loadfile
+	$(PY) -m pytest -q --durations=30 -n 2 --dist loadfile --no-loadscope-reorder
 
 # save_png needs a Chromium: installed where we may, otherwise the widgets say how
 demo: $(VENV)/.lab

@@ -20,7 +20,7 @@ from .classifier import Classifier
 from .pic import blurred, random_maps
 from .xrai import XraiResult, xrai
 
-__all__ = ["METHODS", "Maps", "check_methods", "saliency_maps", "revealed", "top_classes"]
+__all__ = ["METHODS", "Maps", "check_methods", "run_order", "saliency_maps", "revealed", "top_classes"]
 
 METHODS = ("IG", "XRAI", "gradient", "SmoothGrad", "Blur IG", "random")
 
@@ -63,12 +63,17 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     return methods
 
 
+def run_order(methods: Sequence[str]) -> list[str]:
+    """The order :func:`saliency_maps` runs ``methods`` in: XRAI last, since it is built on the IG."""
+    return [m for m in methods if m != "XRAI"] + [m for m in methods if m == "XRAI"]
+
+
 def saliency_maps(clf: Classifier, pictures: np.ndarray, targets: np.ndarray, methods: Sequence[str] = ("IG", "XRAI"),
                   *, steps: int = 32, baselines: str | Sequence = ("black", "white"), batch_size: int = 32,
                   progress: bool = True, on_progress: Callable[[str, float], None] | None = None) -> Maps:
     """Each of ``methods`` (names in ``METHODS``) on ``pictures`` ``[n, S, S, 3]`` for ``targets`` ``[n]``.
     IG takes ``steps`` points from each of ``baselines`` (default black and white, the XRAI paper's);
-    ``on_progress(method, fraction)`` is called as each method runs."""
+    ``on_progress(method, fraction)`` is called as each method runs, in the order of :func:`run_order`."""
     check_methods(methods)
     out = Maps(np.asarray(pictures), np.asarray(targets), {})
 
@@ -76,7 +81,7 @@ def saliency_maps(clf: Classifier, pictures: np.ndarray, targets: np.ndarray, me
         return None if on_progress is None else (lambda f: on_progress(name, f))
 
     common = dict(batch_size=batch_size, progress=progress)
-    for name in methods:
+    for name in run_order(methods):
         if name == "IG":
             a = integrated_gradients(clf, pictures, targets, baselines=baselines, steps=steps,
                                      on_progress=report(name), **common)
@@ -89,14 +94,13 @@ def saliency_maps(clf: Classifier, pictures: np.ndarray, targets: np.ndarray, me
         elif name == "random":
             out.maps[name] = random_maps(len(pictures), clf.size, seed=1)
             continue
-        else:  # XRAI: after the pixel methods, so that it can reuse IG
+        else:  # XRAI: below, last
             continue
         out.attributions[name] = a
         out.maps[name] = a.maps().astype(np.float32)
     if "XRAI" in methods:  # on this call's IG (the same steps and baselines), computed for it if not asked
-        base = out.attributions.get("IG") or integrated_gradients(
-            clf, pictures, targets, baselines=baselines, steps=steps, on_progress=report("XRAI"), **common)
-        out.regions = xrai(clf, pictures, targets, base=base, on_progress=report("XRAI"), **common)
+        out.regions = xrai(clf, pictures, targets, steps=steps, baselines=baselines, base=out.attributions.get("IG"),
+                           on_progress=report("XRAI"), **common)
         out.maps["XRAI"] = np.stack([r.attribution for r in out.regions]).astype(np.float32)
     out.maps = {m: out.maps[m] for m in methods}
     return out

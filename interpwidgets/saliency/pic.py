@@ -131,12 +131,9 @@ class PicResult:
         """The images not skipped for ``kind``."""
         return [i for i in range(len(self.targets)) if i not in self.skipped[kind]]
 
-    def median_curve(self, method: str, kind: str = "sic", images: Sequence[int] | None = None) -> np.ndarray:
+    def median_curve(self, method: str, kind: str = "sic") -> np.ndarray:
         """The per-point median of the kept images' curves (the paper's aggregate)."""
-        curves = self._stack(method, kind)
-        if images is not None:
-            curves = curves[np.asarray(images)]
-        return np.median(curves, axis=0)
+        return np.median(self._stack(method, kind), axis=0)
 
     def _stack(self, method: str, kind: str) -> np.ndarray:
         if kind not in KINDS:

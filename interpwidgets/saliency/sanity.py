@@ -81,12 +81,17 @@ class Randomization:
                 "ssim": self.ssim.mean(1).round(4).tolist(), "flagged": self.flagged}
 
 
-def _reinit(module: torch.nn.Module, seed: int) -> None:
+def _reinit(module: torch.nn.Module, name: str, seed: int) -> None:
+    """Re-initialise ``module`` through its modules' ``reset_parameters``; an error when no weight changed."""
+    before = [p.detach().clone() for p in module.parameters()]
     with torch.random.fork_rng(devices=[]):  # the user's global generator is left as it was
         torch.manual_seed(seed)
         for m in module.modules():
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
+    if all(torch.equal(a, p) for a, p in zip(before, module.parameters(), strict=True)):
+        raise ValueError(f"layer {name!r} ({type(module).__name__}) was not randomized: none of its modules has "
+                         f"reset_parameters() (give layers= that do, or randomize it yourself)")
 
 
 def cascading_randomization(clf: Classifier, pictures: np.ndarray, method: MapFn, target=None, *,
@@ -121,7 +126,7 @@ def cascading_randomization(clf: Classifier, pictures: np.ndarray, method: MapFn
     work = Classifier(model, clf.preprocess, classes=clf.classes, output=clf.output)
     maps = [np.asarray(method(work, pictures, targets), np.float32)]
     for k, layer in enumerate(tqdm(list(reversed(layers)), desc="randomizing", disable=not progress)):
-        _reinit(model.get_submodule(layer), seed + k)
+        _reinit(model.get_submodule(layer), layer, seed + k)
         maps.append(np.asarray(method(work, pictures, targets), np.float32))
         if on_progress is not None:
             on_progress((k + 1) / len(layers))

@@ -23,7 +23,7 @@ __all__ = ["TokenAttribution", "token_attributions"]
 @dataclass
 class TokenAttribution:
     """One text: its ``tokens``, their attributions ``values [seq]`` to the ``target`` (``target_name``);
-    ``score`` the explained score and ``start_score`` the zero baseline's (``gap``: completeness)."""
+    ``score`` the explained score and ``start_score`` the baseline's (``gap``: completeness)."""
 
     text: str
     tokens: list[str]

@@ -23,7 +23,7 @@ from ..transport import encode
 from ..widgets import Widget, serves
 from ..widgets.jobs import Job
 from .classifier import Classifier
-from .maps import Maps, check_methods, revealed, saliency_maps
+from .maps import Maps, check_methods, revealed, run_order, saliency_maps
 from .pic import GRID, PicResult, pic, start_masks
 from .sanity import cascading_randomization
 from .tokens import token_attributions
@@ -72,6 +72,8 @@ class SaliencyPanel(Widget):
     def __init__(self, clf: Classifier | None, pictures: np.ndarray | None = None, targets: np.ndarray | None = None,
                  methods: Sequence[str] = ("IG", "XRAI"), *, steps: int = 32, baselines=("black", "white"),
                  pic_seed: int = 0, min_score: float = 0.8, background: bool = True, **kwargs):
+        if clf is not None:
+            methods = check_methods(methods)
         self._clf, self._steps, self._baselines, self._min_score = clf, steps, baselines, min_score
         self._maps: Maps | None = None
         self._sanity = None
@@ -117,13 +119,13 @@ class SaliencyPanel(Widget):
     def compute(self) -> None:
         """Every method's maps, then the PIC curves of all of them, in the background."""
         clf, pictures, targets, methods = self._clf, self._pictures, self._targets, list(self.methods)
+        order = run_order(methods)  # progress grows in the order the methods run
 
         def work(run):
             def step(name, fraction, share=0.7):
                 run.check()
-                i = methods.index(name) if name in methods else len(methods)
                 self.stage = name
-                run.progress(share * (i + fraction) / len(methods))
+                run.progress(share * (order.index(name) + fraction) / len(order))
 
             self.computing = True
             try:
@@ -343,8 +345,9 @@ class SaliencyView(ipywidgets.VBox):
                 raise ValueError("give the images to explain (any size: they are resized to the model's)")
             methods = check_methods(methods)
             pictures = clf.pictures(images)
-            targets = clf.targets(pictures, target)  # a bad target fails here, before any work
             probs = clf.predict(pictures)
+            # a bad target fails here, before any work
+            targets = probs.argmax(-1) if target is None else clf.targets(pictures, target)
             panel = SaliencyPanel(clf, pictures, targets, methods, steps=steps, baselines=baselines,
                                   pic_seed=pic_seed, min_score=min_score, background=background,
                                   explained=[{"name": clf.classes[t], "score": round(float(probs[i, t]), 4)}
@@ -357,7 +360,7 @@ class SaliencyView(ipywidgets.VBox):
         if panel.mode == "image":
             self.figure = self._figure()
             children.append(self.figure)
-            panel.observe(self._redraw, names=["pic", "index"])
+            panel.observe(self._redraw, names=["pic", "index", "computing"])
             self._redraw()
         super().__init__(children, index=panel.index, method=panel.method, reveal=panel.reveal)
         self._links = [traitlets.link((self, name), (panel, name)) for name in ("index", "method", "reveal")]
@@ -429,6 +432,14 @@ class SaliencyView(ipywidgets.VBox):
                         fig.add_scatter(x=CURVE_POINTS, y=c["image"], mode="lines", row=1, col=col,
                                         line=dict(color=colour, width=1.2, dash="dot"), legendgroup=m,
                                         showlegend=col == 1, name=f"{m}: image {self.panel.index}")
-            n = self.panel.pic.get("images", 0)
-            fig.layout.title.text = (f"PIC on {n} images: median curves (solid), image {self.panel.index} (dotted)"
-                                     if curves else "PIC: computing…")
+            fig.layout.title.text = self._title(bool(curves))
+
+    def _title(self, drawn: bool) -> str:
+        if drawn:
+            return (f"PIC on {self.panel.pic.get('images', 0)} images: median curves (solid), image "
+                    f"{self.panel.index} (dotted)")
+        if self.panel.computing:
+            return "PIC: computing…"
+        # the job ended without curves: stopped, or failed (the panel shows the error)
+        return "PIC: not computed (the job failed: the panel shows why)" if self.panel.error else \
+            "PIC: not computed (stopped)"

@@ -19,6 +19,7 @@ import numpy as np
 from skimage import segmentation
 from skimage.morphology import dilation, disk
 from skimage.transform import resize
+from tqdm.auto import tqdm
 
 from .attribution import Attribution, Progress, integrated_gradients
 from .classifier import Classifier
@@ -198,10 +199,21 @@ def xrai(clf: Classifier, images, target=None, *, steps: int = 100, baselines=("
     from .attribution import _start
 
     pictures, _, targets = _start(clf, images, target)
-    if base is None:
+
+    def part(lo: float, hi: float) -> Progress:  # ``on_progress`` over [lo, hi] of the whole
+        return None if on_progress is None else (lambda f: on_progress(lo + (hi - lo) * f))
+
+    own = base is None  # then IG is the first half of the progress, the region search the second
+    if own:
         base = integrated_gradients(clf, pictures, targets.numpy(), baselines=baselines, steps=steps,
-                                    batch_size=batch_size, progress=progress, on_progress=on_progress)
+                                    batch_size=batch_size, progress=progress, on_progress=part(0, 0.5))
     maps = base.maps("max")
     if maps.shape != pictures.shape[:3]:
         raise ValueError(f"the base attribution's maps are {maps.shape[1:]} for {pictures.shape[1:3]} pictures")
-    return [xrai_regions(m, segments(p), algorithm=algorithm) for p, m in zip(pictures, maps, strict=True)]
+    report, out = part(0.5 if own else 0, 1), []
+    for i, (p, m) in enumerate(tqdm(list(zip(pictures, maps, strict=True)), desc="XRAI regions", unit="image",
+                                    disable=not progress or len(pictures) < 2)):
+        out.append(xrai_regions(m, segments(p), algorithm=algorithm))
+        if report is not None:
+            report((i + 1) / len(pictures))
+    return out

@@ -46,3 +46,21 @@ def test_the_dummy_check_finds_no_attribution_where_the_model_cannot_see(clf, pi
     assert clf.predict(pictures).shape == (3, 3)  # the caller's classifier is not changed by the wrapping
     with pytest.raises(ValueError, match="hides some pixels, not all"):
         dummy_check(clf, pictures, grad, hidden=np.ones((32, 32), bool))
+
+
+class _Scale(torch.nn.Module):
+    """A layer with a weight and no reset_parameters: nothing can re-initialise it."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return x * self.weight
+
+
+def test_a_layer_that_cannot_be_randomized_is_named(clf, pictures):
+    net = torch.nn.Sequential(*clf.model, _Scale()).eval()
+    c = type(clf)(net, clf.preprocess)
+    with pytest.raises(ValueError, match="layer '7' \\(_Scale\\) was not randomized"):
+        cascading_randomization(c, pictures, grad, progress=False)

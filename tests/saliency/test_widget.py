@@ -25,6 +25,22 @@ def test_reveal_shows_top_pixels_or_whole_xrai_regions(clf, pictures):
         saliency_maps(clf, pictures, np.array([0, 1, 2]), ["IG", "GradCAM"], progress=False)
 
 
+def test_xrai_is_built_on_the_same_calls_ig(clf, pictures, monkeypatch):
+    import importlib
+
+    maps_module = importlib.import_module("interpwidgets.saliency.maps")
+    xrai_module = importlib.import_module("interpwidgets.saliency.xrai")  # (the package's ``xrai`` is the function)
+
+    calls = []
+    real = maps_module.integrated_gradients
+    for module in (maps_module, xrai_module):
+        monkeypatch.setattr(module, "integrated_gradients", lambda *a, **k: calls.append(k) or real(*a, **k))
+    saliency_maps(clf, pictures, np.array([0, 1, 2]), ["XRAI", "IG"], steps=6, progress=False)
+    assert len(calls) == 1 and calls[0]["steps"] == 6  # one IG, with the call's steps, serves both
+    saliency_maps(clf, pictures, np.array([0, 1, 2]), ["XRAI"], steps=6, baselines="white", progress=False)
+    assert len(calls) == 2 and calls[1]["baselines"] == "white" and calls[1]["steps"] == 6
+
+
 def test_the_view_computes_reveals_and_keeps_its_work_on_bad_requests(clf, pictures):
     view = SaliencyView(clf, pictures, methods=("IG", "random"), steps=8, min_score=0, background=False)
     p = view.panel
@@ -33,8 +49,16 @@ def test_the_view_computes_reveals_and_keeps_its_work_on_bad_requests(clf, pictu
     got = reply["result"]
     assert got["fraction"] == 1.0 and buffers  # everything shown: the picture itself, sent as a buffer
     assert np.frombuffer(buffers[0], np.uint8).reshape(32, 32, 3).tolist() == pictures[2].tolist()
+    reply, buffers = p._respond("revealed", {"index": 2, "method": "IG", "level": 100})
+    image, shown = (np.frombuffer(b, np.uint8) for b in buffers[:2])
+    image, shown = image.reshape(32, 32, 3), shown.reshape(32, 32).astype(bool)
+    assert (image[shown] == pictures[2][shown]).all()  # the top tenth as it is
+    assert np.abs(image[~shown].astype(int) - pictures[2][~shown]).mean() > 20  # the rest rebuilt from a few pixels
     view.index, view.method, view.reveal = 1, "random", 0.3  # the view's traits are the panel's
     assert (p.index, p.method, p.reveal) == (1, "random", 0.3)
+    with pytest.raises(traitlets.TraitError, match="index must be between 0 and 2"):
+        view.index = 9
+    assert view.index == p.index == 1  # a bad value leaves the view and the panel as they were
     before = p.result
     reply, _ = p._respond("revealed", {"index": 7, "method": "IG", "level": 10})
     assert "images 0 to 2" in reply["error"] and "images 0 to 2" in p.error
@@ -59,3 +83,17 @@ def test_bad_inputs_are_named(clf, pictures):
     view = SaliencyView(clf, pictures, methods=("gradient",), background=False)
     with pytest.raises(ValueError, match="the sanity check runs one of \\['gradient'\\]"):
         view.panel.run_sanity("IG")
+
+
+def test_progress_only_grows_whatever_the_order_of_the_methods(clf, pictures):
+    from interpwidgets.saliency.widget import SaliencyPanel
+
+    panel = SaliencyPanel(clf, pictures, np.array([0, 1, 2]), ("XRAI", "gradient"), steps=4, min_score=0,
+                          background=False)
+    seen = []
+    panel.observe(lambda change: seen.append(change["new"]), names="progress")
+    panel.compute()
+    assert panel.ready and not panel.error
+    assert len(seen) > 3 and seen == sorted(seen), seen
+    with pytest.raises(ValueError, match="give distinct names among"):
+        SaliencyPanel(clf, pictures, np.array([0, 1, 2]), ("IG", "LIME"), background=False)

@@ -103,3 +103,15 @@ def test_training_stops_saves_and_resumes(tmp_path, monkeypatch):
 def test_load_says_how_to_train_a_missing_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m interpwidgets.worlds.shapes.train --out"):
         shapes.load(tmp_path)
+
+
+def test_ties_at_the_cut_count_as_a_random_tie_break_would():
+    from interpwidgets.worlds.shapes.card import on_object
+
+    mask = np.zeros((1, 8, 8), bool)
+    mask[0, :2] = True  # the object: the top two rows, a quarter of the image
+    flat = np.ones((1, 8, 8))  # one value everywhere: pixel order would put the whole top-k on the object
+    assert on_object(flat, mask) == pytest.approx([0.25])
+    two = np.where(np.arange(64).reshape(1, 8, 8) < 8, 2.0, 1.0)  # the first row above, the rest tied
+    assert on_object(two, mask) == pytest.approx([(8 + 8 * 8 / 56) / 16])
+    assert on_object(np.where(mask, 1.0, 0.0), mask) == pytest.approx([1.0])

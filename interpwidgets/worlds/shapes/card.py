@@ -51,13 +51,17 @@ BASELINES = ("black", "white")
 
 
 def on_object(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Per image, the share of the map's top ``k`` pixels that lie on the object (``k`` its area; ties in the
-    map broken by pixel order)."""
+    """Per image, the share of the map's top ``k`` pixels that lie on the object (``k`` its area). Pixels tied
+    at the ``k``-th value (XRAI's maps are constant over each region) count in proportion, as the expected
+    share when the tie is broken at random."""
     maps, masks = np.asarray(maps), np.asarray(masks, bool)
     out = []
     for m, mask in zip(maps.reshape(len(maps), -1), masks.reshape(len(masks), -1), strict=True):
-        top = np.argsort(-m, kind="stable")[: mask.sum()]
-        out.append(mask[top].mean())
+        k = int(mask.sum())
+        v = np.sort(m)[-k]  # the k-th largest value
+        above, tied = m > v, m == v
+        share_of_tied = (k - above.sum()) / tied.sum()
+        out.append((mask[above].sum() + share_of_tied * mask[tied].sum()) / k)
     return np.array(out)
 
 

@@ -21,8 +21,10 @@ from .data import TRUTHFUL_SHARE, World, make_world
 from .evaluate import measure
 
 HERE = Path(__file__).resolve().parent
+# GPT-2's tanh GELU through torch's fused kernel: the same function as transformers' "gelu_new" (in which the
+# checkpoints were trained), three times faster on a CPU, where it was a third of the card's measuring time
 CONFIG = dict(n_layer=4, n_head=8, n_embd=128, n_positions=96, n_inner=512, resid_pdrop=0.0, embd_pdrop=0.0,
-              attn_pdrop=0.0)
+              attn_pdrop=0.0, activation_function="gelu_pytorch_tanh")
 
 
 def build_tokenizer(world: World):
