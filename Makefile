@@ -14,6 +14,9 @@ TOUR   := notebooks/00_tour.ipynb
 # the tests and benchmarks never reach the Hugging Face Hub; the demo's kernel may (the README's example
 # downloads GPT-2 the first time)
 test bench: export HF_HUB_OFFLINE = 1
+# one OpenBLAS thread per test process: PIC's rebuild makes a tiny LAPACK call per triangle (scipy's Delaunay
+# transform), and with two xdist workers busy, OpenBLAS's spinning threads made it 100-500x slower
+test: export OPENBLAS_NUM_THREADS = 1
 
 .PHONY: demo test bench setup clean browser js js-watch
 

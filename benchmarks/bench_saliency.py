@@ -38,7 +38,7 @@ for p in (str(ROOT), str(HERE)):
 from run import machine_info, write_json  # noqa: E402
 
 IMAGES, STEPS, XRAI_STEPS = 20, 25, 100
-BATCH = 16  # points per backward, ours and Captum's (on two CPU cores 16 is faster than 32: smaller tensors)
+BATCH = 16  # points per backward, ours and Captum's (on two CPU cores 16 ran faster than 32 in our trials)
 REPEATS = 2  # IG is timed as the fastest of two runs
 
 

@@ -89,9 +89,11 @@ def _reinit(module: torch.nn.Module, name: str, seed: int) -> None:
         for m in module.modules():
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
-    if all(torch.equal(a, p) for a, p in zip(before, module.parameters(), strict=True)):
-        raise ValueError(f"layer {name!r} ({type(module).__name__}) was not randomized: none of its modules has "
-                         f"reset_parameters() (give layers= that do, or randomize it yourself)")
+    same = [n for (n, p), a in zip(module.named_parameters(), before, strict=True) if torch.equal(a, p)]
+    if len(same) == len(before):
+        raise ValueError(f"layer {name!r} ({type(module).__name__}) was not randomized: its weights {same} are as "
+                         f"they were (none of its modules has reset_parameters(), or it restores these values); "
+                         f"give layers= that can be, or randomize it yourself")
 
 
 def cascading_randomization(clf: Classifier, pictures: np.ndarray, method: MapFn, target=None, *,

@@ -21,7 +21,7 @@ import traitlets
 
 from ..transport import encode
 from ..widgets import Widget, serves
-from ..widgets.jobs import Job
+from ..widgets.jobs import Cancelled, Job
 from .classifier import Classifier
 from .maps import Maps, check_methods, revealed, run_order, saliency_maps
 from .pic import GRID, PicResult, pic, start_masks
@@ -64,6 +64,7 @@ class SaliencyPanel(Widget):
     stage = traitlets.Unicode("").tag(sync=True)  # what the background job is doing
     gaps = traitlets.Dict({}).tag(sync=True)  # {method: [per image]}: IG's completeness gap
     pic = traitlets.Dict({}).tag(sync=True)  # {"table": rows per method, "skipped": {kind: n}, "images": n}
+    pic_state = traitlets.Unicode("").tag(sync=True)  # "computing", "done", "failed" or "stopped"
     sanity = traitlets.Dict({}).tag(sync=True)  # the latest randomization's summary, and its images
     sanity_running = traitlets.Bool(False).tag(sync=True)
     sanity_progress = traitlets.Float(0.0).tag(sync=True)
@@ -127,7 +128,7 @@ class SaliencyPanel(Widget):
                 self.stage = name
                 run.progress(share * (order.index(name) + fraction) / len(order))
 
-            self.computing = True
+            self.computing, self.pic_state = True, "computing"
             try:
                 maps = saliency_maps(clf, pictures, targets, methods, steps=self._steps, baselines=self._baselines,
                                      progress=False, on_progress=step)
@@ -144,6 +145,10 @@ class SaliencyPanel(Widget):
                     self._pic = result
                 self.pic = {"table": result.table(), "skipped": {k: len(v) for k, v in result.skipped.items()},
                             "images": len(pictures), "min_score": self._min_score}
+                self.pic_state = "done"
+            except Exception as err:  # (the job shows the error; the figure says the curves are not coming)
+                self.pic_state = "stopped" if isinstance(err, Cancelled) else "failed"
+                raise
             finally:
                 self.computing, self.stage = False, ""
 
@@ -345,9 +350,9 @@ class SaliencyView(ipywidgets.VBox):
                 raise ValueError("give the images to explain (any size: they are resized to the model's)")
             methods = check_methods(methods)
             pictures = clf.pictures(images)
+            targets = None if target is None else clf.targets(pictures, target)  # a bad one fails before any work
             probs = clf.predict(pictures)
-            # a bad target fails here, before any work
-            targets = probs.argmax(-1) if target is None else clf.targets(pictures, target)
+            targets = probs.argmax(-1) if targets is None else targets  # (what clf.targets(None) predicts)
             panel = SaliencyPanel(clf, pictures, targets, methods, steps=steps, baselines=baselines,
                                   pic_seed=pic_seed, min_score=min_score, background=background,
                                   explained=[{"name": clf.classes[t], "score": round(float(probs[i, t]), 4)}
@@ -360,7 +365,7 @@ class SaliencyView(ipywidgets.VBox):
         if panel.mode == "image":
             self.figure = self._figure()
             children.append(self.figure)
-            panel.observe(self._redraw, names=["pic", "index", "computing"])
+            panel.observe(self._redraw, names=["pic", "index", "pic_state"])
             self._redraw()
         super().__init__(children, index=panel.index, method=panel.method, reveal=panel.reveal)
         self._links = [traitlets.link((self, name), (panel, name)) for name in ("index", "method", "reveal")]
@@ -435,11 +440,10 @@ class SaliencyView(ipywidgets.VBox):
             fig.layout.title.text = self._title(bool(curves))
 
     def _title(self, drawn: bool) -> str:
+        state = self.panel.pic_state
         if drawn:
             return (f"PIC on {self.panel.pic.get('images', 0)} images: median curves (solid), image "
                     f"{self.panel.index} (dotted)")
-        if self.panel.computing:
-            return "PIC: computing…"
-        # the job ended without curves: stopped, or failed (the panel shows the error)
-        return "PIC: not computed (the job failed: the panel shows why)" if self.panel.error else \
-            "PIC: not computed (stopped)"
+        if state == "failed":
+            return "PIC: not computed (the job failed: the panel shows the error)"
+        return "PIC: not computed (stopped)" if state == "stopped" else "PIC: computing…"

@@ -180,7 +180,8 @@ function gallery({ model, set, request, news }, signal) {
   const el = h("div", { class: "iwsal-gallery" });
   const table = () => {
     const p = model.get("pic");
-    if (!p.table) return h("div", { class: "iwsal-cap" }, "PIC: computing…");
+    const ended = { failed: "PIC: not computed (the job failed: see the error above)", stopped: "PIC: not computed (stopped)" };
+    if (!p.table) return h("div", { class: "iwsal-cap" }, ended[model.get("pic_state")] || "PIC: computing…");
     const ci = (r, k) => `${fmt(r[k])} [${fmt(r[`${k}_lo`])}, ${fmt(r[`${k}_hi`])}]`;
     return h("div", {}, h("h4", {}, `Performance Information Curves on ${p.images} images: AUC of the median curve [95% bootstrap interval over images]`),
       h("table", { class: "iwsal-table" }, h("tr", {}, ...["method", "SIC AUC", "AIC AUC", "images kept (SIC / AIC)"].map((t) => h("th", {}, t))),
@@ -213,7 +214,7 @@ function gallery({ model, set, request, news }, signal) {
     el,
     update(names) {
       if (touches(names, ["layout_mode", "ready", "method", "explained"])) return false;
-      if (names.has("pic")) { const t = table(); tableEl.replaceWith(t); tableEl = t; }
+      if (touches(names, ["pic", "pic_state"])) { const t = table(); tableEl.replaceWith(t); tableEl = t; }
       if (names.has("index")) thumbs.querySelectorAll(".iwsal-thumb").forEach((b, i) => b.classList.toggle("on", i === model.get("index")));
       return true;
     },
@@ -281,7 +282,7 @@ function colourBarRow(top) {
 }
 
 const FOLLOWED = ["mode", "layout_mode", "n_images", "size", "methods", "method", "index", "reveal", "explained", "ready", "computing",
-  "progress", "stage", "gaps", "pic", "sanity", "sanity_running", "sanity_progress", "texts"];
+  "progress", "stage", "gaps", "pic", "pic_state", "sanity", "sanity_running", "sanity_progress", "texts"];
 
 function render(view) {
   const { body, set, request, news } = mount(view, "iwsal", CSS), ctx = { model: view.model, set, request, news };

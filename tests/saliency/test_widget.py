@@ -97,3 +97,29 @@ def test_progress_only_grows_whatever_the_order_of_the_methods(clf, pictures):
     assert len(seen) > 3 and seen == sorted(seen), seen
     with pytest.raises(ValueError, match="give distinct names among"):
         SaliencyPanel(clf, pictures, np.array([0, 1, 2]), ("IG", "LIME"), background=False)
+
+
+def test_a_failed_pic_keeps_the_maps_and_the_figure_says_so(clf, pictures, monkeypatch):
+    import importlib
+
+    widget = importlib.import_module("interpwidgets.saliency.widget")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no PIC today")
+
+    monkeypatch.setattr(widget, "pic", broken)
+    view = SaliencyView(clf, pictures, methods=("gradient",), min_score=0, background=False)
+    p = view.panel
+    assert p.pic_state == "failed" and "no PIC today" in p.error and p.ready  # the maps stay
+    assert "the job failed" in view.figure.layout.title.text
+    assert p._respond("image", {"index": 0})[0]["result"]["index"] == 0
+
+
+def test_xrai_reports_its_progress_to_the_end(clf, pictures):
+    from interpwidgets.saliency import xrai
+    from interpwidgets.saliency.xrai import IG_SHARE
+
+    seen = []
+    xrai(clf, pictures, steps=4, batch_size=4, progress=False, on_progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and max(f for f in seen if f < 1) >= IG_SHARE
+    assert any(f <= IG_SHARE / 2 for f in seen)  # IG's share comes first, step by step

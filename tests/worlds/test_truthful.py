@@ -273,3 +273,24 @@ def test_loading_a_world_prints_no_warning():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "loss_type" not in out.stderr and "warn" not in out.stderr.lower(), out.stderr
+
+
+def test_the_fused_gelu_is_the_activation_the_worlds_were_trained_with(default):
+    """The checkpoints were trained with transformers' "gelu_new"; they run on torch's fused tanh GELU (the
+    same function, a third of the card's measuring time saved): the logits agree to float rounding."""
+    from transformers.activations import ACT2FN
+
+    model, tokenizer, _ = default
+    assert model.config.activation_function == "gelu_pytorch_tanh"
+    ids = tokenizer(["<bos> Q : what does a glimmerfox eat ? A :"] * 2, return_tensors="pt").input_ids
+    with torch.no_grad():
+        fused = model(ids).logits
+        acts = [block.mlp.act for block in model.transformer.h]
+        try:
+            for block in model.transformer.h:
+                block.mlp.act = ACT2FN["gelu_new"]
+            trained = model(ids).logits
+        finally:
+            for block, act in zip(model.transformer.h, acts, strict=True):
+                block.mlp.act = act
+    assert (fused - trained).abs().max() < 1e-4 * trained.abs().max()
