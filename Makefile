@@ -14,9 +14,12 @@ TOUR   := notebooks/00_tour.ipynb
 # the tests and benchmarks never reach the Hugging Face Hub; the demo's kernel may (the README's example
 # downloads GPT-2 the first time)
 test bench: export HF_HUB_OFFLINE = 1
-# one OpenBLAS thread per test process: PIC's rebuild makes a tiny LAPACK call per triangle (scipy's Delaunay
-# transform), and with two xdist workers busy, OpenBLAS's spinning threads made it 100-500x slower
+# one thread per process in make test (two xdist workers share the two cores): threads that wait for a core
+# the other worker holds made whole tests crawl. OpenBLAS: PIC's rebuild makes a tiny LAPACK call per triangle
+# (scipy's Delaunay transforms), 100-500x slower with two threads; OpenMP: a notebook kernel's SmolLM2 passes
+# ran about 5x slower than alone
 test: export OPENBLAS_NUM_THREADS = 1
+test: export OMP_NUM_THREADS = 1
 
 .PHONY: demo test bench setup clean browser js js-watch
 
