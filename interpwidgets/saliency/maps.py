@@ -81,7 +81,7 @@ def saliency_maps(clf: Classifier, pictures: np.ndarray, targets: np.ndarray, me
         return None if on_progress is None else (lambda f: on_progress(name, f))
 
     common = dict(batch_size=batch_size, progress=progress)
-    for name in run_order(methods):
+    for name in methods:
         if name == "IG":
             a = integrated_gradients(clf, pictures, targets, baselines=baselines, steps=steps,
                                      on_progress=report(name), **common)
@@ -94,7 +94,7 @@ def saliency_maps(clf: Classifier, pictures: np.ndarray, targets: np.ndarray, me
         elif name == "random":
             out.maps[name] = random_maps(len(pictures), clf.size, seed=1)
             continue
-        else:  # XRAI: below, last
+        else:  # XRAI: after the pixel methods (below), so that it can reuse IG
             continue
         out.attributions[name] = a
         out.maps[name] = a.maps().astype(np.float32)
