@@ -184,3 +184,70 @@ def replay(game) -> list[Boards]:
         b = b.play(np.array([move]))
         out.append(b)
     return out
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Every position of ``n`` games: index ``t`` is the position after ``t`` moves, with a pass already
+    made where the player to move had no legal move (so ``player`` is who plays move ``t + 1``).
+    ``grid`` ``int8 [n, 61, 8, 8]`` (1 black, -1 white, 0 empty), ``player`` ``int8 [n, 61]``, ``legal``
+    ``uint64 [n, 61]`` (the next move's legal squares; 0 once the game is over), ``length`` ``[n]``."""
+
+    grid: np.ndarray
+    player: np.ndarray
+    legal: np.ndarray
+    length: np.ndarray
+
+    def legal_mask(self) -> np.ndarray:
+        """``bool [n, 61, 64]``: the legal squares of each next move."""
+        n, t = self.legal.shape
+        return np.unpackbits(self.legal.reshape(-1).view(np.uint8).reshape(-1, 8), axis=1,
+                             bitorder="little").reshape(n, t, 64).astype(bool)
+
+
+def _resolve_passes(boards: Boards) -> tuple[Boards, np.ndarray]:
+    """Hand the move to the other player where the player to move has none; the legal moves after."""
+    legal = boards.legal()
+    stuck = legal == 0
+    if not stuck.any():
+        return boards, legal
+    boards = Boards(np.where(stuck, boards.theirs, boards.mine), np.where(stuck, boards.mine, boards.theirs),
+                    np.where(stuck, 1 - boards.player, boards.player).astype(np.int8))
+    return boards, boards.legal()
+
+
+def trace(games) -> Trace:
+    """Replay ``games`` (``[n, 60]`` square indices, ``-1`` after the end) all at once. An illegal move is a
+    ValueError that names the game, the move number and the square."""
+    games = np.atleast_2d(np.asarray(games)).astype(np.int64)
+    n = len(games)
+    if games.ndim != 2 or games.shape[1] > 60:
+        raise ValueError(f"games must be [n, at most 60] square indices, not of shape {games.shape}")
+    grid = np.zeros((n, 61, 8, 8), np.int8)
+    player = np.zeros((n, 61), np.int8)
+    legal = np.zeros((n, 61), _U)
+    length = np.zeros(n, np.int64)
+    boards, moves_now = _resolve_passes(Boards.start(n))
+    for t in range(61):
+        grid[:, t], player[:, t], legal[:, t] = boards.grid(), boards.player, moves_now
+        if t == games.shape[1]:
+            break
+        move = games[:, t]
+        live = (move >= 0) & (length == t)
+        if not live.any():
+            break
+        if (move[live] > 63).any():
+            i = int(np.flatnonzero(live & (move > 63))[0])
+            raise ValueError(f"game {i}, move {t + 1}: {move[i]} is not a square (0 to 63)")
+        bad = live & ((moves_now & _bits(np.where(live, move, 0))) == 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"game {i}, move {t + 1}: {name(move[i])} is not legal (legal: "
+                             f"{[name(s) for s in squares(moves_now[i])]})")
+        sub = Boards(boards.mine[live], boards.theirs[live], boards.player[live]).play(move[live])
+        mine, theirs, pl = boards.mine.copy(), boards.theirs.copy(), boards.player.copy()
+        mine[live], theirs[live], pl[live] = sub.mine, sub.theirs, sub.player
+        boards, moves_now = _resolve_passes(Boards(mine, theirs, pl))
+        moves_now = np.where(live, moves_now, _U(0))  # a game that has ended stays over
+        length[live] += 1
+    return Trace(grid, player, legal, length)

@@ -1,0 +1,147 @@
+"""Train the Othello world's GPT: ``python -m interpwidgets.worlds.othello.train --out FOLDER``.
+
+The GPT (``RECIPE``: 6 layers x 4 heads, width 128, the paper's vocabulary) learns to name the next move of
+games of uniformly random legal moves, drawn afresh for every batch (``random_games`` with the seed
+``[RECIPE["seed"], step]``; the choose and test games of the card come from other seeds). AdamW, a linear
+warm-up and a cosine decay; the loss is the paper's: cross-entropy on every next move, padding ignored.
+
+The full state (fp32 weights, the optimizer, the step) goes to ``--work`` every ``--save-every`` seconds and
+on SIGTERM; the fp16 HF checkpoint (``config.json``, ``model.safetensors``) and ``training_state.json`` go to
+``--out`` at the same time. A run resumes from ``--work``, else from ``--out`` (fp16 weights, a fresh
+optimizer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...cache_dir import cache_dir
+from ..training import device_label, stop_on_sigterm
+from . import SPLIT_SEEDS
+from .engine import random_games
+from .model import PAD, config, encode, legal_top1_error
+
+HERE = Path(__file__).resolve().parent
+RECIPE = dict(seed=0, n_layer=6, n_head=4, n_embd=128, batch=128, steps=8000, warmup=300, lr=1e-3,
+              min_lr=1e-4, weight_decay=0.01)
+CHOOSE_GAMES = 500  # the held-out games (seed SPLIT_SEEDS["choose"]) whose error is printed while training
+
+
+def build(recipe: dict):
+    from transformers import GPT2LMHeadModel
+
+    torch.manual_seed(recipe["seed"])
+    model = GPT2LMHeadModel(config(recipe["n_layer"], recipe["n_head"], recipe["n_embd"]))
+    model.loss_type = "ForCausalLM"
+    return model
+
+
+def learning_rate(recipe: dict, step: int) -> float:
+    if step < recipe["warmup"]:
+        return recipe["lr"] * (step + 1) / recipe["warmup"]
+    done = (step - recipe["warmup"]) / max(1, recipe["steps"] - recipe["warmup"])
+    return recipe["min_lr"] + (recipe["lr"] - recipe["min_lr"]) * 0.5 * (1 + np.cos(np.pi * done))
+
+
+def _restore(model, opt, work_file: Path, out: Path, recipe: dict) -> dict:
+    state = {"recipe": recipe, "step": 0, "seconds": 0.0, "trained_on": {}, "losses": [], "choose_error": []}
+    if work_file.exists():
+        s = torch.load(work_file, weights_only=False, map_location="cpu")
+        saved = s["state"]
+    elif (out / "training_state.json").exists():
+        from safetensors.torch import load_file
+
+        saved = json.loads((out / "training_state.json").read_text())
+        s = {"model": {k: v.float() for k, v in load_file(out / "model.safetensors").items()}}
+    else:
+        return state
+    if saved["recipe"] != recipe:
+        raise ValueError(f"{work_file if work_file.exists() else out} holds a run of another recipe: give another "
+                         "--work / --out, or delete it")
+    model.load_state_dict(s["model"], strict=False)  # the fp16 file has no lm_head copy to miss: it is untied
+    if "opt" in s:
+        opt.load_state_dict(s["opt"])
+    return saved
+
+
+def _save(model, opt, state: dict, work_file: Path, out: Path) -> None:
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, work_file.with_suffix(".tmp"))
+    work_file.with_suffix(".tmp").replace(work_file)
+    out.mkdir(parents=True, exist_ok=True)
+    half = build(state["recipe"])
+    half.load_state_dict(model.state_dict())
+    half.half().save_pretrained(out, safe_serialization=True)
+    (out / "training_state.json").write_text(json.dumps(state, indent=1))
+
+
+def train(out: Path, work: Path | None = None, recipe: dict | None = None, save_every: float = 300.0,
+          threads: int = 2, device: str = "cpu", log_every: int = 250) -> dict:
+    """Train (or resume) until the recipe's steps are done; returns the training state. SIGTERM saves and
+    stops."""
+    recipe = {**RECIPE, **(recipe or {})}
+    work = Path(work or cache_dir("worlds", "othello", "work"))
+    work.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    model = build(recipe).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), recipe["lr"], betas=(0.9, 0.95), weight_decay=recipe["weight_decay"])
+    work_file = work / "state.pt"
+    state = _restore(model, opt, work_file, out, recipe)
+    choose = random_games(CHOOSE_GAMES, SPLIT_SEEDS["choose"])
+    where = device_label(dev, threads)
+    losses, last_save = [], time.time()
+    with stop_on_sigterm() as stop:
+        while state["step"] < recipe["steps"] and not stop.is_set():
+            start = time.time()
+            model.train()
+            for g in opt.param_groups:
+                g["lr"] = learning_rate(recipe, state["step"])
+            tokens = torch.from_numpy(encode(random_games(recipe["batch"], [recipe["seed"], state["step"]]))).to(dev)
+            labels = tokens[:, 1:].masked_fill(tokens[:, 1:] == PAD, -100)
+            logits = model(input_ids=tokens[:, :-1]).logits
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            state["step"] += 1
+            state["seconds"] += time.time() - start
+            state["trained_on"][where] = state["trained_on"].get(where, 0) + 1
+            if state["step"] % log_every == 0 or state["step"] == recipe["steps"]:
+                model.eval()
+                err = legal_top1_error(model, choose)[0]
+                state["losses"].append([state["step"], float(np.mean(losses))])
+                state["choose_error"].append([state["step"], err])
+                print(f"step {state['step']}/{recipe['steps']} loss {np.mean(losses):.4f} choose top-1 illegal "
+                      f"{err:.4%} ({state['seconds']:.0f} s)", flush=True)
+                losses = []
+            if time.time() - last_save > save_every:
+                _save(model, opt, state, work_file, out)
+                last_save = time.time()
+        _save(model, opt, state, work_file, out)
+        if stop.is_set():
+            print("stopped (SIGTERM); saved", flush=True)
+    return state
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, required=True, help=f"where the fp16 checkpoint goes (the shipped one: "
+                   f"{HERE / 'checkpoint'})")
+    p.add_argument("--work", type=Path, default=None)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda where the session has a GPU")
+    p.add_argument("--save-every", type=float, default=300.0, help="seconds between checkpoints")
+    args = p.parse_args(argv)
+    train(args.out, args.work, save_every=args.save_every, threads=args.threads, device=args.device)
+
+
+if __name__ == "__main__":
+    main()
