@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Boards", "square", "name", "squares", "random_games", "replay", "BLACK", "WHITE"]
+__all__ = ["Boards", "Trace", "square", "name", "squares", "random_games", "replay", "trace", "parse_game", "BLACK",
+           "WHITE"]
 
 BLACK, WHITE = 0, 1  # the player to move
 _U = np.uint64
@@ -251,3 +252,26 @@ def trace(games) -> Trace:
         moves_now = np.where(live, moves_now, _U(0))  # a game that has ended stays over
         length[live] += 1
     return Trace(grid, player, legal, length)
+
+
+def parse_game(moves) -> list[int]:
+    """A game as square indices, from indices, names (``["D3", "C5"]``) or one string (``"d3 c5 f6"``);
+    a square that is not one, or a move that is not legal, is a ValueError naming the first such move."""
+    if isinstance(moves, str):
+        moves = moves.replace(",", " ").split()
+    out = []
+    for i, m in enumerate(moves):
+        try:
+            out.append(square(m) if isinstance(m, str) else int(m))
+        except (ValueError, KeyError) as err:
+            raise ValueError(f"move {i + 1}: {err}") from None
+        if not 0 <= out[-1] < 64:
+            raise ValueError(f"move {i + 1}: {m!r} is not a square (0 to 63, or a name like 'D3')")
+    if len(out) > 60:
+        raise ValueError(f"a game has at most 60 moves, got {len(out)}")
+    if out:
+        try:
+            trace(np.asarray([out]))
+        except ValueError as err:
+            raise ValueError(str(err).removeprefix("game 0, ")) from None
+    return out
