@@ -113,6 +113,20 @@ class BoardProbes:
         with torch.no_grad():
             return self.logits(h, layer).argmax(-1)
 
+    def score(self, model, games, features: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Accuracy on other ``games``: per layer ``[layers]``, per layer and square ``[layers, 64]``, per layer
+        and game ``[layers, games]`` (``features``: ``residuals(model, games, self.layers)`` if computed)."""
+        games = np.asarray(games)
+        X, index = features if features is not None else residuals(model, games, self.layers, progress=False)
+        return self._scores(X, _row_labels(games, index, self.encoding), index[:, 0])
+
+    def _scores(self, X: torch.Tensor, labels: np.ndarray, game: np.ndarray):
+        hit = (self.probes.predict(X) == torch.from_numpy(labels)[:, None]).float().numpy()  # [rows, layers, 64]
+        counts = np.bincount(game)
+        per_game = np.stack([np.bincount(game, hit[:, j].mean(-1), minlength=len(counts))
+                             for j in range(len(self.layers))])
+        return hit.mean((0, 2)), hit.mean(0), per_game[:, counts > 0] / counts[counts > 0]
+
     def interval(self, layer: int, n_boot: int = 2000) -> tuple[float, float, float]:
         """Accuracy at ``layer`` with its 95% bootstrap interval over the validation games."""
         mean, lo, hi = bootstrap(self.game_accuracy[self.at(layer)], n_boot)
@@ -132,21 +146,21 @@ def fit_board_probes(model, fit_games, val_games, *, encoding: str = "relative",
     games = np.concatenate([fit_games, val_games])
     layers = list(range(model.config.n_layer)) if layers is None else list(layers)
     X, index = features if features is not None else residuals(model, games, layers, progress=progress)
-    tr = trace(games)
-    labels = board_labels(tr.grid, tr.player, encoding)[index[:, 0], index[:, 1] + 1]  # board after move t
+    labels = _row_labels(games, index, encoding)
     val = index[:, 0] >= len(fit_games)
     split = (torch.from_numpy(np.flatnonzero(~val)), torch.from_numpy(np.flatnonzero(val)))
     probes = fit_multitask_probes(X, torch.from_numpy(labels), classes=3, hidden=hidden if kind == "mlp" else 0,
                                   split=split, epochs=epochs, seed=seed, progress=progress)
-    # per validation game, for intervals over games
-    pred = probes.predict(X[split[1]])  # [rows, layers, 64]
-    hit = (pred == torch.from_numpy(labels[split[1]])[:, None]).float().mean(-1).numpy()  # [rows, layers]
-    game = index[split[1].numpy(), 0] - len(fit_games)
-    counts = np.bincount(game, minlength=len(val_games))
-    per_game = np.stack([np.bincount(game, hit[:, j], minlength=len(val_games)) for j in range(len(layers))])
-    per_game = per_game[:, counts > 0] / counts[counts > 0]
-    return BoardProbes(encoding, kind, layers, probes, probes.metrics["val_accuracy"].numpy(),
-                       probes.metrics["val_task_accuracy"].numpy(), per_game)
+    out = BoardProbes(encoding, kind, layers, probes, np.zeros(0), np.zeros(0), np.zeros(0))
+    out.accuracy, out.square_accuracy, out.game_accuracy = out._scores(X[split[1]], labels[split[1]],
+                                                                       index[split[1].numpy(), 0] - len(fit_games))
+    return out
+
+
+def _row_labels(games: np.ndarray, index: np.ndarray, encoding: str) -> np.ndarray:
+    """The board after move ``t`` for each row ``(game, t)`` of :func:`residuals`, in ``encoding``."""
+    tr = trace(games)
+    return board_labels(tr.grid, tr.player, encoding)[index[:, 0], index[:, 1] + 1]
 
 
 def random_init(model, seed: int = 1):
@@ -178,6 +192,7 @@ class FlipEdit:
     lr: float = 1e-3
     keep: float = 0.2
     strength: float = 4.0
+    sizes: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -209,11 +224,11 @@ class FlipEdit:
         return edit
 
     def apply(self, h: torch.Tensor, layer: int) -> torch.Tensor:
-        """Edit ``[b, d]`` residual vectors at ``layer``."""
+        """Edit ``[b, d]`` residual vectors at ``layer``; ``sizes[layer]`` keeps each row's ``|edit| / |h|``."""
         targets = self._rows_targets(len(h))
-        if self.method == "vector":
-            return self._vector(h, layer, targets)
-        return self._gradient(h, layer, targets)
+        new = self._vector(h, layer, targets) if self.method == "vector" else self._gradient(h, layer, targets)
+        self.sizes[layer] = ((new - h).norm(dim=-1) / h.norm(dim=-1).clamp_min(1e-12)).numpy()
+        return new
 
     def _gradient(self, h: torch.Tensor, layer: int, targets: list[dict]) -> torch.Tensor:
         with torch.no_grad():
@@ -236,15 +251,20 @@ class FlipEdit:
         return x.detach()
 
     def _vector(self, h: torch.Tensor, layer: int, targets: list[dict]) -> torch.Tensor:
+        """Along ``w[to] - w[rival]`` (the strongest other class) until ``to`` leads every other class by
+        ``strength``: a step or two (a step past one rival can lift the third class)."""
         W, b = self.probes.probes.raw_linear((self.probes.at(layer),))  # [d, 64, 3], [64, 3]
         out = h.clone()
         for i, row in enumerate(targets):
-            now = (out[i] @ W.reshape(W.shape[0], -1)).reshape(64, 3) + b
             for square, cls in row.items():
-                rival = max((c for c in range(3) if c != cls), key=lambda c: float(now[square, c]))
-                u = W[:, square, cls] - W[:, square, rival]
-                margin = out[i] @ u + b[square, cls] - b[square, rival]
-                out[i] = out[i] + (self.strength - margin) / u.dot(u).clamp_min(1e-12) * u
+                for _ in range(4):
+                    z = out[i] @ W[:, square] + b[square]  # [3]
+                    rival = max((c for c in range(3) if c != cls), key=lambda c: float(z[c]))
+                    margin = z[cls] - z[rival]
+                    if margin >= self.strength - 1e-4:
+                        break
+                    u = W[:, square, cls] - W[:, square, rival]
+                    out[i] = out[i] + (self.strength - margin) / u.dot(u).clamp_min(1e-12) * u
         return out
 
 
@@ -264,17 +284,21 @@ def next_move_logits(model, prefixes: Sequence[Sequence[int]], edit: FlipEdit | 
     last = torch.tensor(lengths) - 1
     device = next(model.parameters()).device
     out = torch.full((len(prefixes), 64), float("-inf"))
+    parts: list[FlipEdit] = []
     for i in range(0, len(prefixes), batch_size):
         rows = slice(i, i + batch_size)
         edits = {}
         if edit is not None:
-            part = FlipEdit(**{**edit.__dict__, "positions": last[rows],
+            part = FlipEdit(**{**edit.__dict__, "positions": last[rows], "sizes": {},
                                "targets": edit.targets if isinstance(edit.targets, dict) else edit.targets[rows]})
+            parts.append(part)
             edits = part.sites()
         with torch.no_grad(), intervene(model, edits):
             logits = model(input_ids=tokens[rows].to(device), attention_mask=mask[rows].to(device)).logits
         z = logits[torch.arange(len(last[rows])), last[rows]].float().cpu()
         out[rows][:, SQUARE_OF_TOKEN[1:]] = z[:, 1:]  # out[rows] is a view: this writes into out
+    if edit is not None:  # the edit's sizes over every row, from the batches' copies
+        edit.sizes = {layer: np.concatenate([p.sizes[layer] for p in parts]) for layer in parts[0].sizes}
     return out
 
 
@@ -383,14 +407,16 @@ def intervention_errors(model, probes: BoardProbes, bench: Benchmark, layers: Se
                         method: str = "gradient", **settings) -> dict[str, np.ndarray]:
     """Errors of the predicted legal-move set per case (:func:`predicted_set_errors`): ``"edit"`` (with the
     flip, against the flipped board's legal moves), ``"none"`` (no edit, against the flipped board's: the
-    baseline the edit must beat) and ``"none_original"`` (no edit, against the original board's)."""
+    baseline the edit must beat) and ``"none_original"`` (no edit, against the original board's); and
+    ``"size"``, the edit's ``|change| / |h|`` at the first edited layer (its cost)."""
     targets = flip_targets(probes, bench.prefixes, [[s] for s in bench.squares])
     plain = next_move_logits(model, bench.prefixes)
     edit = FlipEdit(probes, list(layers), targets, torch.zeros(len(bench), dtype=torch.long), method, **settings)
     edited = next_move_logits(model, bench.prefixes, edit)
     return {"edit": predicted_set_errors(edited, bench.legal_after),
             "none": predicted_set_errors(plain, bench.legal_after),
-            "none_original": predicted_set_errors(plain, bench.legal_before)}
+            "none_original": predicted_set_errors(plain, bench.legal_before),
+            "size": edit.sizes[min(layers)]}
 
 
 def latent_saliency(model, probes: BoardProbes, prefix: Sequence[int], layers: Sequence[int],

@@ -51,10 +51,10 @@ def config(n_layer: int = 8, n_head: int = 8, n_embd: int = 512, **kw):
     untied head); ``n_*`` and any other field may be changed."""
     from transformers import GPT2Config
 
-    return GPT2Config(vocab_size=VOCAB_SIZE, n_positions=BLOCK_SIZE, n_layer=n_layer, n_head=n_head,
-                      n_embd=n_embd, activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0,
-                      attn_pdrop=0.0, tie_word_embeddings=False, bos_token_id=None, eos_token_id=None,
-                      pad_token_id=PAD, **kw)
+    fields = dict(vocab_size=VOCAB_SIZE, n_positions=BLOCK_SIZE, activation_function="gelu", resid_pdrop=0.0,
+                  embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=False, bos_token_id=None, eos_token_id=None,
+                  pad_token_id=PAD)
+    return GPT2Config(n_layer=n_layer, n_head=n_head, n_embd=n_embd, **{**fields, **kw})
 
 
 def check_vocabulary(model) -> None:
