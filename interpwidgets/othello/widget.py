@@ -322,6 +322,15 @@ class OthelloBoard(Widget):
         self._job.start(work, what="latent saliency")
 
     # ------------------------------------------------------------------ the view's requests
+    def _respond(self, method: str, args: dict) -> tuple[dict, list]:
+        """As the base's; and a move (or flip) that works clears the message of a refused one, whatever
+        square that was (the base clears only a failure of the very same request)."""
+        reply = super()._respond(method, args)
+        source = self._error_source
+        if "error" not in reply[0] and source is not None and source.startswith(method + "{"):
+            self._resolved(source)
+        return reply
+
     @serves("play")
     def _play(self, square: int) -> dict:
         self.play(square)
