@@ -37,7 +37,8 @@ from .probes.probes import ProbeResult, fit_probes, mass_mean_direction, random_
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionPatterns", "AttentionView", "ITI", "ITIView", "ProbeDashboard", "SceneProbeView", "datasets", "zoo",
+    "AttentionPatterns", "AttentionView", "ITI", "ITIView", "OthelloView", "ProbeDashboard", "SceneProbeView",
+    "datasets", "zoo",
     "Ablate",
     "ActivationCache", "ActivationStore", "collect", "ProbeResult", "fit_probes", "mass_mean_direction",
     "random_direction", "Add",
@@ -46,7 +47,8 @@ __all__ = [
 ]
 
 _WIDGETS = {"AttentionPatterns": "attention.patterns", "AttentionView": "attention.widget", "ITIView": "iti.widget",
-            "ProbeDashboard": "probes.widget", "SaliencyView": "saliency.widget", "SceneProbeView": "scenes.widget"}
+            "OthelloView": "othello.widget", "ProbeDashboard": "probes.widget", "SaliencyView": "saliency.widget",
+            "SceneProbeView": "scenes.widget"}
 
 
 def __getattr__(name: str):

@@ -97,7 +97,7 @@ function controls({ model, set, view }) {
     (v) => set({ method: v }), false, "flip method");
   const opp = select("iwoth-opponent", [["none", "you play both"], ["white", "model plays white"], ["black", "model plays black"]],
     model.get("opponent"), (v) => set({ opponent: v }), false, "opponent");
-  const sal = h("button", { class: "iwoth-saliency", onclick: () => view.request("saliency").catch((e) => view.news.fail(e, "saliency")) }, "latent saliency");
+  const sal = h("button", { class: "iwoth-saliency-run", onclick: () => view.request("saliency").catch((e) => view.news.fail(e, "saliency")) }, "latent saliency");
   const status = h("span", { class: "iwoth-status" });
   const showStatus = () => {
     const busy = model.get("busy");
