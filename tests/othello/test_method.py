@@ -56,6 +56,8 @@ def test_probes_are_scored_on_the_held_out_games_per_game(model, games, probes):
     acc, by_square, per_game = probes.score(model, games[36:])
     np.testing.assert_allclose(acc, probes.accuracy, atol=1e-6)
     np.testing.assert_allclose(by_square.mean(1), acc, atol=1e-6)  # every square counts once per position
+    positions = np.minimum((games[36:] >= 0).sum(1), 59)  # the rows of each validation game
+    assert (per_game <= 1).all() and np.average(per_game[1], weights=positions) == pytest.approx(acc[1], abs=1e-6)
     mean, lo, hi = probes.interval(1)
     assert lo <= mean <= hi and mean == pytest.approx(per_game[1].mean())
     with pytest.raises(ValueError, match="no probe at layer 5"):
