@@ -17,7 +17,6 @@ Writes ``benchmarks/results/othello.json`` and ``othello.md``: ``python benchmar
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
@@ -62,7 +61,8 @@ def scalar_game(rng) -> list[int]:
         legal = [(r, c) for r in range(8) for c in range(8) if board[r][c] == 0 and _scalar_flips(board, colour, r, c)]
         if not legal:
             colour = -colour
-            legal = [(r, c) for r in range(8) for c in range(8) if board[r][c] == 0 and _scalar_flips(board, colour, r, c)]
+            legal = [(r, c) for r in range(8) for c in range(8)
+                     if board[r][c] == 0 and _scalar_flips(board, colour, r, c)]
             if not legal:
                 break
         r, c = legal[rng.integers(len(legal))]
@@ -88,26 +88,26 @@ def games_per_second(n: int = 20000, n_scalar: int = 300) -> dict:
 
 
 def training_throughput(steps: int = 6) -> dict:
-    from interpwidgets.worlds.othello.model import PAD, encode
-    from interpwidgets.worlds.othello.train import RECIPE, build
+    """Tokens per second of the shipped recipe's training step (its loss, AdamW), for each of its targets."""
+    from interpwidgets.worlds.othello.train import RECIPE, build, loss
 
     model = build(RECIPE).train()
-    opt = torch.optim.AdamW(model.parameters(), RECIPE["lr"])
-    times = []
-    for step in range(steps + 1):
-        tokens = torch.from_numpy(encode(othello.random_games(RECIPE["batch"], [9, step])))
-        start = time.perf_counter()
-        labels = tokens[:, 1:].masked_fill(tokens[:, 1:] == PAD, -100)
-        logits = model(input_ids=tokens[:, :-1]).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step:  # the first step warms up
-            times.append(time.perf_counter() - start)
-    tokens_per_step = RECIPE["batch"] * 59
-    return {"tokens_per_s": round(tokens_per_step / statistics.median(times)), "step_s": statistics.median(times),
-            "batch_games": RECIPE["batch"], "steps_timed": steps}
+    opt = torch.optim.AdamW(model.parameters(), 1e-4)
+    out = {"batch_games": RECIPE["batch"], "steps_timed": steps}
+    for target in dict.fromkeys(stage["target"] for stage in RECIPE["stages"]):
+        times = []
+        for step in range(steps + 1):
+            games = othello.random_games(RECIPE["batch"], [9, step])
+            start = time.perf_counter()
+            value = loss(model, games, target)  # the legal-moves target replays the games: timed with the step
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+            if step:  # the first step warms up
+                times.append(time.perf_counter() - start)
+        out[target] = {"tokens_per_s": round(RECIPE["batch"] * 59 / statistics.median(times)),
+                       "step_s": statistics.median(times)}
+    return out
 
 
 def probe_fitting(n_games: int = 600) -> dict:
@@ -175,7 +175,8 @@ def click_round_trip() -> dict:
 
     from interpwidgets.widgets.export import CHROMIUM_ARGS, find_chromium
 
-    with tempfile.TemporaryDirectory() as tmp, jupyterlab(Path(tmp), {"bench": NOTEBOOK}) as lab, sync_playwright() as p:
+    with (tempfile.TemporaryDirectory() as tmp, jupyterlab(Path(tmp), {"bench": NOTEBOOK}) as lab,
+          sync_playwright() as p):
         browser = p.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
         page = run_notebook(browser, lab["url_of"]("bench"), height=1400)
         s = kernel_state(lab["root"], lambda s: s["legal"], 240, "served.json")
@@ -205,9 +206,11 @@ def markdown(r: dict, info: dict) -> str:
     rows = [
         ("games per second, interpwidgets (bitboards, all games at once)", f"{g['interpwidgets_games_per_s']:,}"),
         ("games per second, square by square (the paper's way)", f"{g['square_by_square_games_per_s']:,}"),
-        ("training throughput of the shipped recipe", f"{t['tokens_per_s']:,} tokens/s ({t['step_s']:.2f} s/step)"),
+        *((f"training throughput, target {k!r}", f"{v['tokens_per_s']:,} tokens/s ({v['step_s']:.2f} s/step)")
+          for k, v in t.items() if isinstance(v, dict)),
         (f"residuals of {pf['games'] + 150} games, every layer", f"{pf['collect_s']} s"),
-        (f"linear board probes, all layers ({pf['rows']:,} rows)", f"{pf['linear_all_layers_s']} s (best {pf['linear_best_accuracy']:.1%})"),
+        (f"linear board probes, all layers ({pf['rows']:,} rows)",
+         f"{pf['linear_all_layers_s']} s (best {pf['linear_best_accuracy']:.1%})"),
         ("MLP board probes, all layers", f"{pf['mlp_all_layers_s']} s (best {pf['mlp_best_accuracy']:.1%})"),
         ("scikit-learn, one LogisticRegression per square, one layer", f"{pf['sklearn_one_layer_s']} s "
          f"({pf['sklearn_one_layer_accuracy']:.1%}; all layers ~{pf['sklearn_all_layers_estimate_s']} s)"),

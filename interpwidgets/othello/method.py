@@ -390,7 +390,7 @@ def flip_targets(probes: BoardProbes, prefixes, squares_per_row: Sequence[Sequen
     """For each row, ``{square: class}`` of the flipped squares in the probes' encoding (a colour flip is
     black <-> white, and so mine <-> theirs)."""
     out = []
-    for prefix, squares in zip(prefixes, squares_per_row):
+    for prefix, squares in zip(prefixes, squares_per_row, strict=True):
         tr = trace(np.asarray([list(prefix)]))
         t = int(tr.length[0])
         labels = board_labels(tr.grid[0, t], tr.player[0, t], probes.encoding)

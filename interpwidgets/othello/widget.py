@@ -22,8 +22,19 @@ from ..transport import json_grid
 from ..widgets import Widget, serves
 from ..widgets.jobs import Job
 from ..worlds.othello import SPLIT_SEEDS, check_vocabulary, name, parse_game, random_games, square, trace
-from .method import (ENCODINGS, METHODS, BoardProbes, FlipEdit, board_labels, fit_board_probes, flip_targets,
-                     flipped_board, latent_saliency, next_move_logits, residuals)
+from .method import (
+    ENCODINGS,
+    METHODS,
+    BoardProbes,
+    FlipEdit,
+    board_labels,
+    fit_board_probes,
+    flip_targets,
+    flipped_board,
+    latent_saliency,
+    next_move_logits,
+    residuals,
+)
 
 __all__ = ["OthelloBoard", "OthelloView"]
 

@@ -51,7 +51,7 @@ def test_othello_view_round_trips(lab, browser):
         cell = v.locator(f".iwoth-game [data-square='{top}'] .iwoth-prob")
         assert cell.text_content() == _pct(s["probs"][top])
         assert v.locator(".iwoth-game .iwoth-disc").count() == sum(x != 0 for x in s["board"])
-        wrong = sum(d != t for d, t in zip(s["decoded"], s["truth"]))
+        wrong = sum(d != t for d, t in zip(s["decoded"], s["truth"], strict=True))
         assert v.locator(".iwoth-probe .iwoth-wrong").count() == wrong
     # a click on a legal square of view 2 plays it: the kernel's game has the move, and both views redraw
     move = s["legal"][0]
@@ -90,7 +90,8 @@ def test_othello_view_round_trips(lab, browser):
     s = state(lambda s: bool(s["saliency"]) and not s["busy"], 120)
     for v in view:
         v.locator("svg.iwoth-saliency").wait_for(timeout=30000)
-        assert v.locator("svg.iwoth-saliency .iwoth-prob").count() == sum(x is not None for x in s["saliency"]["values"])
+        drawn = v.locator("svg.iwoth-saliency .iwoth-prob").count()
+        assert drawn == sum(x is not None for x in s["saliency"]["values"])
     # the plotly chart: the probes' held-out accuracy by layer
     page.locator(".js-plotly-plot .legendtext", has_text="linear relative").first.wait_for(timeout=30000)
     page.wait_for_timeout(500)

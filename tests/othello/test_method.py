@@ -6,9 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from interpwidgets.othello import (board_labels, fit_board_probes, flip_targets, flipped_board,
-                                   intervention_benchmark, intervention_errors, latent_saliency, next_move_logits,
-                                   predicted_set_errors, random_init, residuals)
+from interpwidgets.othello import (
+    board_labels,
+    fit_board_probes,
+    flip_targets,
+    flipped_board,
+    intervention_benchmark,
+    intervention_errors,
+    latent_saliency,
+    next_move_logits,
+    predicted_set_errors,
+    random_init,
+    residuals,
+)
 from interpwidgets.othello.method import FlipEdit
 from interpwidgets.probes.multitask import fit_multitask_probes
 from interpwidgets.worlds.othello import config, random_games, square, trace
@@ -138,7 +148,8 @@ def test_benchmark_cases_flip_a_disc_that_changes_the_legal_moves():
     games = random_games(60, seed=12)
     bench = intervention_benchmark(games, 20, seed=3)
     assert len(bench) == 20 and len({tuple(p[:5]) for p in bench.prefixes}) > 15
-    for prefix, s, before, after in zip(bench.prefixes, bench.squares, bench.legal_before, bench.legal_after):
+    for prefix, s, before, after in zip(bench.prefixes, bench.squares, bench.legal_before, bench.legal_after,
+                                       strict=True):
         grid = trace(np.array([prefix])).grid[0, len(prefix)].reshape(64)
         assert grid[s] != 0 and (before != after).any() and after.any()
         assert (after == np.unpackbits(flipped_board(prefix, [s]).legal().view(np.uint8), bitorder="little")

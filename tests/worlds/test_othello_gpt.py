@@ -12,9 +12,21 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from interpwidgets.worlds.othello import (SQUARE_OF_TOKEN, TOKEN_OF_SQUARE, check_vocabulary, config, encode,
-                                          from_mingpt, legal_top1_error, next_move_logits, parse_game,
-                                          random_games, replay, square, trace)
+from interpwidgets.worlds.othello import (
+    SQUARE_OF_TOKEN,
+    TOKEN_OF_SQUARE,
+    check_vocabulary,
+    config,
+    encode,
+    from_mingpt,
+    legal_top1_error,
+    next_move_logits,
+    parse_game,
+    random_games,
+    replay,
+    square,
+    trace,
+)
 
 
 def test_the_trace_of_many_games_is_each_game_replayed():
@@ -87,12 +99,12 @@ def _mingpt_forward(state, idx, n_head):
     for i in range(n_layer):
         b = f"blocks.{i}."
         y = ln(x, b + "ln1")
-        B, _, C = y.shape
-        heads = lambda t: t.view(B, T, n_head, C // n_head).transpose(1, 2)  # noqa: E731
-        q, k, v = (heads(lin(y, b + f"attn.{n}")) for n in ("query", "key", "value"))
+        C = y.shape[-1]
+        q, k, v = (lin(y, b + f"attn.{n}").view(-1, T, n_head, C // n_head).transpose(1, 2)
+                   for n in ("query", "key", "value"))
         att = (q @ k.transpose(-2, -1)) / math.sqrt(C // n_head)
         att = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf")).softmax(-1)
-        x = x + lin((att @ v).transpose(1, 2).reshape(B, T, C), b + "attn.proj")
+        x = x + lin((att @ v).transpose(1, 2).reshape(-1, T, C), b + "attn.proj")
         x = x + lin(F.gelu(lin(ln(x, b + "ln2"), b + "mlp.0")), b + "mlp.2")
     return ln(x, "ln_f") @ state["head.weight"].T
 
@@ -166,16 +178,45 @@ class _StopAfter:
         return self.n < 0
 
 
-def test_training_stops_saves_and_resumes(tmp_path, monkeypatch):
+def test_the_legal_moves_loss_is_the_next_move_loss_averaged_over_the_legal_moves():
+    from transformers import GPT2LMHeadModel
+
+    from interpwidgets.worlds.othello.engine import squares
+    from interpwidgets.worlds.othello.train import loss
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(config(1, 2, 16)).eval()
+    games = random_games(3, seed=8)
+    games[2, 20:] = -1  # a short game: its padding has no next move
+    logp = model(input_ids=torch.from_numpy(encode(games))[:, :-1]).logits.log_softmax(-1)
+    want = []
+    for i, game in enumerate(games):
+        for t, board in enumerate(replay(game)[1:-1]):  # after move t comes move t + 1, if the game goes on
+            if board.legal()[0] == 0:
+                board = board.passed()
+            moves = squares(board.legal()[0])
+            want.append(-np.mean([logp[i, t, TOKEN_OF_SQUARE[m]].item() for m in moves]))
+    with torch.no_grad():
+        assert loss(model, games, "legal moves").item() == pytest.approx(np.mean(want), rel=1e-5)
+        assert loss(model, games, "next move").item() != pytest.approx(np.mean(want), rel=1e-3)
+    with pytest.raises(ValueError, match="unknown target 'moves'"):
+        loss(model, games, "moves")
+
+
+def test_training_stops_saves_resumes_and_goes_on_with_a_new_stage(tmp_path, monkeypatch):
     from interpwidgets.worlds.othello import load, train
 
-    recipe = dict(n_layer=1, n_head=2, n_embd=16, batch=8, steps=6, warmup=2)
+    first = dict(target="next move", steps=6, warmup=2, lr=1e-3, min_lr=1e-4)
+    recipe = dict(n_layer=1, n_head=2, n_embd=16, batch=8, stages=[first])
     monkeypatch.setattr(train, "CHOOSE_GAMES", 10)
     monkeypatch.setattr(train, "stop_on_sigterm", lambda: contextlib.nullcontext(_StopAfter(3)))
     state = train.train(tmp_path / "out", tmp_path / "work", recipe=recipe, log_every=2)
     assert state["step"] == 3 and (tmp_path / "work" / "state.pt").exists()
     assert json.loads((tmp_path / "out" / "training_state.json").read_text())["step"] == 3
     monkeypatch.setattr(train, "stop_on_sigterm", lambda: contextlib.nullcontext(threading.Event()))
+    longer = {**recipe, "stages": [first, {**first, "target": "legal moves", "steps": 2}]}
+    with pytest.raises(ValueError, match="another recipe"):  # an unfinished run takes no new stage
+        train.train(tmp_path / "out", tmp_path / "work", recipe=longer)
     state = train.train(tmp_path / "out", tmp_path / "work", recipe=recipe, log_every=2)
     assert state["step"] == 6 and [s for s, _ in state["choose_error"]] == [2, 4, 6]
     model = load(tmp_path / "out")
@@ -186,4 +227,8 @@ def test_training_stops_saves_and_resumes(tmp_path, monkeypatch):
     for k, v in model.state_dict().items():
         torch.testing.assert_close(weights[k].half().float(), v)
     with pytest.raises(ValueError, match="another recipe"):
-        train.train(tmp_path / "out", tmp_path / "work", recipe={**recipe, "lr": 0.1})
+        train.train(tmp_path / "out", tmp_path / "work", recipe={**recipe, "stages": [{**first, "lr": 0.1}]})
+    state = train.train(tmp_path / "out", tmp_path / "work", recipe=longer, log_every=2)  # finished: a new stage
+    assert state["step"] == 8 and state["recipe"] == {**train.RECIPE, **longer}
+    assert [s for s, _ in state["choose_error"]] == [2, 4, 6, 8]
+    assert train.learning_rate(longer, 6) == pytest.approx(5e-4) and train.stage_at(longer, 7)[0]["steps"] == 2

@@ -11,10 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from .engine import BLACK, WHITE, Boards, Trace, name, parse_game, random_games, replay, square, squares, trace
-from .model import (BLOCK_SIZE, PAD, SQUARE_OF_TOKEN, TOKEN_OF_SQUARE, VOCAB_SIZE, check_vocabulary, config,
-                    encode, from_mingpt, legal_top1_error, next_move_logits)
+from .model import (
+    BLOCK_SIZE,
+    PAD,
+    SQUARE_OF_TOKEN,
+    TOKEN_OF_SQUARE,
+    VOCAB_SIZE,
+    check_vocabulary,
+    config,
+    encode,
+    from_mingpt,
+    legal_top1_error,
+    next_move_logits,
+)
 
-__all__ = ["Boards", "Trace", "square", "name", "squares", "random_games", "replay", "trace", "parse_game", "BLACK", "WHITE",
+__all__ = ["Boards", "Trace", "square", "name", "squares", "random_games", "replay", "trace", "parse_game", "BLACK",
+           "WHITE",
            "VOCAB_SIZE", "BLOCK_SIZE", "PAD", "SQUARE_OF_TOKEN", "TOKEN_OF_SQUARE", "encode", "config",
            "check_vocabulary", "from_mingpt", "legal_top1_error", "next_move_logits", "load", "CHECKPOINT",
            "SPLIT_SEEDS"]
