@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bootstrap", "interval", "resample_weights", "resample_indices"]
+__all__ = ["bootstrap", "ratio_bootstrap", "interval", "resample_weights", "resample_indices"]
 
 
 def resample_weights(n: int, groups=None, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
@@ -32,6 +32,24 @@ def bootstrap(correct, n_boot: int = 2000, seed: int = 0, level: float = 0.95, g
     means = (c @ w.T) / w.sum(1)  # [..., n_boot]
     tail = (1 - level) / 2 * 100
     return c.mean(-1), np.percentile(means, tail, axis=-1), np.percentile(means, 100 - tail, axis=-1)
+
+
+def ratio_bootstrap(numerator, denominator, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A pooled rate ``sum(numerator) / sum(denominator)`` over units (the last axis: e.g. per game, its
+    wrong moves and its moves) and its percentile interval from resampling the units, so that a game of many
+    positions weighs as much as it does in the pooled rate.
+
+    >>> rate, lo, hi = ratio_bootstrap([1, 0, 3], [10, 10, 20])
+    >>> float(rate)
+    0.1
+    """
+    num, den = np.asarray(numerator, np.float64), np.asarray(denominator, np.float64)
+    w = resample_weights(num.shape[-1], None, n_boot, seed)
+    rates = (num @ w.T) / (den @ w.T)  # [..., n_boot]
+    tail = (1 - level) / 2 * 100
+    return (num.sum(-1) / den.sum(-1), np.percentile(rates, tail, axis=-1),
+            np.percentile(rates, 100 - tail, axis=-1))
 
 
 def resample_indices(n: int, n_boot: int = 2000, seed: int = 0) -> np.ndarray:

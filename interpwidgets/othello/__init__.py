@@ -13,15 +13,15 @@ from .method import (
     flipped_board,
     intervention_benchmark,
     intervention_errors,
+    last_move_logits,
     latent_saliency,
-    next_move_logits,
     predicted_set_errors,
     random_init,
     residuals,
 )
 
 __all__ = ["ENCODINGS", "CLASS_NAMES", "BoardProbes", "Benchmark", "FlipEdit", "board_labels", "residuals",
-           "fit_board_probes", "random_init", "next_move_logits", "predicted_set_errors", "intervention_benchmark",
+           "fit_board_probes", "random_init", "last_move_logits", "predicted_set_errors", "intervention_benchmark",
            "intervention_errors", "latent_saliency", "flipped_board", "flip_targets", "OthelloView"]
 
 

@@ -35,12 +35,12 @@ from torch.nn import functional as F
 
 from ..capture import collect, intervene
 from ..probes.multitask import MultiTaskProbes, fit_multitask_probes
-from ..stats import bootstrap
-from ..worlds.othello.engine import BLACK, Boards, trace
+from ..stats import ratio_bootstrap
+from ..worlds.othello.engine import BLACK, Boards, cells, trace
 from ..worlds.othello.model import BLOCK_SIZE, SQUARE_OF_TOKEN, check_vocabulary, encode
 
 __all__ = ["ENCODINGS", "CLASS_NAMES", "METHODS", "board_labels", "residuals", "BoardProbes", "fit_board_probes",
-           "random_init", "FlipEdit", "next_move_logits", "predicted_set_errors", "intervention_benchmark",
+           "random_init", "FlipEdit", "last_move_logits", "predicted_set_errors", "intervention_benchmark",
            "Benchmark", "intervention_errors", "latent_saliency", "flipped_board", "flip_targets"]
 
 ENCODINGS = ("colour", "relative")
@@ -88,7 +88,9 @@ class BoardProbes:
     """Board probes of one encoding and kind, one per layer, with their held-out accuracy.
 
     ``accuracy`` ``[layers]`` and ``square_accuracy`` ``[layers, 64]`` are on the validation games (every
-    square of every position); ``game_accuracy`` ``[layers, games]`` per validation game, for intervals.
+    square of every position); ``game_hits`` ``[layers, games]`` (each validation game's positions read
+    right, a position counting its share of the 64 squares) and ``game_rows`` ``[games]`` (its positions)
+    give the intervals over games.
     """
 
     encoding: str
@@ -97,7 +99,8 @@ class BoardProbes:
     probes: MultiTaskProbes
     accuracy: np.ndarray
     square_accuracy: np.ndarray
-    game_accuracy: np.ndarray = field(repr=False)
+    game_hits: np.ndarray = field(repr=False)
+    game_rows: np.ndarray = field(repr=False)
 
     def at(self, layer: int) -> int:
         if layer not in self.layers:
@@ -113,9 +116,10 @@ class BoardProbes:
         with torch.no_grad():
             return self.logits(h, layer).argmax(-1)
 
-    def score(self, model, games, features: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Accuracy on other ``games``: per layer ``[layers]``, per layer and square ``[layers, 64]``, per layer
-        and game ``[layers, games]`` (``features``: ``residuals(model, games, self.layers)`` if computed)."""
+    def score(self, model, games, features: tuple | None = None) -> tuple[np.ndarray, ...]:
+        """Accuracy on other ``games``: per layer ``[layers]``, per layer and square ``[layers, 64]``; and each
+        game's hits ``[layers, games]`` and positions ``[games]``, for :func:`~interpwidgets.stats.ratio_bootstrap`
+        (``features``: ``residuals(model, games, self.layers)`` if computed)."""
         games = np.asarray(games)
         X, index = features if features is not None else residuals(model, games, self.layers, progress=False)
         return self._scores(X, _row_labels(games, index, self.encoding), index[:, 0])
@@ -123,13 +127,14 @@ class BoardProbes:
     def _scores(self, X: torch.Tensor, labels: np.ndarray, game: np.ndarray):
         hit = (self.probes.predict(X) == torch.from_numpy(labels)[:, None]).float().numpy()  # [rows, layers, 64]
         counts = np.bincount(game)
-        per_game = np.stack([np.bincount(game, hit[:, j].mean(-1), minlength=len(counts))
-                             for j in range(len(self.layers))])
-        return hit.mean((0, 2)), hit.mean(0), per_game[:, counts > 0] / counts[counts > 0]
+        hits = np.stack([np.bincount(game, hit[:, j].mean(-1), minlength=len(counts))
+                         for j in range(len(self.layers))])
+        return hit.mean((0, 2)), hit.mean(0), hits[:, counts > 0], counts[counts > 0]
 
     def interval(self, layer: int, n_boot: int = 2000) -> tuple[float, float, float]:
-        """Accuracy at ``layer`` with its 95% bootstrap interval over the validation games."""
-        mean, lo, hi = bootstrap(self.game_accuracy[self.at(layer)], n_boot)
+        """Accuracy at ``layer`` (as ``accuracy``: pooled over positions) with its 95% bootstrap interval,
+        the validation games resampled."""
+        mean, lo, hi = ratio_bootstrap(self.game_hits[self.at(layer)], self.game_rows, n_boot)
         return float(mean), float(lo), float(hi)
 
 
@@ -151,9 +156,9 @@ def fit_board_probes(model, fit_games, val_games, *, encoding: str = "relative",
     split = (torch.from_numpy(np.flatnonzero(~val)), torch.from_numpy(np.flatnonzero(val)))
     probes = fit_multitask_probes(X, torch.from_numpy(labels), classes=3, hidden=hidden if kind == "mlp" else 0,
                                   split=split, epochs=epochs, seed=seed, progress=progress)
-    out = BoardProbes(encoding, kind, layers, probes, np.zeros(0), np.zeros(0), np.zeros(0))
-    out.accuracy, out.square_accuracy, out.game_accuracy = out._scores(X[split[1]], labels[split[1]],
-                                                                       index[split[1].numpy(), 0] - len(fit_games))
+    out = BoardProbes(encoding, kind, layers, probes, *(np.zeros(0),) * 4)
+    out.accuracy, out.square_accuracy, out.game_hits, out.game_rows = out._scores(
+        X[split[1]], labels[split[1]], index[split[1].numpy(), 0] - len(fit_games))
     return out
 
 
@@ -166,8 +171,9 @@ def _row_labels(games: np.ndarray, index: np.ndarray, encoding: str) -> np.ndarr
 def random_init(model, seed: int = 1):
     """A model of the same class and config with freshly initialized weights (the control of the paper's
     probes): whatever a probe reads from it, the architecture and the inputs give, not training."""
-    torch.manual_seed(seed)
-    out = type(model)(model.config).eval()
+    with torch.random.fork_rng(devices=[]):  # seeded, and the caller's random state left as it was
+        torch.manual_seed(seed)
+        out = type(model)(model.config).eval()
     out.loss_type = getattr(model, "loss_type", None)
     return out
 
@@ -231,14 +237,18 @@ class FlipEdit:
         return new
 
     def _gradient(self, h: torch.Tensor, layer: int, targets: list[dict]) -> torch.Tensor:
+        rows = [i for i, row in enumerate(targets) if row]  # a row with nothing to flip is left as it is
+        out = h.detach().clone()
+        if not rows:
+            return out
         with torch.no_grad():
-            goal = self.probes.decode(h, layer).clone()  # [b, 64]: the probe's own reading, as the paper
+            goal = self.probes.decode(h[rows], layer).clone()  # [b, 64]: the probe's own reading, as the paper
         weight = torch.full(goal.shape, self.keep)
-        for i, row in enumerate(targets):
-            for square, cls in row.items():
-                goal[i, square] = cls
-                weight[i, square] = 1.0
-        x = h.detach().clone().requires_grad_(True)
+        for j, i in enumerate(rows):
+            for square, cls in targets[i].items():
+                goal[j, square] = cls
+                weight[j, square] = 1.0
+        x = h[rows].detach().clone().requires_grad_(True)
         opt = torch.optim.Adam([x], lr=self.lr)
         with torch.enable_grad():
             for _ in range(self.steps):
@@ -248,7 +258,8 @@ class FlipEdit:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-        return x.detach()
+        out[rows] = x.detach()
+        return out
 
     def _vector(self, h: torch.Tensor, layer: int, targets: list[dict]) -> torch.Tensor:
         """Along ``w[to] - w[rival]`` (the strongest other class) until ``to`` leads every other class by
@@ -268,7 +279,7 @@ class FlipEdit:
         return out
 
 
-def next_move_logits(model, prefixes: Sequence[Sequence[int]], edit: FlipEdit | None = None,
+def last_move_logits(model, prefixes: Sequence[Sequence[int]], edit: FlipEdit | None = None,
                      batch_size: int = 256) -> torch.Tensor:
     """``[n, 64]`` logits of the move after each prefix (square indices, at least one move, at most 59),
     under ``edit`` (its ``positions`` must be each prefix's last index); ``-inf`` on the centre squares."""
@@ -332,11 +343,6 @@ def flipped_board(game: Sequence[int], squares: Sequence[int]) -> Boards:
     return Boards(np.array([mine]), np.array([theirs]), np.array([player], np.int8))
 
 
-def _legal_mask(boards: Boards) -> np.ndarray:
-    legal = boards.legal()
-    return np.unpackbits(legal.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little").astype(bool)
-
-
 @dataclass
 class Benchmark:
     """Intervention cases: a prefix of a game, one occupied square to flip, the legal moves before and
@@ -368,10 +374,10 @@ def intervention_benchmark(games, n: int, seed: int = 0) -> Benchmark:
             if tr.legal[g, t] == 0:
                 continue
             prefix = [int(m) for m in games[g, :t]]
-            before = _legal_mask(flipped_board(prefix, []))[0]
+            before = cells(flipped_board(prefix, []).legal()[0])
             occupied = np.flatnonzero(tr.grid[g, t].reshape(64))
             for s in rng.permutation(occupied):
-                after = _legal_mask(flipped_board(prefix, [s]))[0]
+                after = cells(flipped_board(prefix, [s]).legal()[0])
                 if after.any() and (after != before).any():
                     out.prefixes.append(prefix)
                     out.squares.append(int(s))
@@ -410,9 +416,9 @@ def intervention_errors(model, probes: BoardProbes, bench: Benchmark, layers: Se
     baseline the edit must beat) and ``"none_original"`` (no edit, against the original board's); and
     ``"size"``, the edit's ``|change| / |h|`` at the first edited layer (its cost)."""
     targets = flip_targets(probes, bench.prefixes, [[s] for s in bench.squares])
-    plain = next_move_logits(model, bench.prefixes)
+    plain = last_move_logits(model, bench.prefixes)
     edit = FlipEdit(probes, list(layers), targets, torch.zeros(len(bench), dtype=torch.long), method, **settings)
-    edited = next_move_logits(model, bench.prefixes, edit)
+    edited = last_move_logits(model, bench.prefixes, edit)
     return {"edit": predicted_set_errors(edited, bench.legal_after),
             "none": predicted_set_errors(plain, bench.legal_after),
             "none_original": predicted_set_errors(plain, bench.legal_before),
@@ -424,13 +430,13 @@ def latent_saliency(model, probes: BoardProbes, prefix: Sequence[int], layers: S
     """The predicted move (or ``move``) after ``prefix`` and, per square, how much its logit falls when the
     square's disc is flipped in the model's board (``float [64]``, NaN on empty squares): the squares the
     prediction rests on have large values."""
-    plain = next_move_logits(model, [list(prefix)])[0]
+    plain = last_move_logits(model, [list(prefix)])[0]
     move = int(plain.argmax()) if move is None else int(move)
     tr = trace(np.asarray([list(prefix)]))
     occupied = [int(s) for s in np.flatnonzero(tr.grid[0, int(tr.length[0])].reshape(64))]
     targets = flip_targets(probes, [prefix] * len(occupied), [[s] for s in occupied])
     edit = FlipEdit(probes, list(layers), targets, torch.zeros(len(occupied), dtype=torch.long), method, **settings)
-    edited = next_move_logits(model, [list(prefix)] * len(occupied), edit)
+    edited = last_move_logits(model, [list(prefix)] * len(occupied), edit)
     out = np.full(64, np.nan)
     out[occupied] = (plain[move] - edited[:, move]).numpy()
     return move, out

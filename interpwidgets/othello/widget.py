@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 
 import ipywidgets
 import numpy as np
@@ -21,7 +22,7 @@ import traitlets
 from ..transport import json_grid
 from ..widgets import Widget, serves
 from ..widgets.jobs import Job
-from ..worlds.othello import SPLIT_SEEDS, check_vocabulary, name, parse_game, random_games, square, trace
+from ..worlds.othello import SPLIT_SEEDS, check_vocabulary, name, parse_game, random_games, square, squares, trace
 from .method import (
     ENCODINGS,
     METHODS,
@@ -31,8 +32,8 @@ from .method import (
     fit_board_probes,
     flip_targets,
     flipped_board,
+    last_move_logits,
     latent_saliency,
-    next_move_logits,
     residuals,
 )
 
@@ -49,11 +50,6 @@ def _square(x) -> int:
     return s
 
 
-def _legal_squares(boards) -> list[int]:
-    bits = int(boards.legal()[0])
-    return [i for i in range(64) if bits >> i & 1]
-
-
 class OthelloBoard(Widget):
     """The board panel of :class:`OthelloView` (see there); its traits are the view's state."""
 
@@ -65,7 +61,7 @@ class OthelloBoard(Widget):
     player = traitlets.Int(0).tag(sync=True)  # 0 black, 1 white: who moves next
     legal = traitlets.List([]).tag(sync=True)
     over = traitlets.Bool(False).tag(sync=True)
-    probs = traitlets.List([]).tag(sync=True)  # the model's next-move probabilities (64, None on the centre)
+    probs = traitlets.List([]).tag(sync=True)  # the model's next-move probabilities (64; 0 on the centre)
     layer = traitlets.Int(0).tag(sync=True)
     n_layers = traitlets.Int(0).tag(sync=True)
     encoding = traitlets.Unicode("relative").tag(sync=True)
@@ -78,10 +74,9 @@ class OthelloBoard(Widget):
     flips = traitlets.List([]).tag(sync=True)  # squares flipped in the model's board at this position
     edited_probs = traitlets.List([]).tag(sync=True)  # next-move probabilities under the flips ([] if none)
     edited_legal = traitlets.List([]).tag(sync=True)  # the legal moves of the flipped board
-    edited_decoded = traitlets.List([]).tag(sync=True)  # the probe's reading after the edit, at `layer`
     saliency = traitlets.Dict({}).tag(sync=True)  # {"move": square, "values": 64 (None on empty)}
     opponent = traitlets.Unicode("none").tag(sync=True)  # the colour the model plays
-    busy = traitlets.Unicode("").tag(sync=True)  # what the background job is doing ("" when idle)
+    busy = traitlets.Unicode("").tag(sync=True)  # what the background jobs are doing ("" when idle)
     progress = traitlets.Float(0.0).tag(sync=True)
     notice = traitlets.Unicode("").tag(sync=True)
 
@@ -94,9 +89,12 @@ class OthelloBoard(Widget):
         self._edit_settings = dict(edit_settings or {})
         self._probes: dict[str, BoardProbes] = {}
         self._mlp: dict[str, BoardProbes] = {}
+        self._activity: dict[str, str] = {}  # job -> what it is doing, shown in `busy`
+        self._pass_notice = ""
         n = model.config.n_layer
         super().__init__(n_layers=n, layer=n // 2 if layer is None else layer, encoding=encoding, method=method)
-        self._job = Job(self, "edit", background=background, progress="progress")
+        self._job = Job(self, "edit", background=background)
+        self._saliency_job = Job(self, "latent saliency", background=background)
         self._fitting = Job(self, "probe fitting", background=background, progress="progress")
         self.moves = parse_game(moves) if moves is not None else []
         self.cursor = len(self.moves)
@@ -112,8 +110,12 @@ class OthelloBoard(Widget):
         for p in items:
             if not isinstance(p, BoardProbes):
                 raise TypeError(f"probes must be BoardProbes (fit_board_probes), got {type(p).__name__}")
-            if len(p.layers) != self.n_layers or p.layers != list(range(self.n_layers)):
+            if p.layers != list(range(self.n_layers)):
                 raise ValueError(f"give probes fitted at every layer 0..{self.n_layers - 1}; got layers {p.layers}")
+            width = p.probes.params["mean"].shape[-1]
+            if width != self._model.config.n_embd:
+                raise ValueError(f"these probes read {width}-wide residuals, but this model's are "
+                                 f"{self._model.config.n_embd} wide: fit them on this model (fit_board_probes)")
             (self._probes if p.kind == "linear" else self._mlp)[p.encoding] = p
         if not self._probes:
             raise ValueError("give at least one linear BoardProbes (the board is read and edited with it)")
@@ -132,8 +134,7 @@ class OthelloBoard(Widget):
         self.notice = f"fitting the board probes on {n_games} games…"
 
         def work(run):
-            self.busy = "fitting probes"
-            try:
+            with self._doing("fitting", "fitting probes"):
                 fit, val = random_games(n_games, SPLIT_SEEDS["probe_fit"]), random_games(max(20, n_games // 4),
                                                                                        SPLIT_SEEDS["choose"])
                 features = residuals(self._model, np.concatenate([fit, val]), progress=False)
@@ -145,8 +146,6 @@ class OthelloBoard(Widget):
                     run.progress((i + 1) / len(ENCODINGS))
                     run.check()
                 self._take(out)
-            finally:
-                self.busy = ""
         self._fitting.start(work)
 
     @property
@@ -155,8 +154,21 @@ class OthelloBoard(Widget):
         return dict(self._probes)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the probes are fitted and the latest edit is done (scripts and tests)."""
-        return self._fitting.wait(timeout) and self._job.wait(timeout)
+        """Block until the probes are fitted and the latest edit and saliency are done (scripts and tests)."""
+        return all(job.wait(timeout) for job in (self._fitting, self._job, self._saliency_job))
+
+    @contextmanager
+    def _doing(self, job: str, what: str):
+        """``busy`` shows what every running job does, so one job's end does not hide another's work."""
+        with self._lock:
+            self._activity[job] = what
+            self.busy = " · ".join(self._activity.values())
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._activity.pop(job, None)
+                self.busy = " · ".join(self._activity.values())
 
     # ------------------------------------------------------------------ state
     @traitlets.validate("layer")
@@ -214,12 +226,19 @@ class OthelloBoard(Widget):
             grid, player = tr.grid[0, t], int(tr.player[0, t])
             self.board = grid.reshape(64).astype(int).tolist()
             self.player = player
-            self.legal = [i for i in range(64) if int(tr.legal[0, t]) >> i & 1]
+            self.legal = squares(tr.legal[0, t])
             self.over = not self.legal
+            passed = t >= 1 and not self.over and player == int(tr.player[0, t - 1])
+            colours = ("black", "white")
+            notice = (f"{colours[1 - player]} has no legal move and passes: {colours[player]} moves again"
+                      if passed else "")
+            if notice or self.notice == self._pass_notice:  # other notices (the probes' fitting) stay
+                self.notice = notice
+            self._pass_notice = notice
             if not prefix:  # the model reads moves: before the first there is nothing to read
                 self.probs, self.decoded, self.confidence, self.truth = [], [], [], []
             else:
-                self.probs = json_grid(torch.softmax(next_move_logits(self._model, [prefix])[0], -1).numpy())
+                self.probs = json_grid(torch.softmax(last_move_logits(self._model, [prefix])[0], -1).numpy())
                 probes = self._probes.get(self.encoding)
                 self.truth = board_labels(grid, player, self.encoding).tolist() if probes else []
                 if probes is not None:
@@ -252,14 +271,18 @@ class OthelloBoard(Widget):
         self._model_moves()
 
     def _model_moves(self) -> None:
-        """While it is the model's colour to move, it plays its most probable legal move."""
+        """While it is the model's colour to move, it plays its most probable legal move. Before the first
+        move the model has read nothing, so as black it opens with one of the four first moves at random
+        (they are the same up to symmetry)."""
         with self._lock:
-            while (self.opponent != "none" and not self.over and self.cursor >= 1
+            while (self.opponent != "none" and not self.over
                    and ("black", "white")[self.player] == self.opponent and len(self.moves) < 60):
-                probs = np.array([-1 if p is None else p for p in self.probs])
-                legal = np.zeros(64, bool)
-                legal[self.legal] = True
-                best = int(np.where(legal, probs, -np.inf).argmax())
+                if self.cursor == 0:
+                    best = int(np.random.default_rng().choice(self.legal))
+                else:
+                    legal = np.zeros(64, bool)
+                    legal[self.legal] = True
+                    best = int(np.where(legal, np.asarray(self.probs), -np.inf).argmax())
                 self.moves = self._prefix() + [best]
                 self.cursor = len(self.moves)
 
@@ -280,32 +303,33 @@ class OthelloBoard(Widget):
             self.flips = sorted(set(self.flips) ^ {s})
         self._edit()
 
+    def _view_key(self) -> tuple:
+        """What an edit's or saliency's result depends on: a result is shown only if this has not changed."""
+        return (tuple(self._prefix()), tuple(self.flips), self.layer, self.encoding, self.method)
+
     def _edit(self) -> None:
         with self._lock:
             flips, prefix, probes = list(self.flips), self._prefix(), self._probes.get(self.encoding)
+            self.edited_probs = []  # never the last edit's numbers under this one's flips
             if not flips or probes is None:
-                self.edited_probs, self.edited_legal, self.edited_decoded = [], [], []
+                self.edited_legal = []  # an edit still running sees the flips changed and shows nothing
                 return
             layers = list(range(self.layer, self.n_layers))
             settings = {**self._edit_settings, "method": self.method}
-            layer = self.layer
-        self.edited_legal = _legal_squares(flipped_board(prefix, flips))
+            key = self._view_key()
+            self.edited_legal = squares(flipped_board(prefix, flips).legal()[0])
+        what = f"flipping {', '.join(name(s) for s in flips)}"
 
         def work(run):
-            self.busy = f"editing {', '.join(name(s) for s in flips)}"
-            try:
+            with self._doing("edit", what):
                 targets = flip_targets(probes, [prefix], [flips])
                 edit = FlipEdit(probes, layers, targets[0], torch.zeros(1, dtype=torch.long), **settings)
-                logits = next_move_logits(self._model, [prefix], edit)[0]
+                logits = last_move_logits(self._model, [prefix], edit)[0]
                 run.check()
-                seen = edit.apply(self._residual_at(prefix, layer), layer)  # what the probe reads after the edit
                 with self._lock:
-                    if self.flips == flips and self._prefix() == prefix:
+                    if self._view_key() == key:
                         self.edited_probs = json_grid(torch.softmax(logits, -1).numpy())
-                        self.edited_decoded = probes.decode(seen, layer)[0].tolist()
-            finally:
-                self.busy = ""
-        self._job.start(work, what=f"flipping {', '.join(name(s) for s in flips)}")
+        self._job.start(work, what=what)
 
     def _residual_at(self, prefix: list[int], layer: int) -> torch.Tensor:
         """``[1, d]``: the residual stream after ``layer`` at the prefix's last move."""
@@ -320,17 +344,15 @@ class OthelloBoard(Widget):
                 raise ValueError("latent saliency needs a move played and fitted probes")
             layers = list(range(self.layer, self.n_layers))
             settings = {**self._edit_settings, "method": self.method}
+            key = self._view_key()[:1] + self._view_key()[2:]  # the flips do not change it
 
         def work(run):
-            self.busy = "latent saliency"
-            try:
+            with self._doing("saliency", "latent saliency"):
                 move, values = latent_saliency(self._model, probes, prefix, layers, **settings)
                 with self._lock:
-                    if self._prefix() == prefix:
+                    if self._view_key()[:1] + self._view_key()[2:] == key:
                         self.saliency = {"move": move, "values": json_grid(values)}
-            finally:
-                self.busy = ""
-        self._job.start(work, what="latent saliency")
+        self._saliency_job.start(work, what="latent saliency")
 
     # ------------------------------------------------------------------ the view's requests
     def _respond(self, method: str, args: dict) -> tuple[dict, list]:

@@ -13,8 +13,8 @@ from interpwidgets.othello import (
     flipped_board,
     intervention_benchmark,
     intervention_errors,
+    last_move_logits,
     latent_saliency,
-    next_move_logits,
     predicted_set_errors,
     random_init,
     residuals,
@@ -62,14 +62,14 @@ def test_residual_rows_are_every_move_of_every_game(model, games):
 
 def test_probes_are_scored_on_the_held_out_games_per_game(model, games, probes):
     assert probes.accuracy.shape == (2,) and probes.square_accuracy.shape == (2, 64)
-    assert probes.game_accuracy.shape == (2, 12)  # one per validation game
-    acc, by_square, per_game = probes.score(model, games[36:])
+    assert probes.game_hits.shape == (2, 12)  # one per validation game
+    acc, by_square, hits, rows = probes.score(model, games[36:])
     np.testing.assert_allclose(acc, probes.accuracy, atol=1e-6)
     np.testing.assert_allclose(by_square.mean(1), acc, atol=1e-6)  # every square counts once per position
-    positions = np.minimum((games[36:] >= 0).sum(1), 59)  # the rows of each validation game
-    assert (per_game <= 1).all() and np.average(per_game[1], weights=positions) == pytest.approx(acc[1], abs=1e-6)
+    assert (rows == np.minimum((games[36:] >= 0).sum(1), 59)).all()  # the rows of each validation game
+    assert (hits <= rows).all() and hits[1].sum() / rows.sum() == pytest.approx(acc[1], abs=1e-6)
     mean, lo, hi = probes.interval(1)
-    assert lo <= mean <= hi and mean == pytest.approx(per_game[1].mean())
+    assert lo < mean < hi and mean == pytest.approx(probes.accuracy[1], abs=1e-6)  # the same number as shown
     with pytest.raises(ValueError, match="no probe at layer 5"):
         probes.at(5)
 
@@ -124,13 +124,15 @@ def test_the_gradient_edit_flips_the_square_and_keeps_the_rest(model, games, pro
 
 def test_an_edit_changes_the_prediction_through_the_engine(model, games, probes):
     prefixes = [list(games[2][:15]), list(games[3][:30])]
-    plain = next_move_logits(model, prefixes)
+    plain = last_move_logits(model, prefixes)
     s = int(np.flatnonzero(trace(np.array([prefixes[0]])).grid[0, 15].reshape(64))[0])
-    targets = flip_targets(probes, prefixes[:1], [[s]])
-    edit = FlipEdit(probes, [1], targets[0], torch.zeros(1, dtype=torch.long), "vector", strength=20.0)
-    edited = next_move_logits(model, prefixes[:1], edit)
-    assert not torch.allclose(plain[0], edited[0])
-    torch.testing.assert_close(next_move_logits(model, prefixes[1:]), plain[1:])  # rows do not mix
+    targets = flip_targets(probes, prefixes[:1], [[s]]) + [{}]  # the second row asks for no flip
+    for method, settings in (("vector", {"strength": 20.0}), ("gradient", {"steps": 50, "lr": 0.05})):
+        edit = FlipEdit(probes, [1], targets, torch.zeros(2, dtype=torch.long), method, **settings)
+        edited = last_move_logits(model, prefixes, edit)
+        assert not torch.allclose(plain[0], edited[0])
+        torch.testing.assert_close(edited[1], plain[1])  # rows do not mix, and a row without a flip is left alone
+        assert edit.sizes[1][1] == 0 and edit.sizes[1][0] > 0
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())  # hooks removed
 
 
@@ -168,7 +170,7 @@ def test_intervention_errors_and_saliency_shapes(model, games, probes):
     move, values = latent_saliency(model, probes, prefix, [1], "vector")
     grid = trace(np.array([prefix])).grid[0, 12].reshape(64)
     assert np.isnan(values[grid == 0]).all() and np.isfinite(values[grid != 0]).all()
-    assert move == int(next_move_logits(model, [prefix])[0].argmax())
+    assert move == int(last_move_logits(model, [prefix])[0].argmax())
 
 
 def test_the_control_model_is_the_same_shape_freshly_drawn(model):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from interpwidgets.othello import OthelloView, fit_board_probes
-from interpwidgets.worlds.othello import config, name, random_games, square, trace
+from interpwidgets.othello import OthelloView, fit_board_probes, last_move_logits, residuals
+from interpwidgets.worlds.othello import Boards, config, random_games, square, squares, trace
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +60,16 @@ def test_bad_moves_are_refused_with_what_is_legal(view):
 def test_the_probe_board_follows_layer_and_encoding(view, model, probes):
     b = view.board
     assert len(b.decoded) == len(b.truth) == len(b.confidence) == 64
-    rel = list(b.decoded)
+    h = residuals(model, np.array([b.moves]), progress=False)[0][-1:]  # [1, layers, d] at the last move
+    by_encoding = {p.encoding: p for p in probes}
+    assert b.decoded == by_encoding["relative"].decode(h[:, b.layer], b.layer)[0].tolist()
     b.encoding = "colour"
     tr = trace(np.array([b.moves]))
     truth = tr.grid[0, 3].reshape(64)
     assert b.truth == [0 if v == 0 else 1 if v == 1 else 2 for v in truth]
+    assert b.decoded == by_encoding["colour"].decode(h[:, b.layer], b.layer)[0].tolist()
     b.layer = 0
-    assert b.decoded != rel or b.encoding == "colour"
+    assert b.decoded == by_encoding["colour"].decode(h[:, 0], 0)[0].tolist()
     with pytest.raises(Exception, match="layer must be 0 to 1"):
         b.layer = 2
     with pytest.raises(Exception, match="encoding must be one of"):
@@ -84,8 +87,9 @@ def test_a_flip_edits_the_prediction_and_outlines_the_flipped_boards_moves(view)
     assert b.flips == [s] and len(b.edited_probs) == 64 and b.edited_probs != plain
     grid = trace(np.array([b.moves])).grid[0, 3].reshape(64).copy()
     grid[s] = -grid[s]
-    assert set(b.edited_legal) <= {i for i in range(64) if grid[i] == 0}
-    assert len(b.edited_decoded) == 64
+    black, white = (np.array([sum(1 << int(i) for i in np.flatnonzero(grid == c))], np.uint64) for c in (1, -1))
+    board = Boards(white, black, np.array([1], np.int8))  # the flipped board, built here; white to move
+    assert b.edited_legal == squares(board.legal()[0]) and b.edited_legal != b.legal
     b.method = "vector"
     assert len(b.edited_probs) == 64
     b.flip("D4")  # flipping again un-flips
@@ -97,15 +101,54 @@ def test_a_flip_edits_the_prediction_and_outlines_the_flipped_boards_moves(view)
     assert b.flips == []  # another position: the flips were of the old one
 
 
-def test_the_model_plays_its_colour(view):
+def test_the_model_plays_its_colour(view, model):
     b = view.board
     b.opponent = "black"  # white to move: the user; then the model answers as black
     b.play(b.legal[0])
+    before = trace(np.array([b.moves[:4]]))
+    legal = squares(before.legal[0, 4])
+    probs = torch.softmax(last_move_logits(model, [b.moves[:4]])[0], -1)
     assert b.cursor == 5 and b.player == 1
-    top = max(range(64), key=lambda i: -1 if b.probs[i] is None else b.probs[i])
-    assert name(top)  # the probabilities are drawn for the user's move again
+    assert b.moves[4] == max(legal, key=lambda i: probs[i])  # its most probable legal move
+    b.opponent = "none"
+    b.cursor = 0
+    b.opponent = "black"  # black to move at the start: the model opens
+    assert b.cursor == 1 and b.moves[0] in (19, 26, 37, 44) and b.player == 1
     with pytest.raises(Exception, match="opponent must be one of"):
         b.opponent = "both"
+
+
+def test_saliency_and_an_edit_run_side_by_side(model, probes):
+    view = OthelloView(model, "d3 c5 f6", probes, edit_settings={"steps": 300, "lr": 5e-2})
+    b = view.board
+    b.flip("D4")
+    b.compute_saliency()  # started while the edit runs: the edit is not stopped by it
+    assert view.wait(120) and len(b.edited_probs) == 64 and b.saliency and b.busy == ""
+    b.flip("E5")
+    assert b.edited_probs == []  # the new flips never show the old ones' predictions
+    view.wait(120)
+    assert len(b.edited_probs) == 64 and b.flips == sorted([square("D4"), square("E5")])
+    b.flip("C5")
+    b.flip("C5")  # undone while its edit runs: that edit's result is not shown
+    view.wait(120)
+    assert b.flips == sorted([square("D4"), square("E5")]) and len(b.edited_probs) == 64
+    b.flips = []
+    b.flip("C5")
+    b.flip("C5")
+    view.wait(120)
+    assert b.flips == [] and b.edited_probs == []
+
+
+def test_a_pass_is_said(model, probes):
+    games = random_games(400, seed=3)
+    tr = trace(games)
+    g, t = next((g, t) for g in range(400) for t in range(1, int(tr.length[g]))
+                if tr.player[g, t] == tr.player[g, t - 1] and tr.legal[g, t])
+    view = OthelloView(model, [int(m) for m in games[g, :t]], probes, background=False)
+    mover, other = ("black", "white") if tr.player[g, t] == 0 else ("white", "black")
+    assert view.board.notice == f"{other} has no legal move and passes: {mover} moves again"
+    view.board.step(-1)
+    assert view.board.notice == ""
 
 
 def test_latent_saliency_on_demand(view):
@@ -136,6 +179,10 @@ def test_bad_construction_says_what_is_wrong(model, probes):
         OthelloView(model, "d3 d3", probes, background=False)
     with pytest.raises(TypeError, match="probes must be BoardProbes"):
         OthelloView(model, None, [object()], background=False)
+    torch.manual_seed(1)
+    wider = GPT2LMHeadModel(config(2, 2, 48)).eval()
+    with pytest.raises(ValueError, match="these probes read 32-wide residuals, but this model's are 48 wide"):
+        OthelloView(wider, None, probes, background=False)
 
 
 def test_default_probes_are_fitted_in_the_background(model):

@@ -25,6 +25,7 @@ from interpwidgets.worlds.othello import (
     random_games,
     replay,
     square,
+    squares,
     trace,
 )
 
@@ -43,12 +44,18 @@ def test_the_trace_of_many_games_is_each_game_replayed():
             if t < tr.length[i]:
                 assert tr.player[i, t] == b.player[0] and tr.legal[i, t] == b.legal()[0]
         assert tr.legal[i, tr.length[i]] == 0  # a finished game has no next move
+        # ...and no pass at its end: the turn stays as the moves alternate (mine/theirs labels read it)
+        assert tr.player[i, tr.length[i]] == boards[-1].player[0]
     assert passes > 0  # the games have passes in them, so the handover was checked
     mask = tr.legal_mask()
     assert mask.shape == (60, 61, 64) and mask[0, 0].sum() == 4
 
 
 def test_a_bad_game_names_its_first_bad_move():
+    with pytest.raises(ValueError, match="game 1, move 4: 19 after the end"):
+        trace(np.array([[19, 18, 17, -1], [19, 18, -1, 19]]))
+    with pytest.raises(ValueError, match="game 0, move 2: -5 after the end or not a square"):
+        trace(np.array([[19, -5]]))
     assert parse_game("d3 c5 F6") == [square("D3"), square("C5"), square("F6")]
     assert parse_game([26, "C5"]) == [26, 20]
     with pytest.raises(ValueError, match=r"move 2: D3 is not legal \(legal: \['C3', 'C5', 'E3'\]\)"):
@@ -123,13 +130,18 @@ def test_a_state_dict_of_another_layout_is_refused_with_its_keys():
     state = _mingpt_state()
     with pytest.raises(ValueError, match="not a minGPT Othello state dict"):
         from_mingpt({"transformer.wte.weight": state["tok_emb.weight"]})
-    with pytest.raises(ValueError, match=r"keys a minGPT Othello model does not have: \['blocks.0.extra'\]"):
+    with pytest.raises(ValueError, match=r"does not have \['blocks.0.extra'\]"):
         from_mingpt({**state, "blocks.0.extra": torch.zeros(1)}, n_head=4)
     with pytest.raises(ValueError, match="reads 50 tokens"):
         from_mingpt({**state, "tok_emb.weight": torch.zeros(50, 16)}, n_head=4)
+    with pytest.raises(ValueError, match=r"\(0 blocks\)"):
+        from_mingpt({k: v for k, v in state.items() if not k.startswith("blocks.")}, n_head=4)
     del state["blocks.1.mlp.2.bias"]
-    with pytest.raises(KeyError, match="blocks.1.mlp.2.bias"):
+    with pytest.raises(ValueError, match=r"missing \['blocks.1.mlp.2.bias'\]"):
         from_mingpt(state, n_head=4)
+    del state["blocks.0.attn.mask"]  # the mask buffer may be left out of a saved state dict
+    state["blocks.1.mlp.2.bias"] = torch.zeros(16)
+    assert from_mingpt(state, n_head=4).config.n_layer == 2
 
 
 def test_a_model_of_another_vocabulary_is_refused():
@@ -149,8 +161,13 @@ class _Oracle(torch.nn.Module):
         super().__init__()
         self.config = config(1, 1, 8)
         self.w = torch.nn.Parameter(torch.zeros(1))
-        tr = trace(games)
-        mask = tr.legal_mask()[:, 1:60] if legal else (tr.grid[:, 1:60].reshape(len(games), 59, 64) != 0)
+        mask = np.zeros((len(games), 59, 64), bool)  # from replay, one game at a time, not from trace
+        for i, game in enumerate(games):
+            for t, board in enumerate(replay(game)[1:60]):  # the board after move t is read at position t
+                if legal:  # after a pass, the other player's moves
+                    mask[i, t, squares(board.legal()[0] or board.passed().legal()[0])] = True
+                else:
+                    mask[i, t] = board.grid()[0].reshape(64) != 0
         scores = np.where(mask, 1.0, 0.0)[..., SQUARE_OF_TOKEN[1:]]
         self.logits = torch.from_numpy(np.concatenate([np.zeros((*scores.shape[:2], 1)), scores], -1)).float()
 

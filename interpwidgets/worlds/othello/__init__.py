@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .engine import BLACK, WHITE, Boards, Trace, name, parse_game, random_games, replay, square, squares, trace
+from .engine import BLACK, WHITE, Boards, Trace, cells, name, parse_game, random_games, replay, square, squares, trace
 from .model import (
     BLOCK_SIZE,
     PAD,
@@ -25,10 +25,9 @@ from .model import (
     next_move_logits,
 )
 
-__all__ = ["Boards", "Trace", "square", "name", "squares", "random_games", "replay", "trace", "parse_game", "BLACK",
-           "WHITE",
-           "VOCAB_SIZE", "BLOCK_SIZE", "PAD", "SQUARE_OF_TOKEN", "TOKEN_OF_SQUARE", "encode", "config",
-           "check_vocabulary", "from_mingpt", "legal_top1_error", "next_move_logits", "load", "CHECKPOINT",
+__all__ = ["Boards", "Trace", "square", "name", "squares", "cells", "random_games", "replay", "trace", "parse_game",
+           "BLACK", "WHITE", "VOCAB_SIZE", "BLOCK_SIZE", "PAD", "SQUARE_OF_TOKEN", "TOKEN_OF_SQUARE", "encode",
+           "config", "check_vocabulary", "from_mingpt", "legal_top1_error", "next_move_logits", "load", "CHECKPOINT",
            "SPLIT_SEEDS"]
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"

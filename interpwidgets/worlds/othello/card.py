@@ -28,10 +28,9 @@ import time
 import numpy as np
 import torch
 
-from ...stats import bootstrap, interval
+from ...stats import interval, ratio_bootstrap
 from . import CHECKPOINT, SPLIT_SEEDS, load, random_games
 from .model import legal_top1_error
-from .train import RECIPE
 
 __all__ = ["CARD", "COUNTS", "EDITS", "measure"]
 
@@ -51,14 +50,11 @@ def _games(split: str, n: int) -> np.ndarray:
 
 def legal_moves(model) -> dict:
     games = _games("test", COUNTS["legal"])
-    rate, per_game = legal_top1_error(model, games)
+    _, per_game = legal_top1_error(model, games)
     counts = (games[:, 1:60] >= 0).sum(1)
-    wrong = per_game * counts
-    rng = np.random.default_rng(0)
-    idx = rng.integers(0, len(games), (2000, len(games)))
-    boots = wrong[idx].sum(1) / counts[idx].sum(1)
-    return {"top1_illegal": round(rate, 6), "lo": round(float(np.percentile(boots, 2.5)), 6),
-            "hi": round(float(np.percentile(boots, 97.5)), 6), "games": len(games), "positions": int(counts.sum())}
+    rate, lo, hi = ratio_bootstrap(per_game * counts, counts)
+    return {"top1_illegal": round(float(rate), 6), "lo": round(float(lo), 6), "hi": round(float(hi), 6),
+            "games": len(games), "positions": int(counts.sum())}
 
 
 def probe_table(model, progress: bool = False) -> tuple[dict, dict]:
@@ -75,8 +71,8 @@ def probe_table(model, progress: bool = False) -> tuple[dict, dict]:
             for kind in ("linear", "mlp"):
                 p = fit_board_probes(m, fit, choose, encoding=enc, kind=kind, features=features, progress=progress)
                 best = int(np.argmax(p.accuracy))  # chosen on the choose games
-                acc, _, per_game = p.score(m, test, test_features)
-                mean, lo, hi = bootstrap(per_game[best])
+                acc, _, hits, rows = p.score(m, test, test_features)
+                mean, lo, hi = ratio_bootstrap(hits[best], rows)
                 table[f"{which} {kind} {enc}"] = {
                     "test_accuracy_by_layer": [round(float(a), 4) for a in acc],
                     "best_layer_on_choose": best, "test_accuracy": round(float(mean), 4),
@@ -119,7 +115,7 @@ def interventions(model, fitted: dict) -> dict:
 
 def saliency(model, fitted: dict, edit: dict) -> dict:
     """AUROC of latent saliency for the discs whose flip (on the real board) makes the predicted move illegal."""
-    from ...othello import flipped_board, latent_saliency, next_move_logits
+    from ...othello import flipped_board, last_move_logits, latent_saliency
     from ...probes.metrics import auc
 
     probes = fitted[("relative", "linear")]
@@ -130,7 +126,7 @@ def saliency(model, fitted: dict, edit: dict) -> dict:
         length = int((g >= 0).sum())
         t = int(rng.integers(5, min(length, 59)))
         prefix = [int(m) for m in g[:t]]
-        move = int(next_move_logits(model, [prefix])[0].argmax())
+        move = int(last_move_logits(model, [prefix])[0].argmax())
         legal_now = int(flipped_board(prefix, []).legal()[0])
         if not legal_now >> move & 1:
             continue  # an illegal prediction has no engine truth to compare with
@@ -151,11 +147,12 @@ def measure(path=CHECKPOINT, progress: bool = False) -> dict:
     table, fitted = probe_table(model, progress)
     edits = interventions(model, fitted)
     return {
-        "model": {"recipe": RECIPE, "parameters": sum(p.numel() for p in model.parameters()),
-                  "trained_steps": state.get("step"), "trained_games": state.get("step", 0) * RECIPE["batch"],
-                  "trained_on": state.get("trained_on"), "training_seconds": round(state.get("seconds", 0.0))},
+        "model": {"recipe": state["recipe"], "parameters": sum(p.numel() for p in model.parameters()),
+                  "trained_steps": state["step"], "trained_games": state["step"] * state["recipe"]["batch"],
+                  "trained_on": state["trained_on"], "training_seconds": round(state["seconds"]),
+                  "choose_top1_illegal_while_training": state["choose_error"]},
         "counts": COUNTS, "split_seeds": SPLIT_SEEDS,
-        "legal_moves": legal_moves(model),  # (measured before the probes: see seconds_to_measure)
+        "legal_moves": legal_moves(model),
         "probes": table,
         "interventions": edits,
         "latent_saliency": saliency(model, fitted, edits["vector, linear mine/theirs"]),

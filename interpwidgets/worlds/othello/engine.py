@@ -1,10 +1,11 @@
 """Othello on 64-bit bitboards, vectorized over many games at once (numpy ``uint64``).
 
-Squares are numbered ``row * 8 + col``: rows ``A`` to ``H`` from the top, columns ``1`` to ``8`` from the
-left (``"D3"`` is row 3, column 2, square 26), as the Othello-GPT paper names them. The game starts with
-white on D4 and E5, black on D5 and E4, and black to move. A player with no legal move passes; the game ends
-when neither has one. A game is recorded as its moves only (passes are implied: the player to move after a
-pass is the one who has a legal move), as the paper's synthetic games are.
+Squares are numbered ``row * 8 + col`` (0-based): rows ``A`` to ``H`` from the top, columns ``1`` to ``8``
+from the left, as the Othello-GPT paper names them (``"D3"``: row D, the fourth, column 3, square
+``3 * 8 + 2 = 26``). The game starts with white on D4 and E5, black on D5 and E4, and black to move. A
+player with no legal move passes; the game ends when neither has one. A game is recorded as its moves only
+(passes are implied: the player to move after a pass is the one who has a legal move),
+as the paper's synthetic games are.
 
 Legal moves and flips are the classic bitboard fills: in each of the eight directions, a run of the
 opponent's discs that starts next to the square and ends on one of the mover's.
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Boards", "Trace", "square", "name", "squares", "random_games", "replay", "trace", "parse_game", "BLACK",
-           "WHITE"]
+__all__ = ["Boards", "Trace", "square", "name", "squares", "cells", "random_games", "replay", "trace", "parse_game",
+           "BLACK", "WHITE"]
 
 BLACK, WHITE = 0, 1  # the player to move
 _U = np.uint64
@@ -60,6 +61,13 @@ def squares(bits) -> list[int]:
     """The squares set in a bitboard, in increasing order."""
     bits = int(bits)
     return [i for i in range(64) if bits >> i & 1]
+
+
+def cells(bits) -> np.ndarray:
+    """``bool [..., 64]``: the squares set in each bitboard of ``bits`` (``uint64 [...]``)."""
+    bits = np.asarray(bits, _U)
+    flat = np.unpackbits(bits.reshape(-1).view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+    return flat.reshape(*bits.shape, 64).astype(bool)
 
 
 def _bits(index: np.ndarray) -> np.ndarray:
@@ -126,26 +134,21 @@ class Boards:
 
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
         """Black's and white's discs per position."""
-        def pop(b):
-            return np.unpackbits(b.view(np.uint8).reshape(-1, 8), axis=1).sum(1).astype(np.int64)
-
-        mine, theirs = pop(self.mine), pop(self.theirs)
+        mine, theirs = cells(self.mine).sum(-1), cells(self.theirs).sum(-1)
         black = np.where(self.player == BLACK, mine, theirs)
         return black, mine + theirs - black
 
     def grid(self) -> np.ndarray:
         """``int8 [n, 8, 8]``: 1 black, -1 white, 0 empty."""
-        def cells(b):
-            return np.unpackbits(b.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little").reshape(-1, 8, 8)
-
         sign = np.where(self.player == BLACK, 1, -1).astype(np.int8)[:, None, None]
-        return (cells(self.mine).astype(np.int8) - cells(self.theirs).astype(np.int8)) * sign
+        board = cells(self.mine).astype(np.int8) - cells(self.theirs).astype(np.int8)
+        return board.reshape(-1, 8, 8) * sign
 
 
 def _choose(legal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A uniformly random set square of each (non-zero) bitboard."""
-    cells = np.unpackbits(legal.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little").astype(bool)
-    return np.argmax(np.where(cells, rng.random(cells.shape), -1.0), axis=1)
+    legal_cells = cells(legal)
+    return np.argmax(np.where(legal_cells, rng.random(legal_cells.shape), -1.0), axis=1)
 
 
 def random_games(n: int, seed: int = 0) -> np.ndarray:
@@ -154,12 +157,7 @@ def random_games(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     boards, out = Boards.start(n), np.full((n, 60), -1, np.int8)
     for ply in range(60):
-        legal = boards.legal()
-        stuck = legal == 0
-        if stuck.any():  # pass where the other player can move; the game is over where neither can
-            swapped = Boards(np.where(stuck, boards.theirs, boards.mine), np.where(stuck, boards.mine, boards.theirs),
-                             np.where(stuck, 1 - boards.player, boards.player).astype(np.int8))
-            boards, legal = swapped, swapped.legal()
+        boards, legal = _resolve_passes(boards)
         live = legal != 0
         if not live.any():
             break
@@ -201,20 +199,22 @@ class Trace:
 
     def legal_mask(self) -> np.ndarray:
         """``bool [n, 61, 64]``: the legal squares of each next move."""
-        n, t = self.legal.shape
-        return np.unpackbits(self.legal.reshape(-1).view(np.uint8).reshape(-1, 8), axis=1,
-                             bitorder="little").reshape(n, t, 64).astype(bool)
+        return cells(self.legal)
 
 
 def _resolve_passes(boards: Boards) -> tuple[Boards, np.ndarray]:
-    """Hand the move to the other player where the player to move has none; the legal moves after."""
+    """Hand the move to the other player where the player to move has none and the other has one (where
+    neither has, the game is over and the turn stays as the moves alternate); the legal moves after."""
     legal = boards.legal()
     stuck = legal == 0
     if not stuck.any():
         return boards, legal
-    boards = Boards(np.where(stuck, boards.theirs, boards.mine), np.where(stuck, boards.mine, boards.theirs),
-                    np.where(stuck, 1 - boards.player, boards.player).astype(np.int8))
-    return boards, boards.legal()
+    other = boards.passed()
+    other_legal = other.legal()
+    passes = stuck & (other_legal != 0)
+    boards = Boards(np.where(passes, other.mine, boards.mine), np.where(passes, other.theirs, boards.theirs),
+                    np.where(passes, other.player, boards.player).astype(np.int8))
+    return boards, np.where(passes, other_legal, legal)
 
 
 def trace(games) -> Trace:
@@ -224,6 +224,11 @@ def trace(games) -> Trace:
     n = len(games)
     if games.ndim != 2 or games.shape[1] > 60:
         raise ValueError(f"games must be [n, at most 60] square indices, not of shape {games.shape}")
+    ended = np.maximum.accumulate(games < 0, axis=1)
+    if (games < -1).any() or (ended & (games >= 0)).any():
+        i, t = np.argwhere((games < -1) | (ended & (games >= 0)))[0]
+        raise ValueError(f"game {i}, move {t + 1}: {games[i, t]} after the end or not a square: a game is square "
+                         "indices 0 to 63, then -1 to its end")
     grid = np.zeros((n, 61, 8, 8), np.int8)
     player = np.zeros((n, 61), np.int8)
     legal = np.zeros((n, 61), _U)

@@ -69,22 +69,33 @@ def check_vocabulary(model) -> None:
 
 def from_mingpt(state: Mapping[str, torch.Tensor], n_head: int = 8):
     """The paper's minGPT checkpoint (its state dict; ``n_head`` is not stored in it) as a
-    ``GPT2LMHeadModel`` in eval mode. Missing or unexpected keys are a ValueError naming them."""
+    ``GPT2LMHeadModel`` in eval mode. Missing or unexpected keys are a ValueError naming them (the causal
+    mask buffers ``blocks.*.attn.mask`` may be there or not)."""
     from transformers import GPT2LMHeadModel
 
     state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
     if "tok_emb.weight" not in state or "pos_emb" not in state:
         raise ValueError("not a minGPT Othello state dict: it has no tok_emb.weight / pos_emb (keys: "
                          f"{sorted(state)[:6]}...)")
-    n_layer = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+    n_layer = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("blocks.")), default=-1)
     vocab, n_embd = state["tok_emb.weight"].shape
+    used = {"tok_emb.weight", "pos_emb", "ln_f.weight", "ln_f.bias", "head.weight"}
+    for i in range(n_layer):
+        b = f"blocks.{i}."
+        used |= {b + s for s in ("ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias")}
+        used |= {b + f"attn.{n}.{p}" for n in ("query", "key", "value", "proj") for p in ("weight", "bias")}
+        used |= {b + f"mlp.{j}.{p}" for j in (0, 2) for p in ("weight", "bias")}
+    missing, extra = sorted(used - set(state)), sorted(set(state) - used - {f"blocks.{i}.attn.mask" for i in
+                                                                             range(n_layer)})
+    if n_layer < 1 or missing or extra:
+        raise ValueError(f"not the layout of a minGPT Othello model ({n_layer} blocks): missing {missing[:8]}, keys it "
+                         f"does not have {extra[:8]}")
     if vocab != VOCAB_SIZE:
         raise ValueError(f"this minGPT reads {vocab} tokens, not the {VOCAB_SIZE} of Othello moves")
     model = GPT2LMHeadModel(config(n_layer, n_head, n_embd, n_positions=state["pos_emb"].shape[1]))
     out = {"transformer.wte.weight": state["tok_emb.weight"], "transformer.wpe.weight": state["pos_emb"][0],
            "transformer.ln_f.weight": state["ln_f.weight"], "transformer.ln_f.bias": state["ln_f.bias"],
            "lm_head.weight": state["head.weight"]}
-    used = {"tok_emb.weight", "pos_emb", "ln_f.weight", "ln_f.bias", "head.weight"}
     for i in range(n_layer):
         b, h = f"blocks.{i}.", f"transformer.h.{i}."
         for ln_mingpt, ln_hf in (("ln1", "ln_1"), ("ln2", "ln_2")):
@@ -99,12 +110,6 @@ def from_mingpt(state: Mapping[str, torch.Tensor], n_head: int = 8):
         out[h + "mlp.c_fc.bias"] = state[b + "mlp.0.bias"]
         out[h + "mlp.c_proj.weight"] = state[b + "mlp.2.weight"].T
         out[h + "mlp.c_proj.bias"] = state[b + "mlp.2.bias"]
-        used |= {b + s for s in ("ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "attn.mask")}
-        used |= {b + f"attn.{n}.{p}" for n in ("query", "key", "value", "proj") for p in ("weight", "bias")}
-        used |= {b + f"mlp.{j}.{p}" for j in (0, 2) for p in ("weight", "bias")}
-    extra = sorted(set(state) - used)
-    if extra:
-        raise ValueError(f"keys a minGPT Othello model does not have: {extra[:8]}")
     missing = model.load_state_dict({k: v.float().contiguous() for k, v in out.items()}, strict=False)
     absent = [k for k in missing.missing_keys if not k.endswith(".attn.bias") and not k.endswith("masked_bias")]
     if absent or missing.unexpected_keys:
@@ -133,6 +138,8 @@ def legal_top1_error(model, games, batch_size: int = 256) -> tuple[float, np.nda
     from .engine import trace
 
     games = np.asarray(games)
+    if games.ndim != 2 or games.shape[1] != 60:
+        raise ValueError(f"games must be [n, 60] square indices (-1 after a game's end), not of shape {games.shape}")
     legal = trace(games).legal_mask()[:, 1:BLOCK_SIZE + 1]  # after move t (index t + 1) comes move t + 1
     top = next_move_logits(model, games, batch_size).argmax(-1).numpy()
     ok = np.take_along_axis(legal, top[..., None], -1)[..., 0]
