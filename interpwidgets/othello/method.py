@@ -326,21 +326,36 @@ def predicted_set_errors(logits: torch.Tensor, legal: np.ndarray) -> np.ndarray:
     return (predicted ^ legal).sum(1)
 
 
+def _last_positions(prefixes) -> tuple[np.ndarray, np.ndarray]:
+    """The board (``[n, 64]``, 1 black, -1 white) and the player to move after each prefix, from one trace."""
+    games = np.full((len(prefixes), max(1, max(len(p) for p in prefixes))), -1, np.int64)
+    for i, p in enumerate(prefixes):
+        games[i, :len(p)] = p
+    tr = trace(games)
+    rows = np.arange(len(prefixes))
+    return tr.grid[rows, tr.length].reshape(len(prefixes), 64), tr.player[rows, tr.length]
+
+
+def _boards(grid: np.ndarray, player: np.ndarray) -> Boards:
+    """Positions from boards ``[n, 64]`` (1 black, -1 white) and the players to move ``[n]``."""
+    weights = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
+    black = np.where(grid == 1, weights, np.uint64(0)).sum(1, dtype=np.uint64)
+    white = np.where(grid == -1, weights, np.uint64(0)).sum(1, dtype=np.uint64)
+    mover_black = np.asarray(player) == BLACK
+    return Boards(np.where(mover_black, black, white), np.where(mover_black, white, black),
+                  np.asarray(player, np.int8))
+
+
 def flipped_board(game: Sequence[int], squares: Sequence[int]) -> Boards:
     """The position after ``game`` (pass made where due) with the discs on ``squares`` turned over: the
     board an edit asks the model to believe."""
-    tr = trace(np.asarray([list(game)]))
-    t = int(tr.length[0])
-    grid = tr.grid[0, t].reshape(64).copy()
+    grid, player = _last_positions([list(game)])
+    grid = grid.copy()
     for s in squares:
-        if grid[s] == 0:
+        if grid[0, s] == 0:
             raise ValueError(f"square {s} is empty: only a disc can be flipped")
-        grid[s] = -grid[s]
-    black = np.uint64(sum(1 << int(i) for i in np.flatnonzero(grid == 1)))
-    white = np.uint64(sum(1 << int(i) for i in np.flatnonzero(grid == -1)))
-    player = int(tr.player[0, t])
-    mine, theirs = (black, white) if player == BLACK else (white, black)
-    return Boards(np.array([mine]), np.array([theirs]), np.array([player], np.int8))
+        grid[0, s] = -grid[0, s]
+    return _boards(grid, player)
 
 
 @dataclass
@@ -374,10 +389,15 @@ def intervention_benchmark(games, n: int, seed: int = 0) -> Benchmark:
             if tr.legal[g, t] == 0:
                 continue
             prefix = [int(m) for m in games[g, :t]]
-            before = cells(flipped_board(prefix, []).legal()[0])
-            occupied = np.flatnonzero(tr.grid[g, t].reshape(64))
+            grid = tr.grid[g, t].reshape(64)
+            before = cells(tr.legal[g, t])
+            occupied = np.flatnonzero(grid)
+            flipped = np.repeat(grid[None], len(occupied), 0)  # each occupied square flipped, all at once
+            flipped[np.arange(len(occupied)), occupied] *= -1
+            legal_after = dict(zip(occupied.tolist(), cells(_boards(flipped, np.full(len(occupied), tr.player[g, t]))
+                                                            .legal()), strict=True))
             for s in rng.permutation(occupied):
-                after = cells(flipped_board(prefix, [s]).legal()[0])
+                after = legal_after[int(s)]
                 if after.any() and (after != before).any():
                     out.prefixes.append(prefix)
                     out.squares.append(int(s))
@@ -396,10 +416,9 @@ def flip_targets(probes: BoardProbes, prefixes, squares_per_row: Sequence[Sequen
     """For each row, ``{square: class}`` of the flipped squares in the probes' encoding (a colour flip is
     black <-> white, and so mine <-> theirs)."""
     out = []
-    for prefix, squares in zip(prefixes, squares_per_row, strict=True):
-        tr = trace(np.asarray([list(prefix)]))
-        t = int(tr.length[0])
-        labels = board_labels(tr.grid[0, t], tr.player[0, t], probes.encoding)
+    grids, players = _last_positions([list(p) for p in prefixes])
+    for grid, player, squares in zip(grids, players, squares_per_row, strict=True):
+        labels = board_labels(grid.reshape(8, 8), player, probes.encoding)
         row = {}
         for s in squares:
             if labels[s] == 0:
