@@ -2,7 +2,7 @@
 
     .venv/bin/python docs/gallery.py              # every image (AttentionView's UMAP takes a few minutes)
     .venv/bin/python docs/gallery.py iti probes   # some of: patterns, view, probes, iti, dinov2, smollm2,
-                                                  # smollm2_iti, scenes, saliency
+                                                  # smollm2_iti, scenes, saliency, othello
 """
 
 from __future__ import annotations
@@ -196,9 +196,23 @@ def saliency() -> None:
     real.panel.save_png(OUT / "saliency_efficientnet.png", width=1100, height=720)
 
 
+def othello() -> None:
+    """OthelloView on the shipped Othello-GPT: a game in progress, a disc flipped in the model's board, the
+    latent saliency of its move; and the probes' accuracy by layer (plotly)."""
+    from interpwidgets.worlds import othello as world
+
+    game = world.random_games(1, seed=123)[0]
+    view = iw.OthelloView(world.load(), game[:22], layer=4, background=False)
+    b = view.board
+    b.flip(next(s for s in range(64) if b.board[s] != 0 and s != b.moves[-1]))
+    b.compute_saliency()
+    b.save_png(OUT / "othello_view.png", width=1180, height=900)
+    _plotly_png(view.figure, OUT / "othello_probes.png", width=740, height=350)
+
+
 PARTS = {"patterns": patterns, "view": attention_view, "probes": probes, "iti": iti_view, "dinov2": dinov2,
          "smollm2": smollm2, "smollm2_iti": smollm2_iti, "scenes": scenes,
-         "saliency": saliency}
+         "saliency": saliency, "othello": othello}
 
 if __name__ == "__main__":
     torch.set_num_threads(2)

@@ -70,7 +70,7 @@ class OthelloBoard(Widget):
     decoded = traitlets.List([]).tag(sync=True)  # the probe's reading at `layer` (64 classes)
     confidence = traitlets.List([]).tag(sync=True)  # the probe's probability of its reading (64)
     accuracy = traitlets.Dict({}).tag(sync=True)  # {encoding: [per layer]} on held-out games
-    method = traitlets.Unicode("gradient").tag(sync=True)
+    method = traitlets.Unicode("vector").tag(sync=True)
     flips = traitlets.List([]).tag(sync=True)  # squares flipped in the model's board at this position
     edited_probs = traitlets.List([]).tag(sync=True)  # next-move probabilities under the flips ([] if none)
     edited_legal = traitlets.List([]).tag(sync=True)  # the legal moves of the flipped board
@@ -81,7 +81,7 @@ class OthelloBoard(Widget):
     notice = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, model, moves=None, probes: Mapping[str, BoardProbes] | Sequence[BoardProbes] | None = None,
-                 *, layer: int | None = None, encoding: str = "relative", method: str = "gradient",
+                 *, layer: int | None = None, encoding: str = "relative", method: str = "vector",
                  probe_games: int = 300, edit_settings: Mapping | None = None, background: bool = True):
         check_vocabulary(model)
         self._model = model
@@ -388,8 +388,9 @@ class OthelloView(ipywidgets.VBox):
     probe reads from the residual stream after the chosen ``layer`` (slider), in ``"relative"``
     (mine/theirs/empty) or ``"colour"`` (black/white/empty) terms, with the squares where it is wrong
     marked. A click on a disc of that board flips it in the model's representation (at that layer and the
-    ones after, each with its own probe; ``method`` ``"gradient"`` or ``"vector"``): the predicted moves
-    are redrawn, with the legal moves of the flipped board outlined. The model can play a colour
+    ones after, each with its own probe; ``method`` ``"vector"``, the linear probe's direction, by default: on
+    the shipped model it removes errors where the paper's ``"gradient"`` steps do not, and it is immediate):
+    the predicted moves are redrawn, with the legal moves of the flipped board outlined. The model can play a colour
     (``opponent``); latent saliency on demand; the probes' held-out accuracy by layer below (plotly).
 
     ``probes``: :class:`~interpwidgets.othello.BoardProbes` of every layer (linear, and MLP ones shown in
@@ -407,7 +408,7 @@ class OthelloView(ipywidgets.VBox):
     """
 
     def __init__(self, model, moves=None, probes=None, *, layer: int | None = None, encoding: str = "relative",
-                 method: str = "gradient", probe_games: int = 300, edit_settings: Mapping | None = None,
+                 method: str = "vector", probe_games: int = 300, edit_settings: Mapping | None = None,
                  background: bool = True):
         self.board = OthelloBoard(model, moves, probes, layer=layer, encoding=encoding, method=method,
                                   probe_games=probe_games, edit_settings=edit_settings, background=background)

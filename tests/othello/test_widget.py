@@ -90,7 +90,7 @@ def test_a_flip_edits_the_prediction_and_outlines_the_flipped_boards_moves(view)
     black, white = (np.array([sum(1 << int(i) for i in np.flatnonzero(grid == c))], np.uint64) for c in (1, -1))
     board = Boards(white, black, np.array([1], np.int8))  # the flipped board, built here; white to move
     assert b.edited_legal == squares(board.legal()[0]) and b.edited_legal != b.legal
-    b.method = "vector"
+    b.method = "gradient"  # the other edit (the default is "vector")
     assert len(b.edited_probs) == 64
     b.flip("D4")  # flipping again un-flips
     assert b.flips == [] and b.edited_probs == []

@@ -1,8 +1,9 @@
 """The Othello world's card, measured again on the shipped checkpoint, and what it shows of issue 14's
-asks: the model names legal moves (top-1 error under 1%); its board is linear in mine/theirs terms (the
-linear mine/theirs probe clearly above the linear black/white one at the best layer, and near the MLP
-probes), far above the random-init control; flipping a disc in the model's board removes legal-set errors
-against the flipped board; latent saliency points at the discs the move rests on."""
+asks: the model names legal moves (the target, top-1 error under 1%, is not reached yet: a strict xfail
+that turns red once it is); its board is linear in mine/theirs terms (the linear mine/theirs probe clearly
+above the linear black/white one at the best layer, and near the MLP probes), far above the random-init
+control; flipping a disc in the model's board by the probe's direction removes legal-set errors against
+the flipped board; latent saliency points at the discs the move rests on."""
 
 from __future__ import annotations
 
