@@ -439,9 +439,11 @@ class OthelloView(ipywidgets.VBox):
             with fig.batch_update():
                 fig.data = []
                 palette = {"relative": "#1f77b4", "colour": "#d62728"}
+                names = {"relative": "mine/theirs", "colour": "black/white"}
                 for label, values in acc.items():
                     kind, enc = label.split(" ")
-                    fig.add_scatter(x=list(range(len(values))), y=values, mode="lines+markers", name=label,
+                    fig.add_scatter(x=list(range(len(values))), y=values, mode="lines+markers",
+                                    name=f"{kind}, {names[enc]}",
                                     line=dict(color=palette[enc], dash="solid" if kind == "linear" else "dot"))
                 layer = self.board.layer
                 fig.layout.shapes = [dict(type="line", x0=layer, x1=layer, y0=0, y1=1, xref="x", yref="paper",

@@ -93,7 +93,7 @@ def test_othello_view_round_trips(lab, browser):
         drawn = v.locator("svg.iwoth-saliency .iwoth-prob").count()
         assert drawn == sum(x is not None for x in s["saliency"]["values"])
     # the plotly chart: the probes' held-out accuracy by layer
-    page.locator(".js-plotly-plot .legendtext", has_text="linear relative").first.wait_for(timeout=30000)
+    page.locator(".js-plotly-plot .legendtext", has_text="linear, mine/theirs").first.wait_for(timeout=30000)
     page.wait_for_timeout(500)
     assert s["error"] == "" and page.locator(".iw-banner:not([hidden])").count() == 0
     page.screenshot(path=str(lab["root"] / "othello_view.png"), full_page=True)

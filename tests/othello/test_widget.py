@@ -75,7 +75,7 @@ def test_the_probe_board_follows_layer_and_encoding(view, model, probes):
     with pytest.raises(Exception, match="encoding must be one of"):
         b.encoding = "parity"
     assert list(view.figure.data[0].x) == [0, 1] and {d.name for d in view.figure.data} == {
-        "linear relative", "linear colour"}
+        "linear, mine/theirs", "linear, black/white"}
 
 
 def test_a_flip_edits_the_prediction_and_outlines_the_flipped_boards_moves(view):
