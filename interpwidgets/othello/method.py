@@ -288,10 +288,7 @@ def last_move_logits(model, prefixes: Sequence[Sequence[int]], edit: FlipEdit | 
     if min(lengths) < 1 or max(lengths) > BLOCK_SIZE:
         raise ValueError(f"prefixes must hold 1 to {BLOCK_SIZE} moves (the model reads at most {BLOCK_SIZE}); "
                          f"got lengths {min(lengths)} to {max(lengths)}")
-    games = np.full((len(prefixes), max(lengths)), -1, np.int64)
-    for i, p in enumerate(prefixes):
-        games[i, :len(p)] = p
-    tokens, mask = _tokens(games)
+    tokens, mask = _tokens(_padded(prefixes))
     last = torch.tensor(lengths) - 1
     device = next(model.parameters()).device
     out = torch.full((len(prefixes), 64), float("-inf"))
@@ -326,24 +323,19 @@ def predicted_set_errors(logits: torch.Tensor, legal: np.ndarray) -> np.ndarray:
     return (predicted ^ legal).sum(1)
 
 
-def _last_positions(prefixes) -> tuple[np.ndarray, np.ndarray]:
-    """The board (``[n, 64]``, 1 black, -1 white) and the player to move after each prefix, from one trace."""
+def _padded(prefixes) -> np.ndarray:
+    """Prefixes of games as one ``[n, longest]`` array of square indices, ``-1`` after each one's end."""
     games = np.full((len(prefixes), max(1, max(len(p) for p in prefixes))), -1, np.int64)
     for i, p in enumerate(prefixes):
         games[i, :len(p)] = p
-    tr = trace(games)
+    return games
+
+
+def _last_positions(prefixes) -> tuple[np.ndarray, np.ndarray]:
+    """The board (``[n, 64]``, 1 black, -1 white) and the player to move after each prefix, from one trace."""
+    tr = trace(_padded(prefixes))
     rows = np.arange(len(prefixes))
     return tr.grid[rows, tr.length].reshape(len(prefixes), 64), tr.player[rows, tr.length]
-
-
-def _boards(grid: np.ndarray, player: np.ndarray) -> Boards:
-    """Positions from boards ``[n, 64]`` (1 black, -1 white) and the players to move ``[n]``."""
-    weights = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
-    black = np.where(grid == 1, weights, np.uint64(0)).sum(1, dtype=np.uint64)
-    white = np.where(grid == -1, weights, np.uint64(0)).sum(1, dtype=np.uint64)
-    mover_black = np.asarray(player) == BLACK
-    return Boards(np.where(mover_black, black, white), np.where(mover_black, white, black),
-                  np.asarray(player, np.int8))
 
 
 def flipped_board(game: Sequence[int], squares: Sequence[int]) -> Boards:
@@ -355,7 +347,7 @@ def flipped_board(game: Sequence[int], squares: Sequence[int]) -> Boards:
         if grid[0, s] == 0:
             raise ValueError(f"square {s} is empty: only a disc can be flipped")
         grid[0, s] = -grid[0, s]
-    return _boards(grid, player)
+    return Boards.from_grid(grid, player)
 
 
 @dataclass
@@ -394,8 +386,8 @@ def intervention_benchmark(games, n: int, seed: int = 0) -> Benchmark:
             occupied = np.flatnonzero(grid)
             flipped = np.repeat(grid[None], len(occupied), 0)  # each occupied square flipped, all at once
             flipped[np.arange(len(occupied)), occupied] *= -1
-            legal_after = dict(zip(occupied.tolist(), cells(_boards(flipped, np.full(len(occupied), tr.player[g, t]))
-                                                            .legal()), strict=True))
+            after_all = cells(Boards.from_grid(flipped, np.full(len(occupied), tr.player[g, t])).legal())
+            legal_after = dict(zip(occupied.tolist(), after_all, strict=True))
             for s in rng.permutation(occupied):
                 after = legal_after[int(s)]
                 if after.any() and (after != before).any():

@@ -303,9 +303,10 @@ class OthelloBoard(Widget):
             self.flips = sorted(set(self.flips) ^ {s})
         self._edit()
 
-    def _view_key(self) -> tuple:
-        """What an edit's or saliency's result depends on: a result is shown only if this has not changed."""
-        return (tuple(self._prefix()), tuple(self.flips), self.layer, self.encoding, self.method)
+    def _view_key(self, flips: bool = True) -> tuple:
+        """What an edit's result (or, without the flips, saliency's) depends on: a result is shown only if
+        this has not changed."""
+        return (tuple(self._prefix()), tuple(self.flips) if flips else (), self.layer, self.encoding, self.method)
 
     def _edit(self) -> None:
         with self._lock:
@@ -344,13 +345,13 @@ class OthelloBoard(Widget):
                 raise ValueError("latent saliency needs a move played and fitted probes")
             layers = list(range(self.layer, self.n_layers))
             settings = {**self._edit_settings, "method": self.method}
-            key = self._view_key()[:1] + self._view_key()[2:]  # the flips do not change it
+            key = self._view_key(flips=False)
 
         def work(run):
             with self._doing("saliency", "latent saliency"):
                 move, values = latent_saliency(self._model, probes, prefix, layers, **settings)
                 with self._lock:
-                    if self._view_key()[:1] + self._view_key()[2:] == key:
+                    if self._view_key(flips=False) == key:
                         self.saliency = {"move": move, "values": json_grid(values)}
         self._saliency_job.start(work, what="latent saliency")
 

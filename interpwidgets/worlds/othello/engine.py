@@ -128,6 +128,17 @@ class Boards:
         f = self.flips(moves)
         return Boards(self.theirs & ~f, self.mine | f | _bits(moves), 1 - self.player)
 
+    @classmethod
+    def from_grid(cls, grid: np.ndarray, player) -> Boards:
+        """Positions from boards ``[n, 64]`` (1 black, -1 white, 0 empty) and the players to move ``[n]``."""
+        weights = np.left_shift(_U(1), np.arange(64, dtype=_U))
+        grid = np.asarray(grid).reshape(-1, 64)
+        black = np.where(grid == 1, weights, _U(0)).sum(1, dtype=_U)
+        white = np.where(grid == -1, weights, _U(0)).sum(1, dtype=_U)
+        mover_black = np.asarray(player) == BLACK
+        return cls(np.where(mover_black, black, white), np.where(mover_black, white, black),
+                   np.asarray(player, np.int8))
+
     def passed(self) -> Boards:
         """The same discs with the other player to move."""
         return Boards(self.theirs, self.mine, 1 - self.player)
