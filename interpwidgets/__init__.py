@@ -31,6 +31,7 @@ from .capture import (
     resolve_sites,
     sites,
 )
+from .dashboard import Attribute, ChatProbes, ChatSession
 from .iti.method import ITI
 from .probes.probes import ProbeResult, fit_probes, mass_mean_direction, random_direction
 
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttentionPatterns", "AttentionView", "ITI", "ITIView", "OthelloView", "ProbeDashboard", "SceneProbeView",
+    "SaliencyView", "ChatDashboard", "Attribute", "ChatProbes", "ChatSession",
     "datasets", "zoo",
     "Ablate",
     "ActivationCache", "ActivationStore", "collect", "ProbeResult", "fit_probes", "mass_mean_direction",
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 _WIDGETS = {"AttentionPatterns": "attention.patterns", "AttentionView": "attention.widget", "ITIView": "iti.widget",
+            "ChatDashboard": "dashboard.widget",
             "OthelloView": "othello.widget", "ProbeDashboard": "probes.widget", "SaliencyView": "saliency.widget",
             "SceneProbeView": "scenes.widget"}
 

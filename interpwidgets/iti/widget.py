@@ -10,6 +10,7 @@ import torch
 import traitlets
 
 from ..capture.inputs import find_tokenizer, model_device
+from ..generation import stream
 from ..widgets import Widget
 from ..widgets.jobs import Job
 from .method import ITI
@@ -22,10 +23,6 @@ def _is_chat(prompt) -> bool:
     """A conversation: a list of {"role", "content"} messages."""
     return (isinstance(prompt, Sequence) and not isinstance(prompt, str) and len(prompt) > 0
             and all(isinstance(m, Mapping) and "role" in m and "content" in m for m in prompt))
-
-
-class _Done(Exception):
-    """The answer reached a stop string: generation ends there."""
 
 
 class ITIView(Widget):
@@ -160,49 +157,16 @@ class ITIView(Widget):
         return ids.to(model_device(self._model))
 
     def _generate(self, edited: bool, run, on_token: Callable[[list[str]], None]) -> list[str]:
-        """Greedy generation, one token at a time, so that each can be shown, a stop honoured, and the
-        answer ended at a stop string."""
-        view = self
+        """Greedy generation, one token at a time (``interpwidgets.generation.stream``), so that each can be
+        shown, a stop honoured, and the answer ended at a stop string."""
+        def go():
+            return stream(self._model, self._ids(), tokenizer=self._tokenizer, max_new_tokens=self.max_new_tokens,
+                          stop=self._stop, on_tokens=on_token, check=run.check)
 
-        class Streamer:  # transformers calls put() with the prompt first, then each new token
-            def __init__(self):
-                self.ids, self.tokens, self.text, self.prompt = None, [], "", ""
-
-            def put(self, value):
-                if self.ids is None:  # the prompt
-                    self.ids = value.reshape(-1).tolist()
-                    self.text = self.prompt = view._decode(self.ids)
-                    return
-                run.check()
-                self.ids = self.ids + value.reshape(-1).tolist()
-                text = view._decode(self.ids)  # the whole text, so that spaces between tokens are kept
-                self.tokens = [*self.tokens, text[len(self.text):]]
-                self.text = text
-                on_token(self.tokens)
-                if any(s in text[len(self.prompt):] for s in view._stop):
-                    raise _Done
-
-            def end(self):
-                pass
-
-        streamer = Streamer()
-        kwargs = dict(max_new_tokens=self.max_new_tokens, do_sample=False, streamer=streamer,
-                      pad_token_id=getattr(self._tokenizer, "pad_token_id", None) or 0)
-        with torch.no_grad():
-            try:
-                if edited:
-                    with self._iti.apply(self._model, self.alpha):
-                        self._model.generate(self._ids(), **kwargs)
-                else:
-                    self._model.generate(self._ids(), **kwargs)
-            except _Done:
-                pass
-        return streamer.tokens
-
-    def _decode(self, ids: list[int]) -> str:
-        if self._tokenizer is None:
-            return "".join(f" {i}" for i in ids)  # token ids, spaced
-        return self._tokenizer.decode(ids)
+        if not edited:
+            return go()
+        with self._iti.apply(self._model, self.alpha):
+            return go()
 
     def _judge_answers(self, plain: list[str], edited: list[str]) -> None:
         """Both answers' labels, once both are there; a judge that fails is reported as the judge's failure."""
