@@ -148,19 +148,16 @@ def reply(labels: dict[str, str], topic: str, rng: random.Random) -> str:
             f"{item}. {rng.choice(_SIGN_OFFS[labels['persona']])}")
 
 
-def _user_turn(labels: dict[str, str], topic: str, rng: random.Random, half: int | None) -> tuple[str, set[str]]:
-    def pick(pair):
-        return rng.choice(pair[half] if half is not None else pair[0] + pair[1])
-
+def _user_turn(labels: dict[str, str], topic: str, rng: random.Random, half: int, name: str) -> tuple[str, set[str]]:
     parts, shown = [], set()
     for attribute in ("age", "gender", "socioeconomic status", "education"):
         if rng.random() >= CUE_SHARE:
             continue
         shown.add(attribute)
         if attribute == "gender":
-            parts.append(pick(_NAME_CUES).format(pick(_NAMES[labels["gender"]])))
+            parts.append(rng.choice(_NAME_CUES[half]).format(name))
         else:
-            parts.append(pick(_CUES[attribute][labels[attribute]]))
+            parts.append(rng.choice(_CUES[attribute][labels[attribute]][half]))
     rng.shuffle(parts)
     greeting = rng.choice(_GREETINGS)
     return " ".join(p for p in (greeting, *parts, rng.choice(TOPICS[topic][0])) if p), shown
@@ -169,11 +166,14 @@ def _user_turn(labels: dict[str, str], topic: str, rng: random.Random, half: int
 def conversation(rng: random.Random, turns: tuple[int, int] = (1, 3), half: int | None = None,
                  labels: dict[str, str] | None = None, reading: bool | None = None) -> Conversation:
     """One conversation ending with a user turn (or, when ``reading``, with the assistant reading an attribute
-    out); ``labels`` fixes attributes (the rest are drawn); ``half`` draws cues from one half only."""
+    out); ``labels`` fixes attributes (the rest are drawn). Its cues come from one half of the phrases
+    (``half``, else drawn), so that they never contradict each other, and the user keeps one name."""
     labels = {a: rng.choice(v) for a, v in ATTRIBUTES.items()} | dict(labels or {})
     bad = {a: v for a, v in labels.items() if a not in ATTRIBUTES or v not in ATTRIBUTES[a]}
     if bad:
         raise ValueError(f"unknown attribute values {bad}; the world's are {ATTRIBUTES}")
+    half = rng.randrange(2) if half is None else half
+    name = rng.choice(_NAMES[labels["gender"]][half])
     topic = rng.choice(sorted(TOPICS))
     messages = [{"role": "system", "content": _SYSTEM.format(labels["persona"])}] if rng.random() < 0.5 else []
     shown = []
@@ -181,7 +181,7 @@ def conversation(rng: random.Random, turns: tuple[int, int] = (1, 3), half: int 
         if t:
             messages.append({"role": "assistant", "content": reply(labels, topic, rng)})
             topic = rng.choice(sorted(TOPICS))
-        text, seen = _user_turn(labels, topic, rng, half)
+        text, seen = _user_turn(labels, topic, rng, half, name)
         messages.append({"role": "user", "content": text})
         shown.append(seen)
     if reading if reading is not None else rng.random() < READING_SHARE:
