@@ -18,9 +18,9 @@ from ..capture.inputs import model_device
 from ..stats import bootstrap
 from .chat import chat_text
 from .judge import ReplyJudge
-from .method import ChatProbes
+from .method import ChatProbes, features
 
-__all__ = ["generate_replies", "steering_effect"]
+__all__ = ["generate_replies", "steering_effect", "probe_table"]
 
 
 def generate_replies(model, tokenizer, conversations: Sequence, *, max_new_tokens: int = 24,
@@ -75,3 +75,20 @@ def steering_effect(model, tokenizer, probes: ChatProbes, judge: ReplyJudge, con
             result[key].append(round(float(v), 4))
     bar.close()
     return result
+
+
+def probe_table(model, tokenizer, probes: ChatProbes, test) -> dict:
+    """Per attribute and probe kind: per-layer accuracy on the choose and test conversations, and the chosen
+    layer's test accuracy with its interval (over conversations), beside chance."""
+    rows = {}
+    for kind, table in (("reading", probes.reading), ("control", probes.control)):
+        for name, p in table.items():
+            X = features(model, tokenizer, [c.messages for c in test], p.attribute, kind)
+            y = torch.tensor([p.attribute.index(c.labels[name]) for c in test])
+            hit = (p.probes.predict(X) == y[:, None]).float().numpy()  # [conversations, layers]
+            rate, lo, hi = bootstrap(hit[:, p.layer])
+            rows.setdefault(name, {"chance": round(1 / len(p.attribute.values), 4)})[kind] = {
+                "layer": p.layer, "test": round(float(rate), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4),
+                "per_layer_test": [round(float(a), 4) for a in hit.mean(0)],
+                "per_layer_choose": [round(a, 4) for a in p.accuracy["choose"]]}
+    return rows

@@ -88,12 +88,19 @@ def _texts(tokenizer, conversations, attribute: Attribute, kind: str) -> list[st
 
 
 def features(model, tokenizer, conversations, attribute: Attribute, kind: str, *, batch_size: int = 16,
-             progress: bool = False) -> torch.Tensor:
-    """The residual stream after every layer at the probe's token, ``[n, layers, d_model]``."""
-    store = collect(model, _texts(tokenizer, conversations, attribute, kind), "layers.*.resid_post",
-                    tokenizer=tokenizer, batch_size=batch_size, positions="last", progress=progress)
+             progress: bool = False, cache: dict | None = None) -> torch.Tensor:
+    """The residual stream after every layer at the probe's token, ``[n, layers, d_model]``; ``cache`` (a dict)
+    keeps them by text, so that the control probes of several attributes read each conversation once."""
+    texts = tuple(_texts(tokenizer, conversations, attribute, kind))
+    if cache is not None and texts in cache:
+        return cache[texts]
+    store = collect(model, list(texts), "layers.*.resid_post", tokenizer=tokenizer, batch_size=batch_size,
+                    positions="last", progress=progress)
     names = sorted(store, key=lambda s: int(s.split(".")[1]))
-    return torch.stack([store[n] for n in names], 1)
+    X = torch.stack([store[n] for n in names], 1)
+    if cache is not None:
+        cache[texts] = X
+    return X
 
 
 @dataclass
@@ -144,21 +151,26 @@ def _labels(attribute: Attribute, labels) -> np.ndarray:
 def fit_attribute(model, tokenizer, attribute: Attribute, conversations, labels, *, kind: str = "reading",
                   choose: tuple[Sequence, Sequence] | None = None, test: tuple[Sequence, Sequence] | None = None,
                   layer: int | None = None, l2: float = 1.0, val_frac: float = 0.25, seed: int = 0,
-                  batch_size: int = 16, progress: bool = False) -> AttributeProbes:
+                  batch_size: int = 16, progress: bool = False, cache: dict | None = None) -> AttributeProbes:
     """Fit one attribute's probes at every layer on labelled conversations.
 
     ``choose=(conversations, labels)`` are held out to pick the layer (best accuracy; ``layer=`` overrides);
     without it a ``val_frac`` share of the conversations is held out. ``test=`` (report only) adds per-layer
-    test accuracy. ``accuracy`` holds ``"fit"``, ``"choose"`` (and ``"test"``) per layer.
+    test accuracy. ``accuracy`` holds ``"fit"``, ``"choose"`` (and ``"test"``) per layer. ``cache``: see
+    :func:`features`.
     """
     y = _labels(attribute, labels)
     if len(y) != len(conversations):
         raise ValueError(f"{len(conversations)} conversations but {len(y)} labels: they must match")
-    X = features(model, tokenizer, conversations, attribute, kind, batch_size=batch_size, progress=progress)
+    def read(convs):
+        return features(model, tokenizer, convs, attribute, kind, batch_size=batch_size, progress=progress,
+                        cache=cache)
+
+    X = read(conversations)
     split = None
     if choose is not None:
         yc = _labels(attribute, choose[1])
-        Xc = features(model, tokenizer, choose[0], attribute, kind, batch_size=batch_size, progress=progress)
+        Xc = read(choose[0])
         split = (np.arange(len(y)), np.arange(len(y), len(y) + len(yc)))
         X, y = torch.cat([X, Xc]), np.concatenate([y, yc])
     present = sorted(set(y.tolist()))
@@ -174,7 +186,7 @@ def fit_attribute(model, tokenizer, attribute: Attribute, conversations, labels,
         "fit": probes.metrics["train_accuracy"].tolist(), "choose": probes.metrics["val_accuracy"].tolist()})
     result.layer = int(np.argmax(result.accuracy["choose"])) if layer is None else _check_layer(layer, result.n_layers)
     if test is not None:
-        Xt = features(model, tokenizer, test[0], attribute, kind, batch_size=batch_size, progress=progress)
+        Xt = read(test[0])
         result.accuracy["test"] = result.score(Xt, _labels(attribute, test[1])).tolist()
     return result
 
@@ -241,7 +253,8 @@ class ChatProbes:
             kept = [(m, l[name]) for m, l in pairs if name in l]
             return [m for m, _ in kept], [v for _, v in kept]
 
-        probes = cls()
+        probes, cache = cls(), {}  # the control probes' texts are the same for every attribute: read once
+        kwargs.setdefault("cache", cache)
         for attribute in attributes:
             if not isinstance(attribute, Attribute):
                 raise TypeError(f"attributes must be iw.Attribute objects (a name and its values), got {attribute!r}")

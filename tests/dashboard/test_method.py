@@ -43,7 +43,8 @@ def test_the_probes_read_where_they_say():
     opened turn: equal to a plain forward's at those tokens."""
     model = tiny_gpt2()
     chat = data(1)[0].messages
-    for kind, text in (("reading", chat_text(TOKENIZER, chat, reading=SES.phrase)), ("control", chat_text(TOKENIZER, chat))):
+    texts = {"reading": chat_text(TOKENIZER, chat, reading=SES.phrase), "control": chat_text(TOKENIZER, chat)}
+    for kind, text in texts.items():
         X = features(model, TOKENIZER, [chat], SES, kind)
         ids = TOKENIZER(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
         with torch.no_grad():

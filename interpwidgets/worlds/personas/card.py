@@ -25,13 +25,11 @@ import numpy as np
 import torch
 
 from ...dashboard import ChatProbes, ReplyJudge, middle_band
-from ...dashboard.evaluation import steering_effect
-from ...dashboard.method import features
-from ...stats import bootstrap
+from ...dashboard.evaluation import probe_table, steering_effect
 from . import CHECKPOINT, SPLIT_SEEDS, TOPICS, attributes, conversations, load, reply
 from .data import ATTRIBUTES
 
-__all__ = ["CARD", "COUNTS", "STRENGTHS", "STEERED", "measure", "fit_probes", "judges", "ideal_replies", "probe_table",
+__all__ = ["CARD", "COUNTS", "STRENGTHS", "STEERED", "measure", "fit_probes", "judges", "ideal_replies",
            "steering_table"]
 
 CARD = CHECKPOINT / "model_card.json"
@@ -59,23 +57,6 @@ def judges(n: int = COUNTS["judge"], seed: int = 0) -> dict[str, ReplyJudge]:
     """One judge per steered attribute, fitted on ``n`` ideal replies."""
     replies, labels = ideal_replies(n, seed)
     return {a: ReplyJudge.fit(replies, [lab[a] for lab in labels], ATTRIBUTES[a], seed=seed) for a in STEERED}
-
-
-def probe_table(model, tokenizer, probes: ChatProbes, test) -> dict:
-    """Per attribute and probe kind: per-layer accuracy on the choose and test conversations, and the chosen
-    layer's test accuracy with its interval (over conversations), beside chance."""
-    rows = {}
-    for kind, table in (("reading", probes.reading), ("control", probes.control)):
-        for name, p in table.items():
-            X = features(model, tokenizer, [c.messages for c in test], p.attribute, kind)
-            y = torch.tensor([p.attribute.index(c.labels[name]) for c in test])
-            hit = (p.probes.predict(X) == y[:, None]).float().numpy()  # [conversations, layers]
-            rate, lo, hi = bootstrap(hit[:, p.layer])
-            rows.setdefault(name, {"chance": round(1 / len(p.attribute.values), 4)})[kind] = {
-                "layer": p.layer, "test": round(float(rate), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4),
-                "per_layer_test": [round(float(a), 4) for a in hit.mean(0)],
-                "per_layer_choose": [round(a, 4) for a in p.accuracy["choose"]]}
-    return rows
 
 
 def steering_table(model, tokenizer, probes: ChatProbes, judge: dict, counts: dict = COUNTS,
