@@ -26,7 +26,7 @@ from .data import conversation
 from .model import build_model, build_tokenizer
 
 HERE = Path(__file__).resolve().parent
-RECIPE = dict(seed=0, steps=3500, batch=48, lr=2e-3, min_lr=5e-5, warmup=200, weight_decay=0.01)
+RECIPE = dict(seed=0, steps=2000, batch=48, lr=2e-3, min_lr=5e-5, warmup=200, weight_decay=0.01)
 
 
 def batch(tokenizer, step: int, size: int, seed: int) -> dict[str, torch.Tensor]:
