@@ -81,7 +81,8 @@ class ChatSession:
         with self._steered():
             return self.probes.readout(self.model, self.tokenizer, self.messages, reply=reply)
 
-    def _record(self, after: str) -> dict:
+    def record(self, after: str) -> dict:
+        """Read the models out now and keep the readout in the history (``after``: whose turn it follows)."""
         entry = {"after": after, "turn": sum(m["role"] == "user" for m in self.messages), "values": self.read(),
                  "pins": {k: list(v) for k, v in self.pins.items()}}
         self.readouts.append(entry)
@@ -92,7 +93,7 @@ class ChatSession:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("a user's turn needs some text")
         self.messages.append({"role": "user", "content": text.strip()})
-        return self._record("user")
+        return self.record("user")
 
     def generate(self, on_tokens: Callable[[list[str]], None] | None = None,
                  check: Callable[[], None] | None = None) -> str:
@@ -102,7 +103,7 @@ class ChatSession:
             raise ValueError("the assistant replies to a user's turn: say something first")
         text = self._reply(self.messages, self.pins, on_tokens, check)
         self.messages.append({"role": "assistant", "content": text})
-        self._record("assistant")
+        self.record("assistant")
         return text
 
     def compare(self, check: Callable[[], None] | None = None) -> dict:

@@ -85,7 +85,7 @@ class ChatBoard(Widget):
         self.busy = "reading the models"
         try:
             if not self._session.readouts:
-                self._session._record(self._session.messages[-1]["role"] if self._session.messages else "user")
+                self._session.record(self._session.messages[-1]["role"] if self._session.messages else "user")
             self._sync()
         finally:
             self.busy = ""

@@ -1,14 +1,17 @@
-"""What the worlds' training scripts share: stopping cleanly on SIGTERM, naming where steps ran."""
+"""What the worlds' training scripts share: stopping cleanly on SIGTERM, naming where steps ran, their command line."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import signal
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-__all__ = ["device_label", "stop_on_sigterm"]
+__all__ = ["device_label", "stop_on_sigterm", "command_line"]
 
 
 def device_label(device: torch.device, threads: int) -> str:
@@ -31,3 +34,16 @@ def stop_on_sigterm():
         yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def command_line(train: Callable, doc: str, shipped: Path, argv: list[str] | None = None) -> None:
+    """``python -m interpwidgets.worlds.<world>.train --out FOLDER [--work --threads --device --save-every]``:
+    the arguments go to ``train(out, work, save_every=, threads=, device=)``."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--out", type=Path, required=True, help=f"where the checkpoint goes (the shipped one: {shipped})")
+    p.add_argument("--work", type=Path, default=None, help="where the run saves and resumes (default: the cache)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda where the session has a GPU")
+    p.add_argument("--save-every", type=float, default=300.0, help="seconds between checkpoints")
+    args = p.parse_args(argv)
+    train(args.out, args.work, save_every=args.save_every, threads=args.threads, device=args.device)

@@ -21,7 +21,6 @@ optimizer); a finished run whose stages begin the recipe's goes on with the stag
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from ...cache_dir import cache_dir
-from ..training import device_label, stop_on_sigterm
+from ..training import command_line, device_label, stop_on_sigterm
 from . import SPLIT_SEEDS
 from .engine import random_games, trace
 from .model import PAD, SQUARE_OF_TOKEN, VOCAB_SIZE, config, encode, legal_top1_error
@@ -180,15 +179,7 @@ def train(out: Path, work: Path | None = None, recipe: dict | None = None, save_
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=Path, required=True, help=f"where the fp16 checkpoint goes (the shipped one: "
-                   f"{HERE / 'checkpoint'})")
-    p.add_argument("--work", type=Path, default=None)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--device", default="cpu", help="cpu, or cuda where the session has a GPU")
-    p.add_argument("--save-every", type=float, default=300.0, help="seconds between checkpoints")
-    args = p.parse_args(argv)
-    train(args.out, args.work, save_every=args.save_every, threads=args.threads, device=args.device)
+    command_line(train, __doc__, HERE / "checkpoint", argv)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ card is :mod:`~interpwidgets.worlds.personas.card`'s).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
@@ -21,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ...cache_dir import cache_dir
-from ..training import device_label, stop_on_sigterm
+from ..training import command_line, device_label, stop_on_sigterm
 from .data import conversation
 from .model import build_model, build_tokenizer
 
@@ -112,15 +111,7 @@ def train(out: Path | None, work: Path | None = None, recipe: dict | None = None
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=Path, required=True, help=f"where the checkpoint goes (the shipped one: "
-                   f"{HERE / 'checkpoint'})")
-    p.add_argument("--work", type=Path, default=None)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--device", default="cpu", help="cpu, or cuda where the session has a GPU")
-    p.add_argument("--save-every", type=float, default=300.0, help="seconds between checkpoints")
-    args = p.parse_args(argv)
-    train(args.out, args.work, save_every=args.save_every, threads=args.threads, device=args.device)
+    command_line(train, __doc__, HERE / "checkpoint", argv)
 
 
 if __name__ == "__main__":
