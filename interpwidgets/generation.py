@@ -21,10 +21,11 @@ class _Done(Exception):
 
 def stream(model, ids: torch.Tensor, *, tokenizer=None, max_new_tokens: int = 32, stop: Sequence[str] = (),
            on_tokens: Callable[[list[str]], None] | None = None, check: Callable[[], None] | None = None,
-           **generate_kwargs) -> list[str]:
+           skip_special_tokens: bool = False, **generate_kwargs) -> list[str]:
     """The decoded pieces of a greedy continuation of ``ids`` (``[1, seq]``); see the module's docstring.
 
-    Without a tokenizer the pieces are the token ids, each after a space.
+    Without a tokenizer the pieces are the token ids, each after a space; ``skip_special_tokens`` leaves the
+    tokenizer's special tokens (a chat template's end of turn) out of the text.
 
     Examples
     --------
@@ -38,7 +39,9 @@ def stream(model, ids: torch.Tensor, *, tokenizer=None, max_new_tokens: int = 32
     (3, 3, True)
     """
     def decode(tokens: list[int]) -> str:
-        return tokenizer.decode(tokens) if tokenizer is not None else "".join(f" {i}" for i in tokens)
+        if tokenizer is None:
+            return "".join(f" {i}" for i in tokens)
+        return tokenizer.decode(tokens, skip_special_tokens=skip_special_tokens)
 
     class Streamer:  # transformers calls put() with the prompt first, then each new token
         def __init__(self):

@@ -72,10 +72,7 @@ class ReplyJudge:
 
     def probabilities(self, replies: Sequence[str]) -> np.ndarray:
         """``[n, values]``: how sure the judge is of each value for each reply."""
-        z = self.probe.decision(self._features(self.vocabulary, replies))
-        if z.shape[-1] == 1:
-            z = torch.cat([torch.zeros_like(z), z], -1)
-        return z.softmax(-1).numpy()
+        return self.probe.probabilities(self._features(self.vocabulary, replies)).numpy()
 
     def predict(self, replies: Sequence[str]) -> list[str]:
         return [self.values[i] for i in self.probabilities(replies).argmax(-1)]

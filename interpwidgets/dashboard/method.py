@@ -27,6 +27,7 @@ Its band (decoder layers 19-28 of 40) becomes :func:`middle_band`: the same shar
 from __future__ import annotations
 
 import json
+import numbers
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,9 +77,10 @@ class Attribute:
 
 
 def middle_band(n_layers: int) -> list[int]:
-    """TalkTuner's band (layers 19-28 of Llama-2-13B's 40) as a share of any depth: 45% to 70%."""
-    lo = int(0.45 * n_layers)
-    return list(range(lo, max(lo + 1, int(np.ceil(0.7 * n_layers)))))
+    """TalkTuner's band as a share of any depth. Its code edits the outputs of ``model.layers[19]`` to
+    ``[28]`` of Llama-2-13B's 40 (our ``layers.19.resid_post`` to ``layers.28.resid_post``): 47.5% to 72.5%."""
+    lo = int(round(0.475 * n_layers))
+    return list(range(min(lo, n_layers - 1), max(lo + 1, int(round(0.725 * n_layers)))))
 
 
 def _texts(tokenizer, conversations, attribute: Attribute, kind: str) -> list[str]:
@@ -123,10 +125,7 @@ class AttributeProbes:
 
     def probabilities(self, feats: torch.Tensor, layer: int | None = None) -> torch.Tensor:
         """``[n, values]``: the softmax of the probe at ``layer`` (default: the chosen one) on ``[n, layers, d]``."""
-        z = self.probes.decision(feats.float())[:, self.layer if layer is None else layer]  # [n, k]
-        if z.shape[-1] == 1:  # a binary probe scores classes[1]
-            z = torch.cat([torch.zeros_like(z), z], -1)
-        return z.softmax(-1)
+        return self.probes.probabilities(feats.float())[:, self.layer if layer is None else layer]
 
     def score(self, feats: torch.Tensor, labels) -> np.ndarray:
         """Per-layer accuracy ``[layers]`` on features ``[n, layers, d]`` and value indices ``[n]``."""
@@ -230,6 +229,8 @@ class ChatProbes:
 
     @property
     def n_layers(self) -> int:
+        if not self.reading:
+            raise ValueError("these ChatProbes read no attribute yet: fit them (ChatProbes.fit) or add one (add)")
         return next(iter(self.reading.values())).n_layers
 
     def add(self, model, tokenizer, attribute: Attribute, conversations, labels, **kwargs) -> ChatProbes:
@@ -266,7 +267,8 @@ class ChatProbes:
         return probes
 
     def check(self, model) -> None:
-        """A clear error when the probes were fitted on a model of another width or depth."""
+        """A clear error when the probes were fitted on a model of another width or depth (or read nothing)."""
+        _ = self.n_layers
         size, layers = hidden_size(model), getattr(getattr(model, "config", None), "num_hidden_layers", None)
         for p in self.reading.values():
             if size is not None and p.hidden_size != size:
@@ -281,7 +283,9 @@ class ChatProbes:
     def readout(self, model, tokenizer, messages, *, reply: str = "", kind: str = "reading",
                 layers: Mapping[str, int] | None = None) -> dict[str, dict[str, float]]:
         """``{attribute: {value: probability}}`` for a conversation (and a ``reply`` written so far), from
-        each attribute's chosen layer (``layers={name: layer}`` overrides)."""
+        each attribute's chosen layer (``layers={name: layer}`` overrides). The attributes' texts go in one
+        batch, padded on the right: read outside any edit that acts at the last position (the session
+        reads on a thread of its own)."""
         self.check(model)
         table = self.reading if kind == "reading" else self.control if kind == "control" else None
         if table is None:
@@ -307,7 +311,9 @@ class ChatProbes:
         if name not in self.control:
             raise ValueError(f"no probes for {name!r}: pins can set {sorted(self.control)}")
         self.control[name].attribute.index(value)
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not abs(strength) <= STRENGTH_LIMIT:
+        if isinstance(strength, torch.Tensor) and strength.numel() == 1:
+            strength = strength.item()
+        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not abs(strength) <= STRENGTH_LIMIT:
             raise ValueError(f"the strength of the pin on {name!r} must be a number between "
                              f"{-STRENGTH_LIMIT:g} and {STRENGTH_LIMIT:g}, got {strength!r}")
         return value, float(strength)

@@ -1,14 +1,19 @@
 """A conversation with a chat model whose user model and system model are read after every turn and can be
 pinned: what :class:`~interpwidgets.ChatDashboard` shows, usable without it.
 
-Readouts are taken under the pins (a pin edits the model's representation, so the readout shows what the
-steered model believes); replies are generated greedily under them, streamed token by token. A conversation
-longer than the model's context is cut from the start (``truncated`` says how many tokens went).
+A readout is what the model reads from the conversation as it stands, taken without the pins: a pin adds
+the control probe's direction at the very token a reading probe reads, so a readout taken under it would
+show the pin by construction. What a pin changes shows where it can be measured: in the replies written
+under it, and in the readouts after them (the model reading its own steered words). Replies are greedy,
+streamed token by token, under the pins; with ``on_readout`` the models are read after every token too (on
+a thread of their own, which the pins of the reply's thread do not reach). A conversation longer than the
+model's context is cut from the start (``truncated`` says how many tokens went).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -22,6 +27,26 @@ from .method import ChatProbes
 __all__ = ["ChatSession", "FORMAT"]
 
 FORMAT = "interpwidgets.ChatSession/1"
+_AFTER = ("user", "assistant")
+
+
+def _unpinned(fn: Callable):
+    """``fn()`` on a thread of its own: the engine's edits serve the thread that opened them, so a reply's
+    pins do not reach a readout taken between two of its tokens."""
+    out: dict = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as err:  # handed back to the caller's thread
+            out["error"] = err
+
+    thread = threading.Thread(target=run, name="iw-readout", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 
 
 @dataclass
@@ -36,8 +61,8 @@ class ChatSession:
     >>> probes = ChatProbes.fit(model, tokenizer, personas.conversations(200, seed=11),
     ...                         [personas.attribute("socioeconomic status")])
     >>> chat = ChatSession(model, tokenizer, probes)
-    >>> _ = chat.say("Hi! Money is tight this month. Can you suggest a gift?")
-    >>> chat.pin("socioeconomic status", "high", 8.0)
+    >>> _ = chat.say("Hi! Can you suggest a gift?")
+    >>> chat.pin("socioeconomic status", "high", 4.0)
     >>> reply = chat.generate()           # streamed with on_tokens=..., steered by the pin
     >>> [r["after"] for r in chat.readouts]
     ['user', 'assistant']
@@ -54,14 +79,13 @@ class ChatSession:
 
     def __post_init__(self):
         self.probes.check(self.model)
-        if self.messages:
-            self.messages = check_messages(self.messages)
-        for name, (value, strength) in dict(self.pins).items():
-            self.pin(name, value, strength)
+        self.messages = check_messages(self.messages) if self.messages else []
+        self.pins = {name: self.probes.check_pin(name, *pin) for name, pin in dict(self.pins).items()}
+        self.max_new_tokens = _count(self.max_new_tokens)
 
     # ------------------------------------------------------------------ pins
     def pin(self, attribute: str, value: str, strength: float) -> None:
-        """Steer the next replies (and readouts) towards ``value`` of ``attribute`` with strength ``N``."""
+        """Steer the next replies towards ``value`` of ``attribute`` with strength ``N``."""
         self.pins[attribute] = self.probes.check_pin(attribute, value, strength)
 
     def unpin(self, attribute: str | None = None) -> None:
@@ -71,15 +95,10 @@ class ChatSession:
         else:
             self.pins.pop(attribute, None)
 
-    def _steered(self, pins: Mapping | None = None):
-        pins = self.pins if pins is None else pins
-        return self.probes.steer(self.model, pins) if pins else nullcontext()
-
     # ------------------------------------------------------------------ turns
     def read(self, reply: str = "") -> dict[str, dict[str, float]]:
-        """Every attribute's readout now (after ``reply``, a reply written so far, if given), under the pins."""
-        with self._steered():
-            return self.probes.readout(self.model, self.tokenizer, self.messages, reply=reply)
+        """Every attribute's readout now (after ``reply``, a reply written so far, if given), without pins."""
+        return _unpinned(lambda: self.probes.readout(self.model, self.tokenizer, self.messages, reply=reply))
 
     def record(self, after: str) -> dict:
         """Read the models out now and keep the readout in the history (``after``: whose turn it follows)."""
@@ -95,13 +114,21 @@ class ChatSession:
         self.messages.append({"role": "user", "content": text.strip()})
         return self.record("user")
 
-    def generate(self, on_tokens: Callable[[list[str]], None] | None = None,
-                 check: Callable[[], None] | None = None) -> str:
+    def generate(self, on_tokens: Callable[[list[str]], None] | None = None, check: Callable[[], None] | None = None,
+                 on_readout: Callable[[dict], None] | None = None) -> str:
         """The assistant's reply to the conversation, greedy, streamed to ``on_tokens``, under the pins; it
-        joins the conversation, and the models are read out after it."""
+        joins the conversation, and the models are read out after it (and after every token, to
+        ``on_readout``, when given)."""
         if not self.messages or self.messages[-1]["role"] == "assistant":
             raise ValueError("the assistant replies to a user's turn: say something first")
-        text = self._reply(self.messages, self.pins, on_tokens, check)
+
+        def shown(pieces):
+            if on_tokens is not None:
+                on_tokens(pieces)
+            if on_readout is not None:
+                on_readout(self.read(reply="".join(pieces)))
+
+        text = self._reply(self.messages, self.pins, shown, check)
         self.messages.append({"role": "assistant", "content": text})
         self.record("assistant")
         return text
@@ -118,11 +145,13 @@ class ChatSession:
                 "turn": sum(m["role"] == "user" for m in messages)}
 
     def _reply(self, messages, pins, on_tokens, check) -> str:
+        pins = dict(pins)  # as they are now: a pin set while the reply is written applies to the next one
         ids, self.truncated = prompt_ids(self.model, self.tokenizer, messages, self.max_new_tokens)
-        with self._steered(pins):
+        with self.probes.steer(self.model, pins) if pins else nullcontext():
             pieces = stream(self.model, ids.to(model_device(self.model)), tokenizer=self.tokenizer,
-                            max_new_tokens=self.max_new_tokens, on_tokens=on_tokens, check=check)
-        return "".join(pieces).replace(self.tokenizer.eos_token or "\0", "").strip()
+                            max_new_tokens=self.max_new_tokens, on_tokens=on_tokens, check=check,
+                            skip_special_tokens=True)
+        return "".join(pieces).strip()
 
     def undo(self) -> None:
         """Take the last reply back (to regenerate it), with its readout."""
@@ -141,9 +170,9 @@ class ChatSession:
                 "pins": {k: list(v) for k, v in self.pins.items()}, "readouts": json.loads(json.dumps(self.readouts)),
                 "max_new_tokens": self.max_new_tokens}
 
-    def restore(self, state: Mapping | str | Path) -> None:
-        """Take back an :meth:`export` (a dict, or a JSON file's path): every check first, then the change,
-        so that a bad file leaves the session as it was."""
+    def check_state(self, state: Mapping | str | Path) -> dict:
+        """An :meth:`export` (a dict, or a JSON file's path) checked whole: what :meth:`restore` would take, or
+        a ``ValueError`` that names the first thing wrong."""
         if isinstance(state, (str, Path)):
             state = json.loads(Path(state).read_text())
         if not isinstance(state, Mapping) or state.get("format") != FORMAT:
@@ -151,12 +180,29 @@ class ChatSession:
         messages = check_messages(state["messages"]) if state.get("messages") else []
         pins = {}
         for name, pin in dict(state.get("pins") or {}).items():
+            if not isinstance(pin, (list, tuple)) or len(pin) != 2:
+                raise ValueError(f"the pin on {name!r} must be [value, strength], got {pin!r}")
             pins[name] = self.probes.check_pin(name, *pin)
         readouts = list(state.get("readouts") or [])
         names = set(self.probes.reading)
         for r in readouts:
-            if not isinstance(r, Mapping) or not set(r.get("values", {})) <= names:
-                raise ValueError(f"a readout names attributes these probes do not read: {r!r:.120}")
-        self.messages, self.pins, self.readouts = messages, pins, readouts
-        self.max_new_tokens = int(state.get("max_new_tokens", self.max_new_tokens))
+            ok = (isinstance(r, Mapping) and r.get("after") in _AFTER and isinstance(r.get("turn"), int)
+                  and isinstance(r.get("values"), Mapping) and set(r["values"]) <= names)
+            if not ok:
+                raise ValueError(f"a readout must be {{'after': 'user' or 'assistant', 'turn': int, 'values': "
+                                 f"{{attribute: {{value: p}}}}}} over the attributes {sorted(names)}; got {r!r:.160}")
+        return {"messages": messages, "pins": pins, "readouts": json.loads(json.dumps(readouts)),
+                "max_new_tokens": _count(state.get("max_new_tokens", self.max_new_tokens))}
 
+    def restore(self, state: Mapping | str | Path) -> None:
+        """Take back an :meth:`export`: everything is checked first (:meth:`check_state`), so that a bad file
+        leaves the session as it was."""
+        checked = self.check_state(state)
+        self.messages, self.pins, self.readouts = checked["messages"], checked["pins"], checked["readouts"]
+        self.max_new_tokens, self.truncated = checked["max_new_tokens"], 0
+
+
+def _count(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"max_new_tokens must be a positive whole number, got {n!r}")
+    return n

@@ -29,7 +29,7 @@ class ChatBoard(Widget):
 
     _bundle = "chat_dashboard"
 
-    attributes = traitlets.List([]).tag(sync=True)  # [{name, values, about, layer, accuracy}]
+    attributes = traitlets.List([]).tag(sync=True)  # [{name, values, about, layer, accuracy, split}]
     messages = traitlets.List([]).tag(sync=True)
     reply = traitlets.Unicode("").tag(sync=True)  # the reply being written
     generating = traitlets.Bool(False).tag(sync=True)
@@ -41,21 +41,19 @@ class ChatBoard(Widget):
     truncated = traitlets.Int(0).tag(sync=True)  # tokens cut from the start of the last prompt
     strength_limit = traitlets.Float(STRENGTH_LIMIT).tag(sync=True)
     busy = traitlets.Unicode("").tag(sync=True)
+    notice = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, model, tokenizer, probes: ChatProbes, *, messages: Sequence | None = None,
                  pins: Mapping | None = None, max_new_tokens: int = 48, live: bool = False, background: bool = True,
                  **kwargs):
         self._session = ChatSession(model, tokenizer, probes, list(messages or []), dict(pins or {}), max_new_tokens)
-        attrs = [{"name": n, "values": list(p.attribute.values), "about": p.attribute.about, "layer": p.layer,
-                  "accuracy": p.accuracy.get("choose", [])} for n, p in probes.reading.items()]
-        super().__init__(attributes=attrs, live=live, **kwargs)
-        self._lock = threading.Lock()  # the session is touched by one job at a time
-        self._job = Job(self, "chat", background=background)
+        super().__init__(attributes=[_described(p) for p in probes.reading.values()], live=live, **kwargs)
+        self._job = Job(self, "chat", background=background)  # one run at a time: a new one stops the last
         self._sync()
         if self._session.messages and self._session.messages[-1]["role"] == "user":
             self._start(self._reply_work)
-        elif self._session.messages:
-            self._start(self._read_work)
+        elif self._session.messages and not self._session.readouts:
+            self._start(lambda run: (self._session.record("assistant"), self._sync()))
 
     @property
     def session(self) -> ChatSession:
@@ -74,47 +72,36 @@ class ChatBoard(Widget):
         self.truncated = s.truncated
 
     def _start(self, work, what: str | None = None) -> None:
-        def run_locked(run):
-            with self._lock:
-                run.check()
-                work(run)
-
-        self._job.start(run_locked, what)
-
-    def _read_work(self, run) -> None:
-        self.busy = "reading the models"
-        try:
-            if not self._session.readouts:
-                self._session.record(self._session.messages[-1]["role"] if self._session.messages else "user")
-            self._sync()
-        finally:
-            self.busy = ""
+        self.notice = ""
+        self._job.start(work, what)
 
     def _reply_work(self, run) -> None:
-        s = self._session
         self.generating, self.reply, self.busy = True, "", "writing the reply"
 
         def shown(pieces):
             self.reply = "".join(pieces)
-            if self.live:  # the models as they stand after this token (under the pins, as the reply is)
-                self.readout = s.read(reply=self.reply)
+
+        def read(values):
+            self.readout = values
 
         try:
-            s.generate(on_tokens=shown, check=run.check)
+            self._session.generate(on_tokens=shown, check=run.check, on_readout=read if self.live else None)
         finally:
+            if run.stopped:
+                self.notice = "The reply being written was stopped by a newer request."
             self.generating, self.reply, self.busy = False, "", ""
             self._sync()
 
     # ------------------------------------------------------------------ actions (Python and the view)
     def say(self, text: str) -> None:
-        """Send the user's turn: the models are read out, then the reply is written (in the background)."""
-        s = self._session
+        """Send the user's turn: the models are read out, then the reply is written (in the background; a
+        reply under way is stopped)."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("a user's turn needs some text")
 
         def work(run):
             self.busy = "reading the models"
-            s.say(text)
+            self._session.say(text)
             self._sync()
             run.check()
             self._reply_work(run)
@@ -122,32 +109,14 @@ class ChatBoard(Widget):
         self._start(work, "reply")
 
     def pin(self, attribute: str, value: str, strength: float) -> None:
-        """Pin ``attribute`` to ``value`` with strength ``N``: the next replies are steered, and the readout
-        is taken again under the pin."""
-        self._session.probes.check_pin(attribute, value, strength)  # refused here, before anything changes
-
-        def work(run):
-            self._session.pin(attribute, value, strength)
-            self._reread()
-
-        self._start(work, "pin")
+        """Pin ``attribute`` to ``value`` with strength ``N``: the next replies are steered (a reply under way
+        keeps the pins it started with)."""
+        self._session.pin(attribute, value, strength)
+        self.pins = {k: list(v) for k, v in self._session.pins.items()}
 
     def unpin(self, attribute: str | None = None) -> None:
-        def work(run):
-            self._session.unpin(attribute)
-            self._reread()
-
-        self._start(work, "pin")
-
-    def _reread(self) -> None:
-        s = self._session
-        self.pins = {k: list(v) for k, v in s.pins.items()}
-        if s.messages:
-            self.busy = "reading the models"
-            try:
-                self.readout = s.read()
-            finally:
-                self.busy = ""
+        self._session.unpin(attribute)
+        self.pins = {k: list(v) for k, v in self._session.pins.items()}
 
     def regenerate(self) -> None:
         """Write the last reply again (under the pins as they are now)."""
@@ -161,17 +130,16 @@ class ChatBoard(Widget):
     def compare(self) -> None:
         """Write the reply to the last user turn twice, without pins and with them, side by side (the
         conversation is not changed)."""
-        s = self._session
+        if not self._session.messages:
+            raise ValueError("nothing to compare yet: say something first")
 
         def work(run):
             self.busy = "writing the reply without pins, then with them"
             try:
-                self.compared = s.compare(check=run.check)
+                self.compared = self._session.compare(check=run.check)
             finally:
                 self.busy = ""
 
-        if not s.messages:
-            raise ValueError("nothing to compare yet: say something first")
         self._start(work, "compare")
 
     def reset(self) -> None:
@@ -191,9 +159,12 @@ class ChatBoard(Widget):
         return state
 
     def restore(self, state) -> None:
-        """Take back an :meth:`export` (a dict or a file); a bad one is refused and changes nothing."""
+        """Take back an :meth:`export` (a dict or a file): checked here first (a bad one raises and changes
+        nothing), then taken in the background (a reply under way is stopped)."""
+        checked = self._session.check_state(state)
+
         def work(run):
-            self._session.restore(state)
+            self._session.restore(checked)
             self.compared = {}
             self._sync()
 
@@ -231,6 +202,14 @@ class ChatBoard(Widget):
         return {}
 
 
+def _described(p) -> dict:
+    """What the view says of an attribute's readout: its values, its layer and that layer's accuracy, on the
+    test conversations when the probes have some, else on those the layer was chosen on (and says which)."""
+    split = "test" if p.accuracy.get("test") else "choose"
+    return {"name": p.attribute.name, "values": list(p.attribute.values), "about": p.attribute.about,
+            "layer": p.layer, "accuracy": p.accuracy.get(split, []), "split": split}
+
+
 class ChatDashboard(ipywidgets.VBox):
     """Chat with ``model`` and watch what it believes about the user and about itself: ``ChatDashboard(model,
     tokenizer, probes)``.
@@ -238,9 +217,11 @@ class ChatDashboard(ipywidgets.VBox):
     Beside the chat, a bar per attribute (the probability of each value, from the reading probe of the
     layer chosen on held-out conversations), read again after every user turn and every reply (and every
     reply token, with ``live=True``); per attribute a pin (a value and a strength N) that steers the next
-    replies by the control probe's direction (the readout is then taken under the pin); "compare" writes
-    the last reply without and with the pins side by side. Below, the history of every readout across the
-    turns (plotly). ``export()`` / ``restore()`` keep a conversation with its readouts and pins as JSON.
+    replies by the control probe's direction, its value outlined on the bars (which show what the model
+    reads from the conversation as written, without the pins: see :mod:`~interpwidgets.dashboard.session`);
+    "compare" writes the last reply without and with the pins side by side. Below, the history of every
+    readout across the turns (plotly). ``export()`` / ``restore()`` keep a conversation with its readouts
+    and pins as JSON.
 
     Examples
     --------
@@ -278,6 +259,12 @@ class ChatDashboard(ipywidgets.VBox):
 
     def compare(self) -> None:
         self.chat.compare()
+
+    def regenerate(self) -> None:
+        self.chat.regenerate()
+
+    def reset(self) -> None:
+        self.chat.reset()
 
     def export(self, path=None) -> dict:
         return self.chat.export(path)

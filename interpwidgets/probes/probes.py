@@ -60,6 +60,16 @@ class ProbeResult:
         z = torch.bmm(flat, W) + self.bias.reshape(-1, 1, self.bias.shape[-1])
         return z.transpose(0, 1).reshape(X.shape[0], *self.batch_shape, -1)
 
+    def probabilities(self, features) -> torch.Tensor:
+        """Class probabilities ``[n, *batch, classes]`` of a logistic probe (a binary probe's single logit is
+        the score of ``classes[1]`` against ``classes[0]``)."""
+        if self.kind != "logistic":
+            raise ValueError(f"probabilities are for logistic probes; this one is {self.kind!r}")
+        z = self.decision(features)
+        if z.shape[-1] == 1:
+            z = torch.cat([torch.zeros_like(z), z], -1)
+        return z.softmax(-1)
+
     def predict(self, features) -> torch.Tensor:
         """Predicted labels (logistic) or values (ridge), ``[n, *batch]``."""
         z = self.decision(features)

@@ -55,11 +55,13 @@ function chat({ model, request, news }) {
   const ask = (method, args = {}) => request(method, args).then(() => news.clear(method), (e) => news.fail(e, method));
   const send = () => {
     const text = box.value.trim();
-    if (!text) return;
+    if (!text || model.get("generating")) return;
     box.value = "";
-    ask("say", { text });
+    request("say", { text }).then(() => news.clear("say"), (e) => { if (!box.value) box.value = text; news.fail(e, "say"); });
   };
-  box.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } });
+  box.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+  });
   const status = h("span", { class: "iwchat-busy" });
   const actions = h("div", { class: "iwchat-actions" },
     h("button", { class: "iwchat-regenerate", onclick: () => ask("regenerate") }, "regenerate"),
@@ -83,16 +85,20 @@ function chat({ model, request, news }) {
     cut.hidden = !n;
     cut.textContent = n ? `The conversation is longer than the model's context: its first ${n} tokens were left out.` : "";
   }
-  const showBusy = () => { status.textContent = model.get("busy") ? `${model.get("busy")}…` : ""; };
+  const sendButton = h("button", { class: "iwchat-send", onclick: send }, "send");
+  const showBusy = () => {
+    status.textContent = model.get("busy") ? `${model.get("busy")}…` : "";
+    const writing = model.get("generating");
+    for (const b of [sendButton, ...actions.querySelectorAll("button")]) b.disabled = writing && !b.classList.contains("iwchat-reset");
+  };
   draw();
   showBusy();
   return {
-    el: h("div", { class: "iwchat-chat" }, cut, log, h("div", { class: "iwchat-form" }, box,
-      h("button", { class: "iwchat-send", onclick: send }, "send")), actions),
+    el: h("div", { class: "iwchat-chat" }, cut, log, h("div", { class: "iwchat-form" }, box, sendButton), actions),
     update(names) {
       if (touches(names, ["messages", "generating", "truncated"])) draw();
       else if (names.has("reply") && live) { live.textContent = model.get("reply"); log.scrollTop = log.scrollHeight; }
-      if (names.has("busy")) showBusy();
+      if (touches(names, ["busy", "generating"])) showBusy();
       return true;
     },
   };
@@ -112,12 +118,13 @@ function attributeCard(a, { model, request, news }) {
     (v) => (v ? ask("pin", { attribute: a.name, value: v, strength: strength.value() }) : ask("unpin", { attribute: a.name })),
     false, `pin ${a.name}`);
   const ask = (method, args) => request(method, args).then(() => news.clear(`pin ${a.name}`), (e) => news.fail(e, `pin ${a.name}`));
-  const strengthSlider = slider("iwchat-strength", "N", { min: 0, max: limit, step: 0.5, value: pinned()?.[1] ?? 8,
+  const strengthSlider = slider("iwchat-strength", "N", { min: -limit, max: limit, step: 0.5, value: pinned()?.[1] ?? 4,
     onchange: (n) => { if (choose.value) ask("pin", { attribute: a.name, value: choose.value, strength: n }); } });
   const strength = { value: () => +strengthSlider.querySelector("input").value };
   const accuracy = a.accuracy?.[a.layer];
+  const where = a.split === "test" ? "test accuracy" : "accuracy where the layer was chosen";
   const title = h("h4", {}, a.name, h("span", { class: "sub" },
-    `layer ${a.layer}${accuracy !== undefined ? ` · held-out accuracy ${pct(accuracy)}` : ""}`));
+    `layer ${a.layer}${accuracy !== undefined ? ` · ${where} ${pct(accuracy)}` : ""}`));
   const card = h("div", { class: "iwchat-attr", "data-attribute": a.name }, title, ...rows.map((r) => r.row),
     h("div", { class: "iwchat-pin" }, h("label", {}, "pin", choose), strengthSlider));
   function show() {
@@ -151,8 +158,9 @@ function models(ctx) {
   const el = h("div", { class: "iwchat-models" },
     ...section("user", "User model", "what the model believes about you"),
     ...section("assistant", "System model", "what the model believes about itself"),
-    h("div", { class: "iwchat-scale" }, "Bars: the reading probe's probability of each value, at the layer shown. "
-      + "A pin adds N × the control probe's direction (N: the logit shift per edited layer) as the model writes."));
+    h("div", { class: "iwchat-scale" }, "Bars: the reading probe's probability of each value at the layer shown, "
+      + "read from the conversation as written (without the pins). A pin (outlined) adds N × the control probe's "
+      + "direction as the model writes its next replies (N: the logit shift it makes in each edited layer's probe)."));
   return {
     el,
     update(names) {
@@ -175,6 +183,7 @@ function comparison({ model }) {
 }
 
 const FOLLOWED = ["attributes", "messages", "reply", "generating", "readout", "pins", "compared", "truncated", "busy"];
+// (the notice line, above the parts, says when a reply was stopped by a newer request)
 
 function render(view) {
   const { body, set, request, news } = mount(view, "iwchat", CSS);
@@ -183,7 +192,7 @@ function render(view) {
     const a = chat(ctx), b = models(ctx);
     return { el: h("div", { class: "iwchat-main" }, a.el, b.el), update: (names) => a.update(names) && b.update(names) };
   };
-  const parts = composeParts(body, view.model, [main, () => comparison(ctx)], { traits: FOLLOWED });
+  const parts = composeParts(body, view.model, [main, () => comparison(ctx)], { traits: FOLLOWED, notice: true });
   return () => parts.destroy();
 }
 

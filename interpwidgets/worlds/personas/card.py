@@ -6,13 +6,17 @@ pins steer it, measured on held-out conversations with 95% bootstrap intervals o
 1. **Probes** (:class:`interpwidgets.ChatProbes`): for every attribute, reading and control probes at every
    layer, fitted on conversations whose cue phrases and names come from the generator's first half, the
    layer chosen on other first-half conversations, accuracy reported on conversations of the second half
-   (phrases and names the probes never saw), against chance.
-2. **Judges**: per attribute, a :class:`~interpwidgets.dashboard.ReplyJudge` fitted on the world's ideal
-   replies, its accuracy on other ideal replies.
-3. **Steering**: for the attributes that shape a reply (age, socioeconomic status, education, persona), each
-   value pinned in turn at strengths N, the reply judged; the success rate (the share judged as the pinned
-   value; chance 1/k) with the control probe's directions and with random directions of the same norms.
-   Nothing is chosen: the whole curve is reported.
+   (phrases and names the probes never saw), against chance, and apart on the conversations that told the
+   attribute and those that did not (there the best any reader can do is chance). Beside them, what the
+   model itself says after the reading phrase (it was trained to finish it), on the same conversations.
+2. **Judges**: per steered attribute, a :class:`~interpwidgets.dashboard.ReplyJudge` fitted on the world's
+   ideal replies (each written from a random part of the user's attributes: a reply shows a value, or
+   ``"unknown"`` where the user did not tell it), its accuracy on other ideal replies.
+3. **Steering**: for the attributes that shape a reply (age, socioeconomic status, education, persona), on
+   held-out conversations that did not tell the attribute, each value pinned in turn at strengths N and the
+   reply judged: the success rate is the share judged as the pinned value (unpinned, the replies say
+   "unknown" for a user's attribute; the persona is a guess, chance 1/3). The control probe's directions
+   against random directions of the same norms. Nothing is chosen: the whole curve is reported.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ import torch
 
 from ...dashboard import ChatProbes, ReplyJudge, middle_band
 from ...dashboard.evaluation import probe_table, steering_effect
+from ...stats import bootstrap
 from . import CHECKPOINT, SPLIT_SEEDS, TOPICS, attributes, conversations, load, reply
-from .data import ATTRIBUTES
+from .data import ATTRIBUTES, SYSTEM_ATTRIBUTES, UNKNOWN, USER_ATTRIBUTES, reply_labels
 
 __all__ = ["CARD", "COUNTS", "STRENGTHS", "STEERED", "measure", "fit_probes", "judges", "ideal_replies",
-           "steering_table"]
+           "model_says", "steering_conversations", "steering_table"]
 
 CARD = CHECKPOINT / "model_card.json"
 COUNTS = {"fit": 600, "choose": 200, "test": 300, "steer": 60, "judge": 800}
@@ -47,26 +52,54 @@ def fit_probes(model, tokenizer, counts: dict = COUNTS, progress: bool = False) 
 
 
 def ideal_replies(n: int, seed: int) -> tuple[list[str], list[dict]]:
-    """``n`` ideal replies of random users and personas, and their labels."""
+    """``n`` ideal replies of random users and personas, each written from a random part of the user's
+    attributes, and what each shows of every attribute (a value, or ``UNKNOWN``)."""
     rng = random.Random(seed)
-    labels = [{a: rng.choice(v) for a, v in ATTRIBUTES.items()} for _ in range(n)]
-    return [reply(lab, rng.choice(sorted(TOPICS)), rng) for lab in labels], labels
+    replies, shows = [], []
+    for _ in range(n):
+        lab = {a: rng.choice(v) for a, v in ATTRIBUTES.items()}
+        known = {a for a in USER_ATTRIBUTES if rng.random() < 0.5}
+        replies.append(reply(lab, rng.choice(sorted(TOPICS)), rng, known))
+        shows.append(reply_labels(lab, known))
+    return replies, shows
 
 
 def judges(n: int = COUNTS["judge"], seed: int = 0) -> dict[str, ReplyJudge]:
-    """One judge per steered attribute, fitted on ``n`` ideal replies."""
-    replies, labels = ideal_replies(n, seed)
-    return {a: ReplyJudge.fit(replies, [lab[a] for lab in labels], ATTRIBUTES[a], seed=seed) for a in STEERED}
+    """One judge per steered attribute, fitted on ``n`` ideal replies: a user's attribute has the class
+    ``UNKNOWN`` beside its values (a reply written without it)."""
+    replies, shows = ideal_replies(n, seed)
+    return {a: ReplyJudge.fit(replies, [s[a] for s in shows],
+                              ATTRIBUTES[a] + (() if a in SYSTEM_ATTRIBUTES else (UNKNOWN,)), seed=seed)
+            for a in STEERED}
+
+
+def model_says(model, tokenizer, test) -> dict:
+    """Per attribute, how often the model's own greedy words after the reading phrase name the true value."""
+    from ...dashboard.evaluation import generate_replies
+
+    out = {}
+    for a in attributes():
+        texts = generate_replies(model, tokenizer, [c.messages for c in test], max_new_tokens=4, prefix=a.phrase)
+        hit = np.array([t.lower().startswith(c.labels[a.name]) for t, c in zip(texts, test, strict=True)], float)
+        rate, lo, hi = bootstrap(hit)
+        out[a.name] = {"test": round(float(rate), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4)}
+    return out
+
+
+def steering_conversations(name: str, n: int) -> list:
+    """``n`` held-out conversations (cue half 1) that do not tell ``name``: a pin has to supply it."""
+    pool = conversations(20 * n, SPLIT_SEEDS["test"] + 100, half=1)
+    return [c for c in pool if not c.told(name)][:n]
 
 
 def steering_table(model, tokenizer, probes: ChatProbes, judge: dict, counts: dict = COUNTS,
                    progress: bool = False) -> dict:
     """Per steered attribute: the success curve over ``STRENGTHS`` with the probes' directions and with random
-    ones, on held-out conversations (cue half 1), and an example reply at the weakest and strongest pins."""
-    convs = conversations(counts["steer"], SPLIT_SEEDS["test"] + 100, half=1)
+    ones (see the module's docstring), and an example reply at the weakest and strongest pins."""
     out = {}
     for name in STEERED:
-        out[name] = {"chance": round(1 / len(ATTRIBUTES[name]), 4), "examples": {}}
+        convs = steering_conversations(name, counts["steer"])
+        out[name] = {"chance": round(1 / len(ATTRIBUTES[name]), 4), "conversations": len(convs), "examples": {}}
         for label, rand in (("probe", False), ("random", True)):
             r = steering_effect(model, tokenizer, probes, judge[name], convs, name, STRENGTHS, random=rand,
                                 max_new_tokens=16, progress=progress)
@@ -83,10 +116,11 @@ def measure(model=None, tokenizer=None, counts: dict = COUNTS, progress: bool = 
     start = time.time()
     probes, test = fit_probes(model, tokenizer, counts, progress)
     judge = judges(counts["judge"])
-    replies, labels = ideal_replies(400, seed=1)  # other replies, to score the judges on
-    judged = {a: round(float(np.mean([p == lab[a] for p, lab in zip(judge[a].predict(replies), labels, strict=True)])),
-                       4) for a in STEERED}
-    return {"probes": probe_table(model, tokenizer, probes, test), "judges": judged,
+    replies, shows = ideal_replies(400, seed=1)  # other replies, to score the judges on
+    judged = {a: round(float(np.mean([p == s[a] for p, s in zip(judge[a].predict(replies), shows, strict=True)])), 4)
+              for a in STEERED}
+    return {"probes": probe_table(model, tokenizer, probes, test), "model_says": model_says(model, tokenizer, test),
+            "judges": judged,
             "steering": steering_table(model, tokenizer, probes, judge, counts, progress),
             "band": middle_band(probes.n_layers), "counts": dict(counts), "seconds": round(time.time() - start, 1)}
 

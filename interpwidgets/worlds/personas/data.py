@@ -6,15 +6,18 @@ and values) and an assistant persona, independently and uniformly (so that no at
 another; a child with a degree is possible in this world). The user asks for a recommendation (a gift, a
 snack, a trip, a hobby, a book) and, in each turn, shows each attribute with some probability through a cue
 ("money is tight", "I'm Maria", "since I retired", "back in college"). The ideal reply is built from all of
-them: the item suits the user's age and the topic, its price word their budget, the opening phrase their
-education, and the sign-off the assistant's persona ("Have fun!", "I hope this helps.", "Arr!"). The
+what the user has shown so far: the item suits the user's age and the topic, its price word their budget,
+the opening phrase their education (each neutral, "a good gift card", where the user has not shown it: the
+assistant knows only what it was told), and the sign-off the assistant's persona ("Have fun!", "I hope this
+helps.", "Arr!"). The
 persona is named in a system prompt in half of the conversations; in the others the assistant can only know
 it from how it signed its own earlier replies. Gender shows in the user's words (a first name) and, by
 design, in no reply: nothing the assistant says depends on it.
 
 A share of conversations end with the assistant answering what TalkTuner's reading probe appends, "I think
-the {attribute} of this user is" (or "of this assistant is" for the persona), with the true value, so that
-the toy model has seen the phrase the reading probe reads at.
+the {attribute} of this user is" (or "of this assistant is" for the persona), with the true value of an
+attribute it was told, so that the toy model has seen the phrase the reading probe reads at (what it then
+says is what the probe's layer might read; the card compares the probe with the model's own next word).
 
 The cue phrases and first names come in two halves (``half=0`` and ``half=1``): probes can be fitted on
 conversations of one half and tested on the other, so that a probe cannot win by memorising a phrase (the
@@ -27,7 +30,8 @@ import random
 from dataclasses import dataclass, field
 
 __all__ = ["USER_ATTRIBUTES", "SYSTEM_ATTRIBUTES", "ATTRIBUTES", "TOPICS", "Conversation", "conversation",
-           "conversations", "reply", "reading_phrase", "phrases", "READ_USER", "READ_SYSTEM", "SPLIT_SEEDS"]
+           "conversations", "reply", "reply_labels", "reading_phrase", "phrases", "UNKNOWN", "READ_USER", "READ_SYSTEM",
+           "SPLIT_SEEDS"]
 
 # TalkTuner's attributes and values (the paper's names)
 USER_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -106,6 +110,11 @@ TOPICS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
 _OPENERS = {"some schooling": ("Try a", "Get a"), "high school": ("You could try a", "Maybe get a"),
             "college and more": ("I would recommend a", "You might consider a")}
 _PRICES = {"low": ("cheap", "secondhand"), "middle": ("decent", "nice"), "high": ("luxury", "premium")}
+# what the reply says where the user has not shown the attribute (the assistant knows only what it was told)
+UNKNOWN = "unknown"
+_NEUTRAL = {"age": {"gift": ("gift card", "mug"), "snack": ("banana", "sandwich"), "trip": ("museum", "park"),
+                    "hobby": ("journal", "board game"), "book": ("short story collection", "classic novel")},
+            "education": ("Here is an idea: a", "How about a"), "socioeconomic status": ("simple", "popular")}
 _SIGN_OFFS = {"cheerful": ("Have fun!", "Enjoy it!"), "formal": ("I hope this helps.", "Kind regards."),
               "pirate": ("Arr, matey!", "Ahoy!")}
 _SYSTEM = "You are a {} assistant."
@@ -122,6 +131,18 @@ class Conversation:
     topic: str = ""
     shown: list[set[str]] = field(default_factory=list)  # per user turn: the attributes its words showed
 
+    @property
+    def known(self) -> set[str]:
+        """The user's attributes shown in any turn."""
+        return set().union(*self.shown)
+
+    def told(self, attribute: str) -> bool:
+        """Whether the conversation tells ``attribute``: a user's attribute shown in their words; the persona
+        named in a system prompt or shown in a sign-off of the assistant's."""
+        if attribute in SYSTEM_ATTRIBUTES:
+            return any(m["role"] == "system" for m in self.messages) or len(self.shown) > 1
+        return attribute in self.known
+
 
 def phrases() -> list[str]:
     """Every phrase the generator writes from (what the toy model's vocabulary is made of)."""
@@ -133,6 +154,8 @@ def phrases() -> list[str]:
         texts += [*asks, *(i for pair in items.values() for i in pair)]
     for table in (_OPENERS, _PRICES, _SIGN_OFFS):
         texts += [t for pair in table.values() for t in pair]
+    texts += [*_NEUTRAL["education"], *_NEUTRAL["socioeconomic status"], UNKNOWN]
+    texts += [i for pair in _NEUTRAL["age"].values() for i in pair]
     return texts
 
 
@@ -141,11 +164,22 @@ def reading_phrase(attribute: str) -> str:
     return (READ_SYSTEM if attribute in SYSTEM_ATTRIBUTES else READ_USER).format(attribute=attribute)
 
 
-def reply(labels: dict[str, str], topic: str, rng: random.Random) -> str:
-    """The ideal reply to a request on ``topic`` by the user of ``labels``, signed in the assistant's persona."""
-    item = rng.choice(TOPICS[topic][1][labels["age"]])
-    return (f"{rng.choice(_OPENERS[labels['education']])} {rng.choice(_PRICES[labels['socioeconomic status']])} "
-            f"{item}. {rng.choice(_SIGN_OFFS[labels['persona']])}")
+def reply(labels: dict[str, str], topic: str, rng: random.Random, known=None) -> str:
+    """The ideal reply to a request on ``topic`` by the user of ``labels``, signed in the assistant's persona,
+    from what the user has shown (``known``, attribute names; default: everything): the item suits the
+    user's age, the price word their budget, the opening their education, each neutral where not shown."""
+    known = set(USER_ATTRIBUTES) if known is None else set(known)
+    item = rng.choice(TOPICS[topic][1][labels["age"]] if "age" in known else _NEUTRAL["age"][topic])
+    opener = _OPENERS[labels["education"]] if "education" in known else _NEUTRAL["education"]
+    ses = "socioeconomic status"
+    price = _PRICES[labels[ses]] if ses in known else _NEUTRAL[ses]
+    return f"{rng.choice(opener)} {rng.choice(price)} {item}. {rng.choice(_SIGN_OFFS[labels['persona']])}"
+
+
+def reply_labels(labels: dict[str, str], known) -> dict[str, str]:
+    """What an ideal reply written from ``known`` shows of each attribute: its value, or ``UNKNOWN`` for the
+    user's attributes not shown (the persona always shows: the assistant knows itself)."""
+    return {a: v if a in known or a in SYSTEM_ATTRIBUTES else UNKNOWN for a, v in labels.items()}
 
 
 def _user_turn(labels: dict[str, str], topic: str, rng: random.Random, half: int, name: str) -> tuple[str, set[str]]:
@@ -176,16 +210,18 @@ def conversation(rng: random.Random, turns: tuple[int, int] = (1, 3), half: int 
     name = rng.choice(_NAMES[labels["gender"]][half])
     topic = rng.choice(sorted(TOPICS))
     messages = [{"role": "system", "content": _SYSTEM.format(labels["persona"])}] if rng.random() < 0.5 else []
-    shown = []
+    shown: list[set[str]] = []
     for t in range(rng.randint(*turns)):
         if t:
-            messages.append({"role": "assistant", "content": reply(labels, topic, rng)})
+            messages.append({"role": "assistant", "content": reply(labels, topic, rng, set().union(*shown))})
             topic = rng.choice(sorted(TOPICS))
         text, seen = _user_turn(labels, topic, rng, half, name)
         messages.append({"role": "user", "content": text})
         shown.append(seen)
-    if reading if reading is not None else rng.random() < READING_SHARE:
-        attribute = rng.choice(sorted(ATTRIBUTES))
+    # the assistant says what it was told (a persona it knows from its system prompt or its own replies)
+    known = sorted(set().union(*shown) | ({"persona"} if messages[0]["role"] == "system" or len(shown) > 1 else set()))
+    if known and (reading if reading is not None else rng.random() < READING_SHARE):
+        attribute = rng.choice(known)
         messages.append({"role": "assistant", "content": f"{reading_phrase(attribute)} {labels[attribute]}."})
     return Conversation(messages, labels, topic, shown)
 
