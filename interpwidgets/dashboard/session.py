@@ -197,7 +197,10 @@ class ChatSession:
     def restore(self, state: Mapping | str | Path) -> None:
         """Take back an :meth:`export`: everything is checked first (:meth:`check_state`), so that a bad file
         leaves the session as it was."""
-        checked = self.check_state(state)
+        self.take(self.check_state(state))
+
+    def take(self, checked: dict) -> None:
+        """Take a state :meth:`check_state` checked (the widget checks on the kernel's thread, then takes)."""
         self.messages, self.pins, self.readouts = checked["messages"], checked["pins"], checked["readouts"]
         self.max_new_tokens, self.truncated = checked["max_new_tokens"], 0
 

@@ -164,7 +164,7 @@ class ChatBoard(Widget):
         checked = self._session.check_state(state)
 
         def work(run):
-            self._session.restore(checked)
+            self._session.take(checked)
             self.compared = {}
             self._sync()
 

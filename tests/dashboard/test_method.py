@@ -124,9 +124,9 @@ def test_random_pins_have_the_norm_not_the_direction():
 
 
 def test_middle_band_is_talktuners_share_of_depth():
-    assert middle_band(40) == list(range(18, 28))  # TalkTuner edits 19-28 of Llama-2-13B's 40
-    assert middle_band(6) == [2, 3, 4]
-    assert middle_band(1) == [0]
+    assert middle_band(40) == list(range(19, 29))  # TalkTuner edits model.layers[19..28] of Llama-2-13B's 40
+    assert middle_band(30) == list(range(14, 22))
+    assert middle_band(6) == [3] and middle_band(1) == [0]
 
 
 def test_a_tiny_llama_with_a_chat_template_runs_the_whole_path():
@@ -199,6 +199,7 @@ def test_a_tokenizer_without_a_chat_template_is_refused():
 @pytest.mark.parametrize("pin, message", [
     ({"socioeconomic status": ("high", 100.0)}, "between -64 and 64"),
     ({"socioeconomic status": ("high", "strong")}, "between -64 and 64"),
+    ({"socioeconomic status": ("high", True)}, "between -64 and 64"),
     ({"socioeconomic status": ("rich", 1.0)}, "not a value"),
     ({"wealth": ("high", 1.0)}, "pins can set"),
 ])
@@ -206,6 +207,19 @@ def test_bad_pins_are_refused(pin, message):
     probes = ChatProbes.fit(tiny_gpt2(), TOKENIZER, data(40), [SES])
     with pytest.raises(ValueError, match=message):
         probes.edits(pin)
+
+
+def test_numpy_and_torch_strengths_are_numbers():
+    import numpy as np
+
+    probes = ChatProbes.fit(tiny_gpt2(), TOKENIZER, data(40), [SES])
+    assert probes.check_pin("socioeconomic status", "low", np.float32(2.0)) == ("low", 2.0)
+    assert probes.check_pin("socioeconomic status", "low", torch.tensor(3.0)) == ("low", 3.0)
+
+
+def test_empty_probes_say_so():
+    with pytest.raises(ValueError, match="read no attribute yet"):
+        ChatProbes().readout(tiny_gpt2(), TOKENIZER, data(1)[0].messages)
 
 
 def test_a_long_conversation_is_cut_from_the_start():
@@ -222,10 +236,11 @@ def test_a_long_conversation_is_cut_from_the_start():
 def test_the_judge_reads_the_words_of_a_reply():
     from interpwidgets.worlds.personas.card import ideal_replies
 
-    replies, labels = ideal_replies(300, seed=0)
-    judge = ReplyJudge.fit(replies, [lab["socioeconomic status"] for lab in labels], SES.values)
+    values = (*SES.values, "unknown")
+    replies, shows = ideal_replies(300, seed=0)
+    judge = ReplyJudge.fit(replies, [s["socioeconomic status"] for s in shows], values)
     test, truth = ideal_replies(100, seed=1)
-    assert judge.predict(test) == [lab["socioeconomic status"] for lab in truth]
-    assert judge.predict(["Try a luxury teapot. Ahoy!"]) == ["high"]
+    assert judge.predict(test) == [s["socioeconomic status"] for s in truth]
+    assert judge.predict(["Try a luxury teapot. Ahoy!", "How about a simple mug. Have fun!"]) == ["high", "unknown"]
     with pytest.raises(ValueError, match="not among the values"):
         ReplyJudge.fit(["a"], ["rich"], SES.values)

@@ -1,4 +1,4 @@
-"""ChatSession and ChatDashboard in Python (tiny models): turns, readouts under pins, comparison, files, errors."""
+"""ChatSession (tiny models): turns, readouts and pins, comparison, files, errors."""
 
 from __future__ import annotations
 
@@ -41,19 +41,26 @@ def test_turns_are_read_out_and_the_reply_streams(setup):
         s.generate()
 
 
-def test_readouts_are_taken_under_the_pins(setup):
+def test_readouts_read_the_conversation_without_the_pins(setup):
+    """A readout is the same with a pin on; so is one taken between two tokens of a pinned reply (on a thread
+    the reply's pins do not reach), where a read on the reply's own thread would be edited."""
     model, probes = setup
-    mine = ChatProbes(dict(probes.reading), probes.control)
+    mine = ChatProbes(dict(probes.reading), probes.control, band=[1])
     mine.reading["socioeconomic status"] = replace(probes.reading["socioeconomic status"], layer=2)  # after the band
-    s = ChatSession(model, TOKENIZER, mine)
+    s = ChatSession(model, TOKENIZER, mine, max_new_tokens=4)
     s.say(TURN)
     plain = s.read()
     s.pin("socioeconomic status", "high", 30.0)
-    pinned = s.read()
-    assert pinned["socioeconomic status"] != plain["socioeconomic status"]
-    s.unpin("socioeconomic status")
     assert s.read() == plain
-    assert_engine_clean(setup[0])
+    during = []
+    reply = s.generate(on_readout=during.append)
+    assert len(during) >= 1
+    s.undo()
+    assert during[-1] == mine.readout(model, TOKENIZER, s.messages, reply=reply)
+    with mine.steer(model, s.pins):  # what the same read on the reply's thread would have shown
+        edited = mine.readout(model, TOKENIZER, s.messages, reply=reply)
+    assert edited["socioeconomic status"] != during[-1]["socioeconomic status"]
+    assert_engine_clean(model)
 
 
 def test_compare_writes_both_replies_and_leaves_the_conversation(setup):
@@ -82,8 +89,10 @@ def test_export_and_restore_and_a_bad_file_changes_nothing(setup, tmp_path):
     assert other.export() == s.export()
     state = other.export()
     for bad in ({"format": "x"}, {**state, "pins": {"persona": ["robot", 1.0]}},
-                {**state, "messages": [{"role": "king", "content": "hi"}]},
-                {**state, "readouts": [{"values": {"wealth": {}}}]}):
+                {**state, "pins": {"persona": "pirate"}},
+                {**state, "messages": [{"role": "king", "content": "hi"}]}, {**state, "max_new_tokens": "lots"},
+                {**state, "readouts": [{"values": {"wealth": {}}}]},
+                {**state, "readouts": [{"after": "user", "values": {"persona": {}}}]}):
         with pytest.raises(ValueError):
             other.restore(bad)
         assert other.export() == state

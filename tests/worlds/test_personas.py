@@ -47,24 +47,47 @@ def test_a_shown_attribute_is_in_the_users_words():
             assert any(n in text for n in data._NAMES[c.labels["gender"]][0])
 
 
-def test_the_ideal_reply_is_made_of_the_attributes():
-    """Each steered attribute shows in its own words of the reply, whatever the others are."""
-    replies, labels = ideal_replies(400, seed=0)
-    for text, lab in zip(replies, labels, strict=True):
-        assert any(text.startswith(o) for o in data._OPENERS[lab["education"]])
-        assert any(f" {p} " in text for p in data._PRICES[lab["socioeconomic status"]])
-        assert any(text.endswith(s) for s in data._SIGN_OFFS[lab["persona"]])
-        assert any(i in text for topic in data.TOPICS.values() for i in topic[1][lab["age"]])
+def test_the_ideal_reply_shows_what_the_user_told_and_nothing_else():
+    """Each attribute shows in its own words of the reply, from what the user told; neutral words elsewhere."""
+    replies, shows = ideal_replies(400, seed=0)
+    for text, show in zip(replies, shows, strict=True):
+        ses, edu, age = show["socioeconomic status"], show["education"], show["age"]
+        openers = data._OPENERS[edu] if edu != data.UNKNOWN else data._NEUTRAL["education"]
+        assert any(text.startswith(o) for o in openers)
+        prices = data._PRICES[ses] if ses != data.UNKNOWN else data._NEUTRAL["socioeconomic status"]
+        assert any(f" {p} " in text for p in prices)
+        items = [i for topic in data.TOPICS.values() for i in topic[1][age]] if age != data.UNKNOWN else \
+            [i for pair in data._NEUTRAL["age"].values() for i in pair]
+        assert any(i in text for i in items)
+        assert any(text.endswith(s) for s in data._SIGN_OFFS[show["persona"]])
+    assert {s["age"] for s in shows} == {*data.ATTRIBUTES["age"], data.UNKNOWN}
 
 
-def test_reading_turns_state_the_truth():
+def test_a_reply_in_a_conversation_shows_only_what_was_told_before_it():
+    rng = random.Random(2)
+    for _ in range(300):
+        c = data.conversation(rng, turns=(2, 3), reading=False)
+        replies = [i for i, m in enumerate(c.messages) if m["role"] == "assistant"]
+        for k, i in enumerate(replies):
+            told = set().union(*c.shown[:k + 1])
+            text = c.messages[i]["content"]
+            if "socioeconomic status" not in told:
+                assert not any(f" {p} " in text for pair in data._PRICES.values() for p in pair)
+
+
+def test_reading_turns_state_the_truth_of_what_was_told():
     rng = random.Random(1)
-    for _ in range(100):
+    seen = 0
+    for _ in range(200):
         c = data.conversation(rng, reading=True)
         last = c.messages[-1]
-        assert last["role"] == "assistant"
+        if last["role"] != "assistant":  # nothing told yet: no reading turn
+            assert not c.known and not c.told("persona")
+            continue
+        seen += 1
         name = next(a for a in data.ATTRIBUTES if last["content"].startswith(data.reading_phrase(a)))
-        assert last["content"] == f"{data.reading_phrase(name)} {c.labels[name]}."
+        assert last["content"] == f"{data.reading_phrase(name)} {c.labels[name]}." and c.told(name)
+    assert seen > 150
 
 
 def test_the_tokenizer_knows_every_word_and_the_template_opens_the_reply():
