@@ -14,7 +14,8 @@ The protocol, fixed before anything was measured:
 3. Steering is judged on SmolLM2's own words: for each steered attribute, a
    :class:`~interpwidgets.dashboard.ReplyJudge` is fitted on the replies SmolLM2 writes to requests when it
    is *told* the value (a user cue of the first half, or the persona's system prompt), and scored on its
-   replies to requests told with second-half cues. Then the requests are asked with nothing told, each value
+   replies to requests told in second-half words (other cues, another greeting, another system prompt's
+   wording). Then 30 requests are asked with nothing told, each value
    pinned in turn at strengths :data:`STRENGTHS` (the control probes' directions over :func:`middle_band`,
    and random directions of the same norms): the success rate is the share of replies the judge assigns to
    the pinned value (chance 1/k), with intervals over requests.
@@ -37,25 +38,32 @@ STEERED = ("socioeconomic status", "age", "persona")
 MAX_NEW_TOKENS = 40
 
 
-def requests() -> list[list[dict]]:
-    """The requests steering is measured on: every topic's asks, with nothing told about the user."""
+def requests(greeting: str = "") -> list[list[dict]]:
+    """The requests steering is measured on: every topic's asks (after ``greeting``), nothing told."""
     from ..worlds.personas import TOPICS
 
-    return [[{"role": "user", "content": ask}] for _, (asks, _) in sorted(TOPICS.items()) for ask in asks]
+    return [[{"role": "user", "content": f"{greeting} {ask}".strip()}]
+            for _, (asks, _) in sorted(TOPICS.items()) for ask in asks]
+
+
+_TOLD = (("", "You are a {} assistant."), ("Hello.", "Please act as a {} assistant."))  # per half: greeting, system
 
 
 def told(attribute: str, value: str, half: int) -> list[list[dict]]:
-    """The requests with ``value`` told: a user cue of ``half`` before each ask, or the persona's system prompt."""
-    from ..worlds.personas.data import _CUES, _SYSTEM
+    """The requests with ``value`` told, in ``half``'s words (its greeting; a user cue of that half before
+    each ask, or that half's system prompt for the persona): the judge learns on half 0 and is scored on 1."""
+    from ..worlds.personas.data import _CUES
 
+    greeting, system = _TOLD[half]
     rng = random.Random(f"{attribute}/{value}/{half}")
     out = []
-    for chat in requests():
+    for chat in requests(greeting):
         ask = chat[-1]["content"]
         if attribute == "persona":
-            out.append([{"role": "system", "content": _SYSTEM.format(value)}, {"role": "user", "content": ask}])
+            out.append([{"role": "system", "content": system.format(value)}, {"role": "user", "content": ask}])
         else:
-            out.append([{"role": "user", "content": f"{rng.choice(_CUES[attribute][value][half])} {ask}"}])
+            cue = rng.choice(_CUES[attribute][value][half])
+            out.append([{"role": "user", "content": f"{greeting} {cue} {ask[len(greeting):].strip()}".strip()}])
     return out
 
 
@@ -93,7 +101,8 @@ def study(model=None, tokenizer=None, counts: dict = COUNTS, strengths=STRENGTHS
         judge, accuracy, example = _judge(model, tokenizer, name, values)
         steering[name] = {"chance": round(1 / len(values), 4), "judge_accuracy": accuracy, "told_example": example}
         for label, rand in (("probe", False), ("random", True)):
-            r = steering_effect(model, tokenizer, probes, judge, requests(), name, strengths, random=rand,
+            r = steering_effect(model, tokenizer, probes, judge, requests() + requests("Hi!"), name, strengths,
+                                random=rand,
                                 max_new_tokens=MAX_NEW_TOKENS, progress=progress)
             steering[name][label] = {k: r[k] for k in ("strength", "success", "lo", "hi")}
             steering[name].setdefault("examples", {})[label] = {
@@ -102,7 +111,7 @@ def study(model=None, tokenizer=None, counts: dict = COUNTS, strengths=STRENGTHS
             "protocol": {"conversations": "interpwidgets.worlds.personas.conversations, turns (1, 2)",
                          "split": {k: {"n": v, "cue_half": int(k == "test"), "seed": SPLIT_SEEDS[k]}
                                    for k, v in counts.items()},
-                         "requests": len(requests()), "strengths": list(strengths),
+                         "requests": 2 * len(requests()), "strengths": list(strengths),
                          "band": middle_band(probes.n_layers),
                          "max_new_tokens": MAX_NEW_TOKENS, "interval": "95% bootstrap over conversations / requests"},
             "probes": table, "steering": steering, "seconds": round(time.time() - start, 1)}
