@@ -210,9 +210,27 @@ def othello() -> None:
     _plotly_png(view.figure, OUT / "othello_probes.png", width=740, height=350)
 
 
+def dashboard() -> None:
+    """ChatDashboard on the personas world's chat LM: two turns, a pin, the comparison; the readouts' history."""
+    from interpwidgets.worlds import personas
+
+    model, tokenizer = personas.load()
+    S = personas.SPLIT_SEEDS
+    probes = iw.ChatProbes.fit(model, tokenizer, personas.conversations(600, S["fit"], half=0), personas.attributes(),
+                               choose=personas.conversations(200, S["choose"], half=0),
+                               test=personas.conversations(300, S["test"], half=1))
+    board = iw.ChatDashboard(model, tokenizer, probes, max_new_tokens=24, background=False)
+    board.say("Hi! I'm Grace. Can you suggest a hobby?")
+    board.say("Since I retired I have more time. I want to go somewhere.")
+    board.pin("socioeconomic status", "high", 4.0)
+    board.compare()
+    board.chat.save_png(OUT / "chat_dashboard.png", width=1100, height=820)
+    _plotly_png(board.figure, OUT / "chat_history.png", width=980, height=580)
+
+
 PARTS = {"patterns": patterns, "view": attention_view, "probes": probes, "iti": iti_view, "dinov2": dinov2,
          "smollm2": smollm2, "smollm2_iti": smollm2_iti, "scenes": scenes,
-         "saliency": saliency, "othello": othello}
+         "saliency": saliency, "othello": othello, "dashboard": dashboard}
 
 if __name__ == "__main__":
     torch.set_num_threads(2)
