@@ -1,6 +1,6 @@
 """ChatDashboard in JupyterLab, on the personas world's chat LM: a turn written in one view reaches the kernel
 and both views show the conversation, the reply and the kernel's readout percentages; a pin set in the other
-view reaches the kernel, which reads the models again under it, and both views outline the pinned value; the
+view reaches the kernel and both views outline the pinned value (the bars keep reading the conversation); the
 comparison runs from a button and both views show the two replies; a request that cannot be served shows the
 kernel's message, and the next success clears it; the plotly chart draws the readouts' history."""
 
@@ -57,20 +57,18 @@ def test_chat_dashboard_round_trips(lab, browser):
             for value, p in probs.items():
                 row = v.locator(f".iwchat-attr[data-attribute='{name}'] .iwchat-row[data-value='{value}']")
                 assert row.locator(".iwchat-pct").text_content() == _pct(p)
-    # a pin set in view 2 (strength first, then the value) reaches the kernel, which reads again under it
-    before = s["readout"]["socioeconomic status"]
+    # a pin set in view 2 (strength first, then the value) reaches the kernel; both views outline it
     card = view[1].locator(".iwchat-attr[data-attribute='socioeconomic status']")
     move_slider(page, ".iwchat >> nth=1 >> .iwchat-attr[data-attribute='socioeconomic status'] >> .iwchat-strength", 6)
     card.locator(".iwchat-pin-value").select_option("high")
-    s = state(lambda s: s["pins"] == {"socioeconomic status": ["high", 6.0]} and not s["busy"]
-              and s["readout"]["socioeconomic status"] != before)
+    s = state(lambda s: s["pins"] == {"socioeconomic status": ["high", 6.0]})
     for v in view:
         pinned = v.locator(".iwchat-attr[data-attribute='socioeconomic status'] .iwchat-row.pinned")
         pinned.wait_for(timeout=20000)
         assert pinned.get_attribute("data-value") == "high"
-        p = s["readout"]["socioeconomic status"]["high"]
-        v.locator(".iwchat-attr[data-attribute='socioeconomic status'] .iwchat-row[data-value='high'] .iwchat-pct",
-                  has_text=_pct(p)).wait_for(timeout=20000)
+        assert v.locator(".iwchat-attr.pinned").count() == 1
+        menu = v.locator(".iwchat-attr[data-attribute='socioeconomic status'] .iwchat-pin-value")
+        assert menu.input_value() == "high"
     # the comparison, from view 1's button: both replies, in both views
     view[0].locator(".iwchat-compare-btn").click()
     s = state(lambda s: bool(s["compared"]) and not s["busy"], 120)
