@@ -225,7 +225,7 @@ def dashboard() -> None:
     board.pin("socioeconomic status", "high", 4.0)
     board.compare()
     board.chat.save_png(OUT / "chat_dashboard.png", width=1100, height=820)
-    _plotly_png(board.figure, OUT / "chat_history.png", width=980, height=580)
+    _plotly_png(board.figure, OUT / "chat_history.png", width=980, height=660)
 
 
 PARTS = {"patterns": patterns, "view": attention_view, "probes": probes, "iti": iti_view, "dinov2": dinov2,

@@ -287,9 +287,10 @@ class ChatDashboard(ipywidgets.VBox):
                                             horizontal_spacing=0.08, vertical_spacing=0.22))
         fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="probability")
         fig.update_xaxes(title_text="after turn", dtick=1)
-        fig.update_layout(height=260 * rows + 60, width=980, margin=dict(l=60, r=20, t=70, b=50),
-                          title=dict(text="the readouts across the conversation", x=0.5, font=dict(size=13)),
-                          legend=dict(font=dict(size=10)))
+        fig.update_layout(height=260 * rows + 130, width=980, margin=dict(l=60, r=20, t=70, b=120),
+                          title=dict(text="the readouts across the conversation (reading probes)", x=0.5,
+                                     font=dict(size=13)),
+                          legend=dict(font=dict(size=10), orientation="h", y=-0.12, yanchor="top", x=0))
         self._cells = {n: (i // cols + 1, i % cols + 1) for i, n in enumerate(names)}
         return fig
 

@@ -38,8 +38,8 @@ __all__ = ["CARD", "COUNTS", "STRENGTHS", "STEERED", "measure", "fit_probes", "j
            "model_says", "steering_conversations", "steering_table"]
 
 CARD = CHECKPOINT / "model_card.json"
-COUNTS = {"fit": 600, "choose": 200, "test": 300, "steer": 60, "judge": 800}
-STRENGTHS = (0.0, 1.0, 2.0, 4.0, 8.0)
+COUNTS = {"fit": 400, "choose": 100, "test": 200, "steer": 30, "judge": 800}  # sized for the test's re-measure
+STRENGTHS = (0.0, 2.0, 4.0, 8.0)
 STEERED = ("age", "socioeconomic status", "education", "persona")  # gender shapes no reply, by design
 
 
