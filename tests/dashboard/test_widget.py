@@ -68,8 +68,8 @@ def test_live_readouts_follow_every_token(setup):
     for live in (False, True):
         b = board(setup, live=live)
         readouts, pieces = [], []
-        b.chat.observe(lambda ch: readouts.append(ch["new"]), names=["readout"])
-        b.chat.observe(lambda ch: pieces.append(ch["new"]) if ch["new"] else None, names=["reply"])
+        b.chat.observe(lambda ch, seen=readouts: seen.append(ch["new"]), names=["readout"])
+        b.chat.observe(lambda ch, seen=pieces: seen.append(ch["new"]) if ch["new"] else None, names=["reply"])
         b.say("Hi! Money is tight this month.")
         assert pieces  # the reply streamed
         assert len(readouts) == 2 + (len(pieces) if live else 0)  # after the turn, each token, the reply
