@@ -21,7 +21,8 @@ _SLOW_FILES = ("tests/test_notebooks.py", "tests/worlds/test_truthful.py", "test
                "tests/worlds/test_shapes_card.py", "tests/zoo/test_smollm2_iti.py", "tests/browser/test_jupyterlab.py",
                "tests/worlds/test_othello_card.py", "tests/attention/test_view.py",
                "tests/browser/test_saliency_view.py", "tests/browser/test_othello_view.py",
-               "tests/worlds/test_personas_card.py", "tests/browser/test_chat_dashboard.py", "tests/dashboard/test_method.py")
+               "tests/worlds/test_personas_card.py", "tests/browser/test_chat_dashboard.py",
+               "tests/dashboard/test_method.py")
 
 
 def pytest_collection_modifyitems(items):
