@@ -10,8 +10,8 @@ recipe's stages has a linear warm-up and a cosine decay, and its own target:
   moves. A random game's next move *is* drawn uniformly from the legal moves, so this loss is exactly the
   expectation of the first over the move played (the same minimum), without the noise of the one move the
   game happened to play. The shipped run took it as a second stage, after the first stopped
-  at 4% illegal top-1 moves on the choose games, and a third (a warm restart at a lower rate) after the
-  second stopped at 1.7%.
+  at 4% illegal top-1 moves on the choose games; the recipe's third stage (a warm restart at a lower rate,
+  after the second stopped at 1.7%) is under way, and the shipped checkpoint is still the second's end.
 
 The full state (fp32 weights, the optimizer, the step) goes to ``--work`` every ``--save-every`` seconds and
 on SIGTERM; the fp16 HF checkpoint (``config.json``, ``model.safetensors``) and ``training_state.json`` go to
