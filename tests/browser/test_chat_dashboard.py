@@ -6,6 +6,7 @@ kernel's message, and the next success clears it; the plotly chart draws the rea
 
 import pytest
 from lab import jupyterlab, kernel_state, move_slider, run_notebook
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.slow
 
@@ -49,14 +50,14 @@ def test_chat_dashboard_round_trips(lab, browser):
     turn = "Hi! Money is tight this month. I'm in third grade. Can you suggest a gift?"
     view[0].locator(".iwchat-input").fill(turn)
     view[0].locator(".iwchat-input").press("Enter")
-    s = state(lambda s: len(s["messages"]) == 2 and not s["generating"] and not s["busy"], 120)
+    s = state(lambda s: len(s["messages"]) == 2 and len(s["readouts"]) == 2 and not s["busy"], 120)
     assert s["messages"][0] == {"role": "user", "content": turn} and s["messages"][1]["role"] == "assistant"
     for v in view:
         v.locator(".iwchat-msg.assistant", has_text=s["messages"][1]["content"]).wait_for(timeout=20000)
-        for name, probs in s["readout"].items():
+        for name, probs in s["readouts"][-1]["values"].items():  # the readout after the reply
             for value, p in probs.items():
                 row = v.locator(f".iwchat-attr[data-attribute='{name}'] .iwchat-row[data-value='{value}']")
-                assert row.locator(".iwchat-pct").text_content() == _pct(p)
+                expect(row.locator(".iwchat-pct")).to_have_text(_pct(p), timeout=20000)  # the last readout arrives
     # a pin set in view 2 (strength first, then the value) reaches the kernel; both views outline it
     card = view[1].locator(".iwchat-attr[data-attribute='socioeconomic status']")
     move_slider(page, ".iwchat >> nth=1 >> .iwchat-attr[data-attribute='socioeconomic status'] >> .iwchat-strength", 6)
