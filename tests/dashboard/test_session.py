@@ -88,11 +88,13 @@ def test_export_and_restore_and_a_bad_file_changes_nothing(setup, tmp_path):
     other.restore(path)
     assert other.export() == s.export()
     state = other.export()
-    for bad in ({"format": "x"}, {**state, "pins": {"persona": ["robot", 1.0]}},
-                {**state, "pins": {"persona": "pirate"}},
-                {**state, "messages": [{"role": "king", "content": "hi"}]}, {**state, "max_new_tokens": "lots"},
-                {**state, "readouts": [{"values": {"wealth": {}}}]},
-                {**state, "readouts": [{"after": "user", "values": {"persona": {}}}]}):
+    more = state["messages"] + [{"role": "user", "content": "and one more thing"}]  # a partial take would show
+    for bad in ({"format": "x"}, {**state, "messages": more, "pins": {"persona": ["robot", 1.0]}},
+                {**state, "messages": more, "pins": {"persona": "pirate"}},
+                {**state, "messages": [{"role": "king", "content": "hi"}]},
+                {**state, "messages": more, "max_new_tokens": "lots"},
+                {**state, "messages": more, "readouts": [{"values": {"wealth": {}}}]},
+                {**state, "messages": more, "readouts": [{"after": "user", "values": {"persona": {}}}]}):
         with pytest.raises(ValueError):
             other.restore(bad)
         assert other.export() == state
