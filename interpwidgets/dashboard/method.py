@@ -89,6 +89,11 @@ def _texts(tokenizer, conversations, attribute: Attribute, kind: str) -> list[st
     return [chat_text(tokenizer, c, reading=attribute.phrase if kind == "reading" else None) for c in conversations]
 
 
+def _by_layer(store) -> torch.Tensor:
+    """``[rows, layers, d]`` from a store of ``layers.*.resid_post``, in layer order (not the names' order)."""
+    return torch.stack([store[n] for n in sorted(store, key=lambda s: int(s.split(".")[1]))], 1)
+
+
 def features(model, tokenizer, conversations, attribute: Attribute, kind: str, *, batch_size: int = 16,
              progress: bool = False, cache: dict | None = None) -> torch.Tensor:
     """The residual stream after every layer at the probe's token, ``[n, layers, d_model]``; ``cache`` (a dict)
@@ -98,8 +103,7 @@ def features(model, tokenizer, conversations, attribute: Attribute, kind: str, *
         return cache[texts]
     store = collect(model, list(texts), "layers.*.resid_post", tokenizer=tokenizer, batch_size=batch_size,
                     positions="last", progress=progress)
-    names = sorted(store, key=lambda s: int(s.split(".")[1]))
-    X = torch.stack([store[n] for n in names], 1)
+    X = _by_layer(store)
     if cache is not None:
         cache[texts] = X
     return X
@@ -296,7 +300,7 @@ class ChatProbes:
                            else None) for n in names]
         store = collect(model, texts, "layers.*.resid_post", tokenizer=tokenizer, batch_size=len(texts),
                         positions="last", progress=False)
-        feats = torch.stack([store[SITE.format(i)] for i in range(self.n_layers)], 1)  # [attributes, layers, d]
+        feats = _by_layer(store)  # [attributes, layers, d]
         out = {}
         for i, name in enumerate(names):
             p = table[name]
